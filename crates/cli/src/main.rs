@@ -1,1 +1,62 @@
-fn main() {}
+//! `visor`: the command line. Parses arguments, calls a library, prints.
+//! Nothing here that a library user would also want.
+
+mod asm;
+mod disasm;
+mod engine;
+mod exec;
+mod hex;
+mod input;
+mod run;
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// visor: an eBPF toolchain — assembler, disassembler and userspace engine.
+#[derive(Parser)]
+#[command(name = "visor", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Assemble eBPF assembly (LLVM or uBPF syntax) into bytecode.
+    Asm(asm::AsmArgs),
+    /// Disassemble raw eBPF bytecode into LLVM syntax, as llvm-objdump -d prints it.
+    Disasm(disasm::DisasmArgs),
+    /// Run a program (assembly or bytecode) in the interpreter and print r0.
+    Run(run::RunArgs),
+    /// The bpf_conformance plugin protocol: bytecode as hex on stdin, r0 in hex on stdout.
+    Exec(exec::ExecArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    let result = match cli.command {
+        Command::Asm(args) => asm::run(&args, &mut out),
+        Command::Disasm(args) => disasm::run(&args, &mut out),
+        Command::Run(args) => run::run(&args, &mut out),
+        Command::Exec(args) => exec::run(&args, &mut out),
+    };
+    match result.and_then(|code| out.flush().map(|()| code).map_err(Into::into)) {
+        Ok(code) => code,
+        Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("visor: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// A closed pipe (`visor disasm x | head`) ends output quietly.
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error
+        .downcast_ref::<io::Error>()
+        .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+}

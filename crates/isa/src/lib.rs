@@ -14,10 +14,12 @@
 
 pub mod asm;
 mod codec;
+pub mod disasm;
 mod error;
 mod insn;
 pub mod opcode;
 mod program;
+pub mod testdata;
 
 pub use error::{DecodeError, DecodeErrorKind};
 pub use insn::{

@@ -1,1 +1,115 @@
-//! placeholder
+//! visor's userspace eBPF engine: a memory model through which every guest
+//! access is checked, and an interpreter with RFC 9669 semantics.
+//!
+//! ```
+//! use visor_isa::{AluOp, Insn, Program, Reg, Size, Source, Width};
+//! use visor_vm::{HelperOutcome, Helpers, Interpreter};
+//!
+//! // r0 = *(u32 *)(r1 + 0) + helper_7(r2), where r2 is the input's length.
+//! let program = Program::new(vec![
+//!     Insn::Load { size: Size::W, signed: false, dst: Reg::R6, src: Reg::R1, off: 0 },
+//!     Insn::Alu { width: Width::W64, op: AluOp::Mov, dst: Reg::R1, src: Source::Reg(Reg::R2) },
+//!     Insn::Call(visor_isa::CallTarget::Helper(7)),
+//!     Insn::Alu { width: Width::W64, op: AluOp::Add, dst: Reg::R0, src: Source::Reg(Reg::R6) },
+//!     Insn::Exit,
+//! ])?;
+//! let mut helpers = Helpers::new();
+//! helpers.register(7, "times_ten", |args, _memory| Ok(HelperOutcome::Return(args[0] * 10)));
+//! let vm = Interpreter::new(&program, helpers)?.with_budget(Some(1_000));
+//! let mut input = 1000u32.to_le_bytes().to_vec();
+//! assert_eq!(vm.run(&mut input)?, 1000 + 4 * 10);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Module map
+//!
+//! - [`layout`]: the guest address space: region ids, frame size, depth limit.
+//! - `region`: [`Region`], host bytes mapped read-only or writable.
+//! - `memory`: [`Memory`], the region table of one run, and [`AccessFault`].
+//! - `semantics`: each ALU, byte-order, jump and atomic operation as a pure
+//!   function written once over width.
+//! - `lower`: a [`visor_isa::Program`] turned into per-slot code once, at
+//!   [`Interpreter::new`]: branch targets become slot indexes, helper ids
+//!   table positions, and what this engine cannot run is refused there.
+//! - `state`: registers and the call stack of local calls.
+//! - `interpreter`: [`Interpreter`], [`RunInput`] and the dispatch loop.
+//! - `helpers`: [`Helpers`], the registry by id, and [`HelperOutcome`].
+//! - `error`: [`VmError`], one enum for the crate.
+//!
+//! # Memory model
+//!
+//! Guest addresses are virtual. The upper 32 bits name a region, the lower
+//! 32 bits are the offset inside it:
+//!
+//! ```text
+//!   63                  32 31                   0
+//!  +----------------------+----------------------+
+//!  |      region id       |        offset        |
+//!  +----------------------+----------------------+
+//!
+//!  id     region                 access       length
+//!  0      null (never mapped)    -            -
+//!  1      context / input (r1)   rw or ro     the caller's bytes
+//!  2..=9  stack frames 0 to 7    rw           512 each; r10 = 0x{id}_0000_0200
+//!  10     packet, when separate  rw or ro     the caller's bytes
+//!  11..16 unassigned: map values come here
+//! ```
+//!
+//! A check is one table lookup (`addr >> 32` indexes a 16-entry table) and
+//! one bounds compare (`offset + len <= region length`), plus the
+//! permission for writes: the same few instructions a JIT can emit inline,
+//! against a table it builds from the same [`Memory`]. An access that fails
+//! stops the program with [`VmError::MemoryAccess`], naming the instruction,
+//! address, size, direction and region, for example `instruction 7:
+//! out-of-bounds write of 8 bytes at 0x2_0000_0200 (stack frame 0, 512
+//! bytes)`.
+//!
+//! Why this layout rather than one flat range per region (rbpf's, sbpf's
+//! fixed bases): an offset can never carry from one region into the next, so
+//! stack underflow or a wild index faults instead of reading a neighbour;
+//! every plain number below 4 GiB (null, a length used as a pointer) faults;
+//! and the ids are fixed, so an address in an error message or a context
+//! field says which region it is without asking the engine.
+//!
+//! Each local call gets its own 512-byte frame, mapped while the call runs
+//! and unmapped when it returns, so a pointer into a finished call's frame
+//! faults. A run zeroes each frame when it first enters it, so no run sees
+//! another's data and results are deterministic; a later call at the same
+//! depth in the same run sees what the previous one left, as in the kernel
+//! (whose verifier rejects reads of uninitialised stack anyway). The frames'
+//! host memory is a per-thread buffer reused across runs, so a run costs no
+//! allocation and no 4 KiB clear.
+//!
+//! No input, any program and any bytes, makes the host touch memory outside
+//! the regions or panic: addresses wrap, every access goes through the
+//! table, arithmetic is wrapping or checked by intent, and the crate has no
+//! `unsafe` at all.
+//!
+//! # Calls
+//!
+//! Helpers are closures registered by id ([`Helpers::register`]); they get
+//! r1 to r5 and `&mut` [`Memory`], and return r0 or end the whole program
+//! ([`HelperOutcome::Exit`]). `callx` treats its register as a helper id,
+//! as the bpf_conformance suite does. Local calls pass r1 to r5, preserve
+//! r6 to r9 and r10 for the caller, and nest to [`layout::MAX_FRAMES`]
+//! frames like the kernel's `MAX_CALL_FRAMES`. Kernel function calls are
+//! refused when the program is loaded.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod error;
+mod helpers;
+mod interpreter;
+pub mod layout;
+mod lower;
+mod memory;
+mod region;
+mod semantics;
+mod state;
+
+pub use error::VmError;
+pub use helpers::{HelperError, HelperFn, HelperOutcome, Helpers};
+pub use interpreter::{Interpreter, RunInput};
+pub use layout::{GuestAddr, RegionId, RegionKind};
+pub use memory::{AccessFault, AccessKind, FaultCause, Memory};
+pub use region::Region;

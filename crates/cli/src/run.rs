@@ -1,0 +1,81 @@
+//! `visor run`: run a program in the interpreter and print r0.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use visor_vm::Interpreter;
+
+use crate::engine;
+use crate::input::{self, ProgramFile, SyntaxArg};
+
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// Assembly text, raw bytecode, or a bpf_conformance `.data` test.
+    file: PathBuf,
+    /// Input memory in hex, passed as r1 with its length in r2.
+    #[arg(long, conflicts_with = "mem_file")]
+    mem: Option<String>,
+    /// Input memory from a file.
+    #[arg(long)]
+    mem_file: Option<PathBuf>,
+    /// Run N times on the same memory; prints the mean time per run on stderr.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    repeat: u64,
+    /// Stop a run after this many instructions (0: no limit).
+    #[arg(long, default_value_t = engine::DEFAULT_BUDGET)]
+    budget: u64,
+    /// Assembly syntax (default: detected from the text).
+    #[arg(long, value_enum)]
+    syntax: Option<SyntaxArg>,
+}
+
+pub fn run(args: &RunArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
+    let file = ProgramFile::read(&args.file)?;
+    let program = file.program(args.syntax, &args.file)?;
+    let given = input::memory(args.mem.as_deref(), args.mem_file.as_deref())?;
+    let (mut memory, expected) = match (&file, given) {
+        (_, Some(memory)) => (memory, None),
+        (ProgramFile::Conformance(case), None) => (case.mem.clone(), case.result),
+        (_, None) => (Vec::new(), None),
+    };
+    let budget = (args.budget > 0).then_some(args.budget);
+    let vm = Interpreter::new(&program, engine::conformance_helpers())?.with_budget(budget);
+
+    let mut r0 = 0;
+    let started = Instant::now();
+    // Like BPF_PROG_TEST_RUN's repeat, every run sees the memory as the
+    // previous one left it, so the loop times the program and nothing else.
+    for _ in 0..args.repeat {
+        r0 = vm.run(&mut memory)?;
+    }
+    let elapsed = started.elapsed();
+
+    writeln!(out, "r0 = {r0:#x} ({r0})")?;
+    if args.repeat > 1 {
+        let mean = elapsed.as_secs_f64() / args.repeat as f64;
+        eprintln!(
+            "{} runs, mean {} per run",
+            args.repeat,
+            format_duration(mean)
+        );
+    }
+    Ok(match expected {
+        Some(want) if want != r0 => {
+            writeln!(out, "expected {want:#x}: MISMATCH")?;
+            ExitCode::FAILURE
+        }
+        _ => ExitCode::SUCCESS,
+    })
+}
+
+/// Seconds in the unit that reads best.
+fn format_duration(seconds: f64) -> String {
+    match seconds {
+        s if s < 1e-6 => format!("{:.1} ns", s * 1e9),
+        s if s < 1e-3 => format!("{:.2} µs", s * 1e6),
+        s if s < 1.0 => format!("{:.2} ms", s * 1e3),
+        s => format!("{s:.2} s"),
+    }
+}

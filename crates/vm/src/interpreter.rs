@@ -1,0 +1,445 @@
+//! The interpreter: lowered code, a dispatch loop over it, and the input of
+//! one run.
+
+use std::cell::Cell;
+
+use visor_isa::{AtomicOp, PacketOffset, Program, Reg, Size, Source, Width};
+
+use crate::error::VmError;
+use crate::helpers::{HelperOutcome, Helpers};
+use crate::layout::{MAX_FRAMES, RegionId, STACK_FRAME_SIZE, frame_pointer};
+use crate::lower::{Op, lower};
+use crate::memory::{AccessFault, Memory, Stack};
+use crate::region::Region;
+use crate::semantics::{self, Fetch};
+use crate::state::{CallStack, Registers};
+
+/// A program ready to run: decoded once into per-slot code, with its
+/// helpers. Running borrows it immutably, so one interpreter serves many
+/// runs (and threads) at once.
+#[derive(Debug)]
+pub struct Interpreter {
+    code: Vec<Op>,
+    helpers: Helpers,
+    budget: Option<u64>,
+}
+
+impl Interpreter {
+    /// Prepares `program` with `helpers`. Fails, naming the instruction,
+    /// for what this engine does not run: kfunc calls, `lddw` with a pseudo
+    /// source other than a plain immediate, `Insn` values with no encoding.
+    pub fn new(program: &Program, helpers: Helpers) -> Result<Interpreter, VmError> {
+        let code = lower(program, &helpers)?;
+        Ok(Interpreter {
+            code,
+            helpers,
+            budget: None,
+        })
+    }
+
+    /// Stops runs after `budget` executed instructions (`None`: no limit).
+    pub fn with_budget(self, budget: Option<u64>) -> Interpreter {
+        Interpreter { budget, ..self }
+    }
+
+    /// The instruction budget of each run.
+    pub fn budget(&self) -> Option<u64> {
+        self.budget
+    }
+
+    /// The helpers calls resolve against.
+    pub fn helpers(&self) -> &Helpers {
+        &self.helpers
+    }
+
+    /// Runs with `memory` as the input, the bpf_conformance way: r1 is the
+    /// guest address of `memory` (0 if it is empty), r2 its length, and the
+    /// same bytes are the packet of `LD_ABS`/`LD_IND`. Returns r0.
+    pub fn run(&self, memory: &mut [u8]) -> Result<u64, VmError> {
+        self.run_with(RunInput::memory(memory))
+    }
+
+    /// Runs with a context and packet mapped as `input` says. Returns r0.
+    pub fn run_with(&self, input: RunInput<'_>) -> Result<u64, VmError> {
+        // `try_with`: no panic even while the thread's locals are torn down.
+        let spare = SPARE_STACK.try_with(Cell::take).ok().flatten();
+        let mut stack = spare.unwrap_or_else(|| Box::new([[0; STACK_FRAME_SIZE]; MAX_FRAMES]));
+        let result = self.run_on(&mut stack, input);
+        let _ = SPARE_STACK.try_with(|spare| spare.set(Some(stack)));
+        result
+    }
+
+    fn run_on(&self, stack: &mut Stack, input: RunInput<'_>) -> Result<u64, VmError> {
+        let mut memory = Memory::new(stack);
+        let (context_addr, context_len) = input.map_into(&mut memory);
+        let mut machine = Machine {
+            code: &self.code,
+            helpers: &self.helpers,
+            regs: Registers::default(),
+            calls: CallStack::default(),
+            memory: &mut memory,
+            remaining: self.budget.unwrap_or(u64::MAX),
+            budget: self.budget,
+        };
+        machine.regs[Reg::R1] = context_addr;
+        machine.regs[Reg::R2] = context_len;
+        machine.regs[Reg::R10] = frame_pointer(0);
+        machine.execute().map_err(|stop| *stop)
+    }
+}
+
+thread_local! {
+    /// A stack kept between runs on this thread, so a run zeroes only the
+    /// frames it enters instead of allocating or clearing all 4 KiB. Taken
+    /// for the run, so a nested run (from a helper) gets a fresh one.
+    static SPARE_STACK: Cell<Option<Box<Stack>>> = const { Cell::new(None) };
+}
+
+/// The regions one run starts with.
+#[derive(Debug, Default)]
+pub struct RunInput<'a> {
+    context: Option<Region<'a>>,
+    packet: PacketSource<'a>,
+}
+
+#[derive(Debug, Default)]
+enum PacketSource<'a> {
+    #[default]
+    None,
+    /// The context's bytes are the packet.
+    Context,
+    Separate(Region<'a>),
+}
+
+impl<'a> RunInput<'a> {
+    /// `memory`, writable, as both context and packet (what
+    /// [`Interpreter::run`] does).
+    pub fn memory(memory: &'a mut [u8]) -> RunInput<'a> {
+        RunInput {
+            context: Some(Region::writable(memory)),
+            packet: PacketSource::Context,
+        }
+    }
+
+    /// `context` in r1 (its length in r2), and no packet.
+    pub fn context(context: Region<'a>) -> RunInput<'a> {
+        RunInput {
+            context: Some(context),
+            packet: PacketSource::None,
+        }
+    }
+
+    /// Maps `packet` at [`RegionId::PACKET`] as the packet of
+    /// `LD_ABS`/`LD_IND`; the context should hold its address for direct
+    /// access.
+    pub fn with_packet(self, packet: Region<'a>) -> RunInput<'a> {
+        RunInput {
+            packet: PacketSource::Separate(packet),
+            ..self
+        }
+    }
+
+    /// Maps the regions; returns r1 and r2: the context's address and
+    /// length, or zeros when there is no context or it is empty.
+    fn map_into(self, memory: &mut Memory<'a>) -> (u64, u64) {
+        let context = self.context.filter(|c| !c.is_empty());
+        let registers = context
+            .as_ref()
+            .map_or((0, 0), |c| (RegionId::CONTEXT.addr(0), c.len() as u64));
+        let has_context = context.is_some();
+        if let Some(context) = context {
+            memory.map(RegionId::CONTEXT, context);
+        }
+        match self.packet {
+            PacketSource::None => {}
+            PacketSource::Context if has_context => memory.set_packet(RegionId::CONTEXT),
+            PacketSource::Context => {}
+            PacketSource::Separate(packet) => {
+                memory.map(RegionId::PACKET, packet);
+                memory.set_packet(RegionId::PACKET);
+            }
+        }
+        registers
+    }
+}
+
+/// An error inside the dispatch loop, boxed: errors are rare, and a
+/// pointer-sized error keeps every step's result in registers.
+type Stop = Box<VmError>;
+
+/// What to do after an instruction.
+enum Flow {
+    /// Execute the slot at this index next.
+    Continue(usize),
+    /// The program ended with this r0.
+    Exit(u64),
+}
+
+/// One run in progress.
+struct Machine<'i, 'r, 'm> {
+    code: &'i [Op],
+    helpers: &'i Helpers,
+    regs: Registers,
+    calls: CallStack,
+    /// Borrowed, not owned: the region table is a few hundred bytes that
+    /// need not move.
+    memory: &'r mut Memory<'m>,
+    /// Instructions left in the budget.
+    remaining: u64,
+    budget: Option<u64>,
+}
+
+impl Machine<'_, '_, '_> {
+    fn execute(&mut self) -> Result<u64, Stop> {
+        let code = self.code;
+        let mut pc = 0;
+        loop {
+            // Borrowed, not copied: a copy of the op is written and re-read
+            // in different widths, which stalls store forwarding.
+            let Some(op) = code.get(pc) else {
+                return Err(VmError::FellOffEnd { pc }.into());
+            };
+            if self.remaining == 0 {
+                return Err(self.out_of_budget(pc));
+            }
+            self.remaining -= 1;
+            pc = match self.step(pc, op)? {
+                Flow::Continue(next) => next,
+                Flow::Exit(r0) => return Ok(r0),
+            };
+        }
+    }
+
+    /// Executes `op` at `pc`. Inlined into the loop so each arm's result
+    /// stays in registers; each arm is one call into `semantics` or a small
+    /// method.
+    #[inline(always)]
+    fn step(&mut self, pc: usize, op: &Op) -> Result<Flow, Stop> {
+        match *op {
+            Op::Alu {
+                width,
+                op,
+                dst,
+                src,
+            } => {
+                let src = self.operand(src);
+                self.regs[dst] = semantics::alu(op, width, self.regs[dst], src);
+            }
+            Op::Neg { width, dst } => self.regs[dst] = semantics::neg(width, self.regs[dst]),
+            Op::Endian { order, bits, dst } => {
+                self.regs[dst] = semantics::endian(order, u32::from(bits), self.regs[dst]);
+            }
+            Op::Load {
+                size,
+                signed,
+                dst,
+                src,
+                off,
+            } => self.load(pc, size, signed, dst, self.regs[src], off)?,
+            Op::Store {
+                size,
+                dst,
+                off,
+                src,
+            } => {
+                let value = self.operand(src);
+                let addr = address(self.regs[dst], off);
+                let stored = self.memory.store(addr, size, value);
+                stored.map_err(|fault| memory_fault(pc, fault))?;
+            }
+            Op::Atomic {
+                size,
+                op,
+                dst,
+                src,
+                off,
+            } => self.atomic(pc, size, op, address(self.regs[dst], off), src)?,
+            Op::LoadImm64 { dst, imm } => {
+                self.regs[dst] = imm;
+                return Ok(Flow::Continue(pc + 2));
+            }
+            Op::LoadImm64Tail => return Err(VmError::IntoLoadImm64 { pc }.into()),
+            Op::LoadPacket { size, offset, imm } => {
+                if !self.load_packet(size, offset, imm) {
+                    return Ok(Flow::Exit(0));
+                }
+            }
+            Op::Jump {
+                width,
+                cond,
+                dst,
+                src,
+                target,
+            } => {
+                if semantics::condition(cond, width, self.regs[dst], self.operand(src)) {
+                    return Ok(Flow::Continue(target as usize));
+                }
+            }
+            Op::Ja { target } => return Ok(Flow::Continue(target as usize)),
+            Op::CallHelper { id, index } => return self.call_helper(pc, id, index as usize),
+            Op::CallUnknownHelper { id } => {
+                return Err(VmError::UnknownHelper { pc, id: id.into() }.into());
+            }
+            Op::CallLocal { target } => {
+                self.call_local(pc)?;
+                return Ok(Flow::Continue(target as usize));
+            }
+            Op::CallReg { reg } => return self.call_register(pc, self.regs[reg]),
+            Op::Exit => return Ok(self.exit()),
+        }
+        Ok(Flow::Continue(pc + 1))
+    }
+
+    fn operand(&self, src: Source) -> u64 {
+        match src {
+            Source::Reg(reg) => self.regs[reg],
+            Source::Imm(imm) => i64::from(imm) as u64,
+        }
+    }
+
+    fn load(
+        &mut self,
+        pc: usize,
+        size: Size,
+        signed: bool,
+        dst: Reg,
+        base: u64,
+        off: i16,
+    ) -> Result<(), Stop> {
+        let loaded = self.memory.load(address(base, off), size);
+        let value = loaded.map_err(|fault| memory_fault(pc, fault))?;
+        self.regs[dst] = if signed {
+            semantics::sign_extend(value, size_bits(size)) as u64
+        } else {
+            value
+        };
+        Ok(())
+    }
+
+    fn atomic(
+        &mut self,
+        pc: usize,
+        size: Size,
+        op: AtomicOp,
+        addr: u64,
+        src: Reg,
+    ) -> Result<(), Stop> {
+        let width = match size {
+            Size::DW => Width::W64,
+            _ => Width::W32,
+        };
+        let (operand, r0) = (self.regs[src], self.regs[Reg::R0]);
+        let updated = self.memory.update(addr, size, |old| {
+            semantics::atomic(op, width, old, operand, r0)
+        });
+        let old = updated.map_err(|fault| memory_fault(pc, fault))?;
+        match semantics::fetch(op) {
+            Fetch::Nowhere => {}
+            Fetch::Src => self.regs[src] = old,
+            Fetch::R0 => self.regs[Reg::R0] = old,
+        }
+        Ok(())
+    }
+
+    /// `LD_ABS`/`LD_IND`: r0 = the big-endian value at the offset in the
+    /// packet. Returns false when the bytes are not all inside the packet:
+    /// the program then ends with r0 = 0, as in the kernel.
+    fn load_packet(&mut self, size: Size, offset: PacketOffset, imm: i32) -> bool {
+        let base = match offset {
+            PacketOffset::Abs => 0,
+            PacketOffset::Ind(reg) => self.regs[reg],
+        };
+        // The kernel adds in 64 bits and passes the low half as an `int`;
+        // negative offsets (its SKF_*_OFF ancillary areas) do not exist here.
+        let offset = base.wrapping_add_signed(i64::from(imm)) as u32 as i32;
+        let bytes = usize::try_from(offset)
+            .ok()
+            .and_then(|start| self.memory.packet().get(start..))
+            .and_then(|rest| rest.get(..size.bytes()));
+        match bytes {
+            Some(bytes) => {
+                self.regs[Reg::R0] = bytes.iter().fold(0, |v, &b| v << 8 | u64::from(b));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Calls helper `id`, found at `index` of the helpers.
+    fn call_helper(&mut self, pc: usize, id: u32, index: usize) -> Result<Flow, Stop> {
+        let Some(helper) = self.helpers.get(index) else {
+            return Err(VmError::UnknownHelper { pc, id: id.into() }.into());
+        };
+        let args = [Reg::R1, Reg::R2, Reg::R3, Reg::R4, Reg::R5].map(|reg| self.regs[reg]);
+        match (helper.call)(args, self.memory) {
+            Ok(HelperOutcome::Return(r0)) => {
+                self.regs[Reg::R0] = r0;
+                Ok(Flow::Continue(pc + 1))
+            }
+            Ok(HelperOutcome::Exit(r0)) => Ok(Flow::Exit(r0)),
+            Err(cause) => Err(VmError::Helper {
+                pc,
+                id: helper.id,
+                name: helper.name.clone(),
+                cause,
+            }
+            .into()),
+        }
+    }
+
+    /// `callx`: the register holds a helper id.
+    fn call_register(&mut self, pc: usize, id: u64) -> Result<Flow, Stop> {
+        let found = u32::try_from(id)
+            .ok()
+            .and_then(|id| Some((id, self.helpers.index_of(id)?)));
+        match found {
+            Some((id, index)) => self.call_helper(pc, id, index),
+            None => Err(VmError::UnknownHelper { pc, id }.into()),
+        }
+    }
+
+    /// Enters a fresh frame for a local call from `pc`.
+    fn call_local(&mut self, pc: usize) -> Result<(), Stop> {
+        let frame = self
+            .calls
+            .push(pc + 1, &self.regs)
+            .ok_or_else(|| Stop::new(VmError::CallDepthExceeded { pc }))?;
+        self.memory.enter_frame(frame);
+        self.regs[Reg::R10] = frame_pointer(frame);
+        Ok(())
+    }
+
+    /// Returns from a local call, or ends the program.
+    fn exit(&mut self) -> Flow {
+        match self.calls.pop(&mut self.regs) {
+            Some((ended, return_pc)) => {
+                self.memory.leave_frame(ended);
+                Flow::Continue(return_pc)
+            }
+            None => Flow::Exit(self.regs[Reg::R0]),
+        }
+    }
+
+    #[cold]
+    fn out_of_budget(&self, pc: usize) -> Stop {
+        Stop::new(VmError::BudgetExhausted {
+            pc,
+            budget: self.budget.unwrap_or(u64::MAX),
+        })
+    }
+}
+
+/// `base + off`, wrapping: the memory model, not arithmetic, rejects
+/// addresses outside every region.
+fn address(base: u64, off: i16) -> u64 {
+    base.wrapping_add_signed(i64::from(off))
+}
+
+fn size_bits(size: Size) -> u32 {
+    size.bytes() as u32 * 8
+}
+
+#[cold]
+fn memory_fault(pc: usize, fault: AccessFault) -> Stop {
+    Stop::new(VmError::MemoryAccess { pc, fault })
+}

@@ -1,0 +1,298 @@
+//! A [`Program`] turned, once, into the interpreter's code: one [`Op`] per
+//! slot, branch targets as slot indexes, helpers resolved to table
+//! positions, and everything this engine cannot run refused up front.
+
+use visor_isa::{
+    AluOp, AtomicOp, ByteOrder, CallTarget, Insn, JmpCond, LoadImm, PacketOffset, Program, Reg,
+    Size, Source, Width, branch_target,
+};
+
+use crate::error::VmError;
+use crate::helpers::Helpers;
+
+/// One slot of lowered code. Fields mirror [`Insn`] where nothing needed
+/// resolving.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Op {
+    Alu {
+        width: Width,
+        op: AluOp,
+        dst: Reg,
+        src: Source,
+    },
+    Neg {
+        width: Width,
+        dst: Reg,
+    },
+    Endian {
+        order: ByteOrder,
+        bits: u8,
+        dst: Reg,
+    },
+    Load {
+        size: Size,
+        signed: bool,
+        dst: Reg,
+        src: Reg,
+        off: i16,
+    },
+    Store {
+        size: Size,
+        dst: Reg,
+        off: i16,
+        src: Source,
+    },
+    Atomic {
+        size: Size,
+        op: AtomicOp,
+        dst: Reg,
+        src: Reg,
+        off: i16,
+    },
+    LoadImm64 {
+        dst: Reg,
+        imm: u64,
+    },
+    /// The second slot of an `lddw`; no branch may land here.
+    LoadImm64Tail,
+    LoadPacket {
+        size: Size,
+        offset: PacketOffset,
+        imm: i32,
+    },
+    Jump {
+        width: Width,
+        cond: JmpCond,
+        dst: Reg,
+        src: Source,
+        target: u32,
+    },
+    Ja {
+        target: u32,
+    },
+    /// A registered helper, by its position in [`Helpers`].
+    CallHelper {
+        id: u32,
+        index: u32,
+    },
+    /// A helper id nobody registered: an error if it runs.
+    CallUnknownHelper {
+        id: u32,
+    },
+    CallLocal {
+        target: u32,
+    },
+    CallReg {
+        reg: Reg,
+    },
+    Exit,
+}
+
+/// Lowers every instruction of `program`; `helpers` resolves helper ids.
+pub(crate) fn lower(program: &Program, helpers: &Helpers) -> Result<Vec<Op>, VmError> {
+    let slots = program.slot_len();
+    if u32::try_from(slots).is_err() {
+        return Err(VmError::ProgramTooLong { slots });
+    }
+    let mut code = Vec::with_capacity(slots);
+    for (pc, insn) in program.iter() {
+        check_encodable(pc, insn)?;
+        code.push(lower_insn(pc, insn, slots, helpers)?);
+        if insn.slot_count() == 2 {
+            code.push(Op::LoadImm64Tail);
+        }
+    }
+    Ok(code)
+}
+
+/// Refuses `Insn` values that no bytes decode to (a `Program` built from
+/// `Insn`s is only checked for control flow), so the interpreter only ever
+/// meets real instructions.
+fn check_encodable(pc: usize, insn: &Insn) -> Result<(), VmError> {
+    match Insn::decode(insn.encode().slots()) {
+        Ok((decoded, _)) if decoded == *insn => Ok(()),
+        _ => Err(VmError::InvalidInsn { pc, insn: *insn }),
+    }
+}
+
+fn lower_insn(pc: usize, insn: &Insn, slots: usize, helpers: &Helpers) -> Result<Op, VmError> {
+    Ok(match *insn {
+        Insn::Alu {
+            width,
+            op,
+            dst,
+            src,
+        } => Op::Alu {
+            width,
+            op,
+            dst,
+            src,
+        },
+        Insn::Neg { width, dst } => Op::Neg { width, dst },
+        Insn::Endian { order, bits, dst } => Op::Endian { order, bits, dst },
+        Insn::Load {
+            size,
+            signed,
+            dst,
+            src,
+            off,
+        } => Op::Load {
+            size,
+            signed,
+            dst,
+            src,
+            off,
+        },
+        Insn::Store {
+            size,
+            dst,
+            off,
+            src,
+        } => Op::Store {
+            size,
+            dst,
+            off,
+            src,
+        },
+        Insn::Atomic {
+            size,
+            op,
+            dst,
+            src,
+            off,
+        } => Op::Atomic {
+            size,
+            op,
+            dst,
+            src,
+            off,
+        },
+        Insn::LoadImm64 {
+            kind: LoadImm::Imm64,
+            dst,
+            imm,
+        } => Op::LoadImm64 { dst, imm },
+        Insn::LoadImm64 { kind, .. } => return Err(VmError::UnsupportedLoadImm64 { pc, kind }),
+        Insn::LoadPacket { size, offset, imm } => Op::LoadPacket { size, offset, imm },
+        Insn::Jump {
+            width,
+            cond,
+            dst,
+            src,
+            ..
+        } => Op::Jump {
+            width,
+            cond,
+            dst,
+            src,
+            target: target(pc, insn, slots)?,
+        },
+        Insn::Ja { .. } => Op::Ja {
+            target: target(pc, insn, slots)?,
+        },
+        Insn::Call(CallTarget::Helper(imm)) => helper_call(imm, helpers),
+        Insn::Call(CallTarget::Local(_)) => Op::CallLocal {
+            target: target(pc, insn, slots)?,
+        },
+        Insn::Call(CallTarget::Kfunc(btf_id)) => return Err(VmError::KfuncCall { pc, btf_id }),
+        Insn::CallReg(reg) => Op::CallReg { reg },
+        Insn::Exit => Op::Exit,
+    })
+}
+
+/// The slot a jump or local call at `pc` goes to, as an index into the code.
+fn target(pc: usize, insn: &Insn, slots: usize) -> Result<u32, VmError> {
+    let target = branch_target(pc, insn).unwrap_or(-1);
+    usize::try_from(target)
+        .ok()
+        .filter(|&t| t < slots)
+        .and_then(|t| u32::try_from(t).ok())
+        .ok_or(VmError::BadTarget {
+            pc,
+            target,
+            len: slots,
+        })
+}
+
+/// `call imm`: the helper's table position, or a call that fails when run.
+fn helper_call(imm: i32, helpers: &Helpers) -> Op {
+    // Helper ids are unsigned in the kernel; a negative imm is a large id
+    // that no one registers.
+    let id = imm as u32;
+    match helpers.index_of(id).and_then(|i| u32::try_from(i).ok()) {
+        Some(index) => Op::CallHelper { id, index },
+        None => Op::CallUnknownHelper { id },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lower_insns(insns: Vec<Insn>) -> Result<Vec<Op>, VmError> {
+        lower(&Program::new(insns).unwrap(), &Helpers::new())
+    }
+
+    #[test]
+    fn targets_become_slot_indexes_and_lddw_takes_two() {
+        let code = lower_insns(vec![
+            Insn::Ja {
+                off: 2,
+                long: false,
+            },
+            Insn::LoadImm64 {
+                kind: LoadImm::Imm64,
+                dst: Reg::R0,
+                imm: 5,
+            },
+            Insn::Exit,
+        ])
+        .unwrap();
+        assert_eq!(
+            code,
+            [
+                Op::Ja { target: 3 },
+                Op::LoadImm64 {
+                    dst: Reg::R0,
+                    imm: 5
+                },
+                Op::LoadImm64Tail,
+                Op::Exit
+            ]
+        );
+    }
+
+    #[test]
+    fn unsupported_instructions_are_refused_by_name() {
+        let kfunc = lower_insns(vec![Insn::Call(CallTarget::Kfunc(42)), Insn::Exit]);
+        assert_eq!(
+            kfunc.unwrap_err().to_string(),
+            "instruction 0: kfunc calls are not supported in userspace (kfunc BTF id 42)"
+        );
+        let map = lower_insns(vec![
+            Insn::Exit,
+            Insn::LoadImm64 {
+                kind: LoadImm::MapFd,
+                dst: Reg::R1,
+                imm: 3,
+            },
+            Insn::Exit,
+        ]);
+        assert!(matches!(
+            map,
+            Err(VmError::UnsupportedLoadImm64 {
+                pc: 1,
+                kind: LoadImm::MapFd
+            })
+        ));
+        let odd_swap = lower_insns(vec![
+            Insn::Endian {
+                order: ByteOrder::Swap,
+                bits: 7,
+                dst: Reg::R0,
+            },
+            Insn::Exit,
+        ]);
+        assert!(matches!(odd_swap, Err(VmError::InvalidInsn { pc: 0, .. })));
+    }
+}

@@ -1,0 +1,505 @@
+//! The memory model: every guest load, store and atomic goes through
+//! [`Memory`], which finds the region from the address's upper half and
+//! checks bounds and permission before touching a byte.
+//!
+//! ```text
+//!   addr >> 32 --> table[id] --> Some(region)? --> offset + len <= region.len()?
+//!                                 | no               | no         (+ writable?)
+//!                                 v                  v
+//!                              Unmapped          OutOfBounds / ReadOnly
+//! ```
+
+use core::fmt;
+
+use visor_isa::Size;
+
+use crate::layout::{GuestAddr, MAX_FRAMES, REGION_SLOTS, RegionId, STACK_FRAME_SIZE, offset_of};
+use crate::region::Region;
+
+/// The host bytes behind all stack frames of one run.
+pub(crate) type Stack = [[u8; STACK_FRAME_SIZE]; MAX_FRAMES];
+
+/// Expands `$body` once per access size, with `$n` the size in bytes as a
+/// constant, so each operation is written once over width.
+macro_rules! by_size {
+    ($size:expr, $n:ident => $body:expr) => {
+        match $size {
+            Size::B => {
+                const $n: usize = 1;
+                $body
+            }
+            Size::H => {
+                const $n: usize = 2;
+                $body
+            }
+            Size::W => {
+                const $n: usize = 4;
+                $body
+            }
+            Size::DW => {
+                const $n: usize = 8;
+                $body
+            }
+        }
+    };
+}
+
+/// The regions one run of a program can reach, by id.
+///
+/// Helpers receive `&mut Memory` to read and write guest memory through the
+/// same checks as the program's own instructions.
+#[derive(Debug)]
+pub struct Memory<'a> {
+    table: [Option<Region<'a>>; REGION_SLOTS],
+    /// Frames not in use: mapped on call, parked again on return, so a
+    /// pointer into a finished call's frame faults.
+    idle_frames: [Option<Region<'a>>; MAX_FRAMES],
+    /// The region `LD_ABS`/`LD_IND` read.
+    packet: Option<RegionId>,
+    /// The deepest frame entered in this run: frames are zeroed on first
+    /// entry, so a run never sees what an earlier run left.
+    deepest_frame: usize,
+}
+
+impl<'a> Memory<'a> {
+    /// Memory with frame 0 of `stack` mapped, zeroed, and nothing else.
+    /// Deeper frames are zeroed when first entered.
+    pub(crate) fn new(stack: &'a mut Stack) -> Memory<'a> {
+        let [first, rest @ ..] = stack;
+        first.fill(0);
+        let mut frames = core::iter::once(first).chain(rest);
+        let mut memory = Memory {
+            table: [const { None }; REGION_SLOTS],
+            idle_frames: core::array::from_fn(|_| {
+                frames.next().map(|frame| Region::writable(frame))
+            }),
+            packet: None,
+            deepest_frame: 0,
+        };
+        memory.enter_frame(0);
+        memory
+    }
+
+    /// Maps `region` at `id`, replacing what was there. Ids past the table
+    /// and the null id are ignored: nothing can be mapped there.
+    pub(crate) fn map(&mut self, id: RegionId, region: Region<'a>) {
+        if id == RegionId::NULL {
+            return;
+        }
+        if let Some(slot) = self.table.get_mut(id.index()) {
+            *slot = Some(region);
+        }
+    }
+
+    /// Makes the region at `id` the packet of `LD_ABS`/`LD_IND`.
+    pub(crate) fn set_packet(&mut self, id: RegionId) {
+        self.packet = Some(id);
+    }
+
+    /// Maps the stack frame of call depth `frame`.
+    pub(crate) fn enter_frame(&mut self, frame: usize) {
+        let (Some(id), Some(idle)) = (RegionId::stack(frame), self.idle_frames.get_mut(frame))
+        else {
+            return;
+        };
+        if frame > self.deepest_frame {
+            self.deepest_frame = frame;
+            if let Some(bytes) = idle.as_mut().and_then(Region::bytes_mut) {
+                bytes.fill(0);
+            }
+        }
+        if let Some(slot) = self.table.get_mut(id.index()) {
+            *slot = idle.take();
+        }
+    }
+
+    /// Unmaps the stack frame of call depth `frame`; its bytes stay as the
+    /// call left them until the next call at that depth in this run.
+    pub(crate) fn leave_frame(&mut self, frame: usize) {
+        let (Some(id), Some(idle)) = (RegionId::stack(frame), self.idle_frames.get_mut(frame))
+        else {
+            return;
+        };
+        if let Some(slot) = self.table.get_mut(id.index()) {
+            *idle = slot.take();
+        }
+    }
+
+    /// The region mapped at `id`, if any.
+    pub fn region(&self, id: RegionId) -> Option<&Region<'a>> {
+        self.table.get(id.index()).and_then(Option::as_ref)
+    }
+
+    /// The packet's bytes (empty when the run has no packet).
+    pub(crate) fn packet(&self) -> &[u8] {
+        self.packet
+            .and_then(|id| self.region(id))
+            .map_or(&[], Region::bytes)
+    }
+
+    /// `len` bytes at `addr`, for reading.
+    pub fn bytes(&self, addr: u64, len: usize) -> Result<&[u8], AccessFault> {
+        let fault = |cause| AccessFault::new(addr, len, AccessKind::Read, cause);
+        let region = self.find(addr).map_err(fault)?;
+        let size = region.len();
+        region
+            .bytes()
+            .get(start(addr)..)
+            .and_then(|rest| rest.get(..len))
+            .ok_or_else(|| fault(FaultCause::OutOfBounds { size }))
+    }
+
+    /// `len` bytes at `addr`, for writing.
+    pub fn bytes_mut(&mut self, addr: u64, len: usize) -> Result<&mut [u8], AccessFault> {
+        let fault = |cause| AccessFault::new(addr, len, AccessKind::Write, cause);
+        let bytes = self.find_writable(addr).map_err(fault)?;
+        let size = bytes.len();
+        bytes
+            .get_mut(start(addr)..)
+            .and_then(|rest| rest.get_mut(..len))
+            .ok_or_else(|| fault(FaultCause::OutOfBounds { size }))
+    }
+
+    /// Copies `data` to `addr`.
+    pub fn write(&mut self, addr: u64, data: &[u8]) -> Result<(), AccessFault> {
+        self.bytes_mut(addr, data.len())?.copy_from_slice(data);
+        Ok(())
+    }
+
+    /// The little-endian value of `size` at `addr`, zero-extended.
+    pub fn load(&self, addr: u64, size: Size) -> Result<u64, AccessFault> {
+        by_size!(size, N => self.array::<N>(addr).map(le_value))
+    }
+
+    /// Stores the low `size` bytes of `value` little-endian at `addr`.
+    pub fn store(&mut self, addr: u64, size: Size, value: u64) -> Result<(), AccessFault> {
+        by_size!(size, N => {
+            let slot = self.array_mut::<N>(addr, AccessKind::Write)?;
+            *slot = le_bytes(value);
+            Ok(())
+        })
+    }
+
+    /// Replaces the value of `size` at `addr` with `update(old)` and
+    /// returns `old`; faults unless the bytes are readable and writable.
+    pub(crate) fn update(
+        &mut self,
+        addr: u64,
+        size: Size,
+        update: impl FnOnce(u64) -> u64,
+    ) -> Result<u64, AccessFault> {
+        by_size!(size, N => {
+            let slot = self.array_mut::<N>(addr, AccessKind::Atomic)?;
+            let old = le_value(slot);
+            *slot = le_bytes(update(old));
+            Ok(old)
+        })
+    }
+
+    fn array<const N: usize>(&self, addr: u64) -> Result<&[u8; N], AccessFault> {
+        let fault = |cause| AccessFault::new(addr, N, AccessKind::Read, cause);
+        let region = self.find(addr).map_err(fault)?;
+        let size = region.len();
+        region
+            .bytes()
+            .get(start(addr)..)
+            .and_then(<[u8]>::first_chunk)
+            .ok_or_else(|| fault(FaultCause::OutOfBounds { size }))
+    }
+
+    fn array_mut<const N: usize>(
+        &mut self,
+        addr: u64,
+        kind: AccessKind,
+    ) -> Result<&mut [u8; N], AccessFault> {
+        let fault = |cause| AccessFault::new(addr, N, kind, cause);
+        let bytes = self.find_writable(addr).map_err(fault)?;
+        let size = bytes.len();
+        bytes
+            .get_mut(start(addr)..)
+            .and_then(<[u8]>::first_chunk_mut)
+            .ok_or_else(|| fault(FaultCause::OutOfBounds { size }))
+    }
+
+    fn find(&self, addr: u64) -> Result<&Region<'a>, FaultCause> {
+        match RegionId::of(addr) {
+            RegionId::NULL => Err(FaultCause::Null),
+            id => self.region(id).ok_or(FaultCause::Unmapped),
+        }
+    }
+
+    fn find_writable(&mut self, addr: u64) -> Result<&mut [u8], FaultCause> {
+        let id = RegionId::of(addr);
+        if id == RegionId::NULL {
+            return Err(FaultCause::Null);
+        }
+        let region = self
+            .table
+            .get_mut(id.index())
+            .and_then(Option::as_mut)
+            .ok_or(FaultCause::Unmapped)?;
+        let size = region.len();
+        region.bytes_mut().ok_or(FaultCause::ReadOnly { size })
+    }
+}
+
+/// Where an access starts inside its region.
+fn start(addr: u64) -> usize {
+    // u32 to usize is lossless on every host Rust supports with 32-bit or
+    // wider pointers; on a 16-bit host an offset past usize faults as out of
+    // bounds because `get` sees usize::MAX.
+    usize::try_from(offset_of(addr)).unwrap_or(usize::MAX)
+}
+
+/// The little-endian value of up to 8 bytes, zero-extended.
+fn le_value<const N: usize>(bytes: &[u8; N]) -> u64 {
+    let mut word = [0; 8];
+    word.iter_mut().zip(bytes).for_each(|(w, b)| *w = *b);
+    u64::from_le_bytes(word)
+}
+
+/// The low `N` bytes of `value`, little-endian.
+fn le_bytes<const N: usize>(value: u64) -> [u8; N] {
+    let mut bytes = [0; N];
+    bytes
+        .iter_mut()
+        .zip(value.to_le_bytes())
+        .for_each(|(b, v)| *b = v);
+    bytes
+}
+
+/// What an access meant to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AccessKind {
+    /// A load.
+    Read,
+    /// A store.
+    Write,
+    /// An atomic read-modify-write: needs both permissions.
+    Atomic,
+}
+
+impl fmt::Display for AccessKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            AccessKind::Read => "read",
+            AccessKind::Write => "write",
+            AccessKind::Atomic => "atomic update",
+        })
+    }
+}
+
+/// Why an access was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FaultCause {
+    /// Region 0: a null pointer, or a number that is not a pointer.
+    Null,
+    /// No region is mapped at the address's id (for a stack frame: no call
+    /// at that depth is running).
+    Unmapped,
+    /// The access does not fit in the region of `size` bytes.
+    OutOfBounds {
+        /// Length of the region.
+        size: usize,
+    },
+    /// A write to a region of `size` bytes mapped read-only.
+    ReadOnly {
+        /// Length of the region.
+        size: usize,
+    },
+}
+
+/// A refused memory access: where, how wide, which way, and why.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct AccessFault {
+    /// The guest address of the first byte.
+    pub addr: u64,
+    /// Bytes accessed.
+    pub len: usize,
+    /// Read, write or atomic update.
+    pub kind: AccessKind,
+    /// Why it was refused.
+    pub cause: FaultCause,
+}
+
+impl AccessFault {
+    fn new(addr: u64, len: usize, kind: AccessKind, cause: FaultCause) -> AccessFault {
+        AccessFault {
+            addr,
+            len,
+            kind,
+            cause,
+        }
+    }
+
+    /// The region the address names.
+    pub fn region(&self) -> RegionId {
+        RegionId::of(self.addr)
+    }
+}
+
+impl fmt::Display for AccessFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (kind, len, addr, region) = (
+            self.kind,
+            ByteCount(self.len),
+            GuestAddr(self.addr),
+            self.region(),
+        );
+        match self.cause {
+            FaultCause::Null => write!(f, "null-pointer {kind} of {len} at {addr}"),
+            FaultCause::Unmapped => write!(f, "{kind} of {len} at {addr}: {region} is not mapped"),
+            FaultCause::OutOfBounds { size } => write!(
+                f,
+                "out-of-bounds {kind} of {len} at {addr} ({region}, {})",
+                ByteCount(size)
+            ),
+            FaultCause::ReadOnly { size } => write!(
+                f,
+                "{kind} of {len} at {addr}: {region} ({}) is read-only",
+                ByteCount(size)
+            ),
+        }
+    }
+}
+
+impl std::error::Error for AccessFault {}
+
+/// "1 byte", "8 bytes".
+struct ByteCount(usize);
+
+impl fmt::Display for ByteCount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            1 => f.write_str("1 byte"),
+            n => write!(f, "{n} bytes"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_memory<T>(check: impl FnOnce(&mut Memory<'_>) -> T) -> T {
+        let mut stack = [[0; STACK_FRAME_SIZE]; MAX_FRAMES];
+        let mut context = [0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88];
+        let packet = [0xaa; 4];
+        let mut memory = Memory::new(&mut stack);
+        memory.map(RegionId::CONTEXT, Region::writable(&mut context));
+        memory.map(RegionId::PACKET, Region::readonly(&packet));
+        check(&mut memory)
+    }
+
+    const CONTEXT: u64 = 0x1_0000_0000;
+    const PACKET: u64 = 0xa_0000_0000;
+    const FRAME0_TOP: u64 = 0x2_0000_0200;
+
+    #[test]
+    fn loads_are_little_endian_and_zero_extended() {
+        with_memory(|memory| {
+            assert_eq!(memory.load(CONTEXT, Size::B), Ok(0x11));
+            assert_eq!(memory.load(CONTEXT + 1, Size::H), Ok(0x3322));
+            assert_eq!(memory.load(CONTEXT + 4, Size::W), Ok(0x8877_6655));
+            assert_eq!(memory.load(CONTEXT, Size::DW), Ok(0x8877_6655_4433_2211));
+        });
+    }
+
+    #[test]
+    fn stores_write_the_low_bytes_only() {
+        with_memory(|memory| {
+            memory.store(CONTEXT + 2, Size::H, 0xdead_beef).unwrap();
+            assert_eq!(
+                memory.bytes(CONTEXT, 8).unwrap(),
+                &[0x11, 0x22, 0xef, 0xbe, 0x55, 0x66, 0x77, 0x88]
+            );
+            memory.store(FRAME0_TOP - 8, Size::DW, u64::MAX).unwrap();
+            assert_eq!(memory.load(FRAME0_TOP - 8, Size::DW), Ok(u64::MAX));
+        });
+    }
+
+    #[test]
+    fn every_byte_of_an_access_must_be_inside() {
+        with_memory(|memory| {
+            let fault = memory.load(CONTEXT + 5, Size::W).unwrap_err();
+            assert_eq!(fault.cause, FaultCause::OutOfBounds { size: 8 });
+            assert_eq!(
+                fault.to_string(),
+                "out-of-bounds read of 4 bytes at 0x1_0000_0005 (context, 8 bytes)"
+            );
+            let fault = memory.store(FRAME0_TOP, Size::DW, 0).unwrap_err();
+            assert_eq!(
+                fault.to_string(),
+                "out-of-bounds write of 8 bytes at 0x2_0000_0200 (stack frame 0, 512 bytes)"
+            );
+            // Below frame 0 is the far end of the region before it.
+            let below = memory.load(FRAME0_TOP - 0x201, Size::B).unwrap_err();
+            assert_eq!(below.addr, 0x1_ffff_ffff);
+            assert_eq!(below.cause, FaultCause::OutOfBounds { size: 8 });
+            assert!(memory.bytes(CONTEXT + 0xffff_ffff, 2).is_err());
+        });
+    }
+
+    #[test]
+    fn null_unmapped_and_read_only_are_told_apart() {
+        with_memory(|memory| {
+            let null = memory.load(0x10, Size::W).unwrap_err();
+            assert_eq!(null.to_string(), "null-pointer read of 4 bytes at 0x10");
+            let idle = memory.load(0x5_0000_01f8, Size::DW).unwrap_err();
+            assert_eq!(
+                idle.to_string(),
+                "read of 8 bytes at 0x5_0000_01f8: stack frame 3 is not mapped"
+            );
+            let far = memory.load(u64::MAX, Size::B).unwrap_err();
+            assert_eq!(far.cause, FaultCause::Unmapped);
+            assert_eq!(memory.load(PACKET, Size::W), Ok(0xaaaa_aaaa));
+            let read_only = memory.store(PACKET, Size::B, 1).unwrap_err();
+            assert_eq!(
+                read_only.to_string(),
+                "write of 1 byte at 0xa_0000_0000: packet (4 bytes) is read-only"
+            );
+            let atomic = memory.update(PACKET, Size::W, |v| v).unwrap_err();
+            assert_eq!(atomic.kind, AccessKind::Atomic);
+        });
+    }
+
+    #[test]
+    fn frames_are_mapped_only_while_in_use() {
+        with_memory(|memory| {
+            let frame1 = RegionId::stack(1).unwrap().addr(0);
+            assert!(memory.load(frame1, Size::B).is_err());
+            memory.enter_frame(1);
+            memory.store(frame1, Size::B, 7).unwrap();
+            memory.leave_frame(1);
+            assert!(memory.load(frame1, Size::B).is_err());
+            memory.enter_frame(1);
+            assert_eq!(memory.load(frame1, Size::B), Ok(7));
+        });
+    }
+
+    #[test]
+    fn a_reused_stack_is_zeroed_frame_by_frame() {
+        let mut stack = [[0xee; STACK_FRAME_SIZE]; MAX_FRAMES];
+        {
+            let mut memory = Memory::new(&mut stack);
+            let frame = |n| RegionId::stack(n).unwrap().addr(0);
+            assert_eq!(memory.load(frame(0), Size::DW), Ok(0));
+            memory.enter_frame(1);
+            assert_eq!(memory.load(frame(1), Size::DW), Ok(0));
+            memory.store(frame(1), Size::B, 5).unwrap();
+            memory.leave_frame(1);
+            memory.enter_frame(1);
+            assert_eq!(memory.load(frame(1), Size::B), Ok(5), "same run: kept");
+        }
+        assert_eq!(stack[2][0], 0xee, "never entered: left alone");
+    }
+
+    #[test]
+    fn update_returns_the_old_value() {
+        with_memory(|memory| {
+            let old = memory.update(CONTEXT, Size::W, |v| v + 1).unwrap();
+            assert_eq!(old, 0x4433_2211);
+            assert_eq!(memory.load(CONTEXT, Size::W), Ok(0x4433_2212));
+        });
+    }
+}
