@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use visor_vm::Interpreter;
+use visor_isa::Program;
+use visor_vm::{Interpreter, VmError};
 
 use crate::engine;
 use crate::input::{self, ProgramFile, SyntaxArg};
@@ -48,7 +49,9 @@ pub fn run(args: &RunArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
     // Like BPF_PROG_TEST_RUN's repeat, every run sees the memory as the
     // previous one left it, so the loop times the program and nothing else.
     for _ in 0..args.repeat {
-        r0 = vm.run(&mut memory)?;
+        r0 = vm
+            .run(&mut memory)
+            .map_err(|error| at_instruction(&program, error))?;
     }
     let elapsed = started.elapsed();
 
@@ -68,6 +71,19 @@ pub fn run(args: &RunArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
         }
         _ => ExitCode::SUCCESS,
     })
+}
+
+/// The error, followed by the instruction it names, disassembled.
+fn at_instruction(program: &Program, error: VmError) -> anyhow::Error {
+    let insn = error
+        .pc()
+        .and_then(|pc| program.iter().find(|&(at, _)| at == pc));
+    match insn {
+        Some((pc, insn)) => {
+            anyhow::anyhow!("{error}\n  {pc}: {}", visor_isa::disasm::format_insn(insn))
+        }
+        None => error.into(),
+    }
 }
 
 /// Seconds in the unit that reads best.

@@ -13,6 +13,7 @@
 #![forbid(unsafe_code)]
 
 pub mod asm;
+pub mod cbpf;
 mod codec;
 pub mod disasm;
 mod error;

@@ -61,6 +61,12 @@ impl Interpreter {
 
     /// Runs with a context and packet mapped as `input` says. Returns r0.
     pub fn run_with(&self, input: RunInput<'_>) -> Result<u64, VmError> {
+        self.run_counted(input).map(|finished| finished.r0)
+    }
+
+    /// Runs like [`Interpreter::run_with`], and also counts the
+    /// instructions executed (what benchmarks divide by).
+    pub fn run_counted(&self, input: RunInput<'_>) -> Result<Finished, VmError> {
         // `try_with`: no panic even while the thread's locals are torn down.
         let spare = SPARE_STACK.try_with(Cell::take).ok().flatten();
         let mut stack = spare.unwrap_or_else(|| Box::new([[0; STACK_FRAME_SIZE]; MAX_FRAMES]));
@@ -69,7 +75,7 @@ impl Interpreter {
         result
     }
 
-    fn run_on(&self, stack: &mut Stack, input: RunInput<'_>) -> Result<u64, VmError> {
+    fn run_on(&self, stack: &mut Stack, input: RunInput<'_>) -> Result<Finished, VmError> {
         let mut memory = Memory::new(stack);
         let (context_addr, context_len) = input.map_into(&mut memory);
         let mut machine = Machine {
@@ -84,8 +90,22 @@ impl Interpreter {
         machine.regs[Reg::R1] = context_addr;
         machine.regs[Reg::R2] = context_len;
         machine.regs[Reg::R10] = frame_pointer(0);
-        machine.execute().map_err(|stop| *stop)
+        let started_with = machine.remaining;
+        let r0 = machine.execute().map_err(|stop| *stop)?;
+        Ok(Finished {
+            r0,
+            instructions: started_with - machine.remaining,
+        })
     }
+}
+
+/// How a run that ended with `exit` went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Finished {
+    /// The program's return value.
+    pub r0: u64,
+    /// Instructions executed, `lddw` counting once.
+    pub instructions: u64,
 }
 
 thread_local! {

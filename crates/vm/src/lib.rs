@@ -109,7 +109,7 @@ mod state;
 
 pub use error::VmError;
 pub use helpers::{HelperError, HelperFn, HelperOutcome, Helpers};
-pub use interpreter::{Interpreter, RunInput};
+pub use interpreter::{Finished, Interpreter, RunInput};
 pub use layout::{GuestAddr, RegionId, RegionKind};
 pub use memory::{AccessFault, AccessKind, FaultCause, Memory};
 pub use region::Region;
