@@ -2,6 +2,7 @@
 //! Nothing here that a library user would also want.
 
 mod asm;
+mod build;
 mod disasm;
 mod engine;
 mod exec;
@@ -32,6 +33,8 @@ enum Command {
     Run(run::RunArgs),
     /// The bpf_conformance plugin protocol: bytecode as hex on stdin, r0 in hex on stdout.
     Exec(exec::ExecArgs),
+    /// Compile restricted C into a BPF object with clang (-target bpf -O2 -g).
+    Build(build::BuildArgs),
 }
 
 fn main() -> ExitCode {
@@ -43,6 +46,7 @@ fn main() -> ExitCode {
         Command::Disasm(args) => disasm::run(&args, &mut out),
         Command::Run(args) => run::run(&args, &mut out),
         Command::Exec(args) => exec::run(&args, &mut out),
+        Command::Build(args) => build::run(&args, &mut out),
     };
     match result.and_then(|code| out.flush().map(|()| code).map_err(Into::into)) {
         Ok(code) => code,

@@ -5,7 +5,7 @@
 //! - [`Syntax::Ubpf`]: the uBPF and bpf_conformance mnemonics,
 //!   `ldxw %r0, [%r1+4]`, `jsgt %r1, %r2, label`, `lock fetch add [%r10-8], %r1`.
 //!
-//! Each syntax module turns one line into [`Statement`]s; this module owns
+//! Each syntax module turns one line into `Statement`s; this module owns
 //! what they share: labels, jump fix-ups, and errors with line and column.
 
 mod llvm;
