@@ -1,0 +1,90 @@
+//! visor's Linux backend: the bpf(2) commands, in pure Rust over `libc`.
+//!
+//! Maps, programs, BTF and links are typed owned handles ([`MapFd`],
+//! [`ProgramFd`], [`BtfFd`], [`LinkFd`]) around an `OwnedFd`: dropping one
+//! closes its descriptor, and the kernel frees the object (or ends the
+//! attachment) when nothing else holds it. Every error says which bpf(2)
+//! command failed and keeps the OS error as its source; a rejected program
+//! carries the verifier's log.
+//!
+//! ```no_run
+//! use visor_isa::asm::{Syntax, assemble};
+//! use visor_kernel::{ProgramFd, ProgramSpec, ProgramType, TestRun};
+//!
+//! // A TC classifier that returns the packet's length: r0 = skb->len.
+//! let program = assemble("r0 = *(u32 *)(r1 + 0)\nexit", Syntax::Llvm)?;
+//! let spec = ProgramSpec::new("skb_len", ProgramType::SchedCls, &program);
+//! let loaded = ProgramFd::load(&spec)?;
+//! let packet = [0u8; 64];
+//! let run = loaded.test_run(&TestRun::new(&packet))?;
+//! assert_eq!(run.retval, 64);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Module map
+//!
+//! - `sys`: the one door to the kernel. Every call is a `Command` value
+//!   (the buffers it reads and writes, never raw addresses) passed to one
+//!   function; unit tests install a fake door there and need no root.
+//!   `sys::attr` lays out `union bpf_attr` and the info structs exactly as
+//!   the kernel's uapi header does; `sys::raw` holds every `unsafe` block of
+//!   the crate (the system calls and their soundness argument).
+//! - `types`: [`ProgramType`], [`MapType`], [`AttachType`]: kernel numbers,
+//!   kernel names and bpftool's names.
+//! - `map`: [`MapSpec`], [`MapFd`] and single-entry operations with size
+//!   checks; `batch`: the batch operations.
+//! - `program`: [`ProgramSpec`], [`ProgramFd`], loading with the verifier
+//!   log; `log`: [`VerifierLog`], [`LogLevel`].
+//! - `test_run`: [`TestRun`] and [`TestRunResult`], `BPF_PROG_TEST_RUN`.
+//! - `btf`: [`BtfFd`], `BPF_BTF_LOAD`.
+//! - `pin`: bpffs, pinning and opening pins.
+//! - `info`: object ids, opening by id, [`ProgramInfo`] and [`MapInfo`].
+//! - `link`: [`LinkFd`], `BPF_LINK_CREATE` and `BPF_LINK_DETACH`.
+//! - `stats`: [`enable_stats`], `BPF_ENABLE_STATS`.
+//! - `cpus`: the possible-CPU count that sizes per-CPU values.
+//! - `error`: [`KernelError`].
+//!
+//! **Architecture Invariant:** only `sys` calls the kernel, and only
+//! `sys::raw` is `unsafe`. Every address handed to the kernel is taken from
+//! a Rust buffer together with its length, inside `sys`.
+//!
+//! **Not yet unified:** [`MapType`] is this crate's; `visor-vm` keeps its
+//! own `MapKind` for its userspace maps. A later change will make the two
+//! engines share one, and one map trait.
+//!
+//! # Kernel versions
+//!
+//! The layouts follow Linux 6.1's uapi header, with the fields and kinds
+//! added up to 6.18 written here by hand and marked "newer than 6.1".
+//! Fields a kernel does not know are sent as zero, which every kernel since
+//! 4.x accepts.
+
+mod batch;
+mod btf;
+mod cpus;
+mod error;
+mod info;
+mod link;
+mod log;
+mod map;
+mod pin;
+mod program;
+mod stats;
+mod sys;
+mod test_run;
+mod types;
+
+pub use batch::{Batch, BatchCursor};
+pub use btf::BtfFd;
+pub use cpus::possible_cpus;
+pub use error::{Buffer, KernelError};
+pub use info::{Ids, MapInfo, ProgramInfo, Tag, ids, map_info, program_info};
+pub use link::{LinkFd, LinkTarget};
+pub use log::{LogLevel, VerifierLog};
+pub use map::{Keys, MapBtf, MapDef, MapFd, MapSpec, UpdateMode, flags as map_flags};
+pub use pin::{BPFFS, ensure_bpffs, is_bpffs, pin, unpin};
+pub use program::{ProgramFd, ProgramSpec};
+pub use stats::{StatsGuard, StatsKind, enable_stats};
+pub use sys::{BpfCmd, ObjectKind};
+pub use test_run::{TestRun, TestRunResult, flags as test_run_flags};
+pub use types::{AttachType, MapType, ProgramType};
