@@ -8,6 +8,7 @@ mod engine;
 mod exec;
 mod hex;
 mod input;
+mod objdump;
 mod run;
 
 use std::io::{self, Write};
@@ -31,6 +32,8 @@ enum Command {
     Disasm(disasm::DisasmArgs),
     /// Run a program (assembly or bytecode) in the interpreter and print r0.
     Run(run::RunArgs),
+    /// List an ELF object's programs, maps and relocations, and disassemble it with source lines.
+    Objdump(objdump::ObjdumpArgs),
     /// The bpf_conformance plugin protocol: bytecode as hex on stdin, r0 in hex on stdout.
     Exec(exec::ExecArgs),
     /// Compile restricted C into a BPF object with clang (-target bpf -O2 -g).
@@ -46,6 +49,7 @@ fn main() -> ExitCode {
         Command::Disasm(args) => disasm::run(&args, &mut out),
         Command::Run(args) => run::run(&args, &mut out),
         Command::Exec(args) => exec::run(&args, &mut out),
+        Command::Objdump(args) => objdump::run(&args, &mut out),
         Command::Build(args) => build::run(&args, &mut out),
     };
     match result.and_then(|code| out.flush().map(|()| code).map_err(Into::into)) {

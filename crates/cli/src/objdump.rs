@@ -26,15 +26,24 @@ pub struct ObjdumpArgs {
 }
 
 pub fn run(args: &ObjdumpArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
-    let bytes = fs::read(&args.file).with_context(|| format!("cannot read {}", args.file.display()))?;
+    let bytes =
+        fs::read(&args.file).with_context(|| format!("cannot read {}", args.file.display()))?;
     let object = Object::parse(&bytes).with_context(|| format!("{}", args.file.display()))?;
     let selected: Vec<&Program<'_>> = object
         .programs()
         .iter()
-        .filter(|p| args.program.as_deref().is_none_or(|n| p.name() == n || p.section() == n))
+        .filter(|p| {
+            args.program
+                .as_deref()
+                .is_none_or(|n| p.name() == n || p.section() == n)
+        })
         .collect();
     if let Some(name) = &args.program {
-        anyhow::ensure!(!selected.is_empty(), "{}: no program or section named {name}", args.file.display());
+        anyhow::ensure!(
+            !selected.is_empty(),
+            "{}: no program or section named {name}",
+            args.file.display()
+        );
     }
 
     write_summary(out, &args.file, &object)?;
@@ -49,7 +58,11 @@ pub fn run(args: &ObjdumpArgs, out: &mut impl Write) -> anyhow::Result<ExitCode>
     Ok(ExitCode::SUCCESS)
 }
 
-fn write_summary(out: &mut impl Write, file: &std::path::Path, object: &Object<'_>) -> anyhow::Result<()> {
+fn write_summary(
+    out: &mut impl Write,
+    file: &std::path::Path,
+    object: &Object<'_>,
+) -> anyhow::Result<()> {
     write!(out, "{}: eBPF object", file.display())?;
     if let Some(license) = object.license() {
         write!(out, ", license {license:?}")?;
@@ -57,7 +70,11 @@ fn write_summary(out: &mut impl Write, file: &std::path::Path, object: &Object<'
     if let Some(version) = object.kernel_version() {
         write!(out, ", kernel version {version:#x}")?;
     }
-    writeln!(out, ", BTF {}", if object.btf().is_some() { "yes" } else { "no" })?;
+    writeln!(
+        out,
+        ", BTF {}",
+        if object.btf().is_some() { "yes" } else { "no" }
+    )?;
     Ok(())
 }
 
@@ -92,7 +109,9 @@ fn write_maps(out: &mut impl Write, object: &Object<'_>) -> anyhow::Result<()> {
         .map(|(index, map)| {
             let def = map.def();
             let origin = match map.origin() {
-                MapOrigin::Legacy { record_size, .. } => format!("{} ({record_size}-byte record)", map.section()),
+                MapOrigin::Legacy { record_size, .. } => {
+                    format!("{} ({record_size}-byte record)", map.section())
+                }
                 MapOrigin::Btf { .. } => map.section().into(),
                 MapOrigin::Data(_) => "global data".into(),
                 _ => map.section().into(),
@@ -116,7 +135,16 @@ fn write_maps(out: &mut impl Write, object: &Object<'_>) -> anyhow::Result<()> {
     writeln!(out, "\nMaps:")?;
     write_table(
         out,
-        ["IDX", "NAME", "TYPE", "KEY", "VALUE", "MAX_ENTRIES", "FLAGS", "DEFINED IN"],
+        [
+            "IDX",
+            "NAME",
+            "TYPE",
+            "KEY",
+            "VALUE",
+            "MAX_ENTRIES",
+            "FLAGS",
+            "DEFINED IN",
+        ],
         &rows,
     )
 }
@@ -129,26 +157,51 @@ fn write_relocations(out: &mut impl Write, object: &Object<'_>) -> anyhow::Resul
         .map(|r| {
             let target = match r.target {
                 RelocTarget::Map(map) => format!("map {map} ({})", map_name(map)),
-                RelocTarget::MapValue { map, offset } => format!("map {map} ({}) value + {offset}", map_name(map)),
+                RelocTarget::MapValue { map, offset } => {
+                    format!("map {map} ({}) value + {offset}", map_name(map))
+                }
                 RelocTarget::Code { section, slot } => {
-                    let function = object.function_at(section, slot * 8).map_or("?", |f| f.name);
+                    let function = object
+                        .function_at(section, slot * 8)
+                        .map_or("?", |f| f.name);
                     format!("{section} insn {slot} <{function}>")
                 }
                 RelocTarget::Extern => "extern (kfunc or kernel symbol)".into(),
-                RelocTarget::MapSlot { map, index } => format!("map {map} ({}) entry {index}", map_name(map)),
+                RelocTarget::MapSlot { map, index } => {
+                    format!("map {map} ({}) entry {index}", map_name(map))
+                }
                 _ => "-".into(),
             };
-            [r.section.into(), format!("{:#x}", r.offset), r.type_name().into(), r.symbol.into(), target]
+            [
+                r.section.into(),
+                format!("{:#x}", r.offset),
+                r.type_name().into(),
+                r.symbol.into(),
+                target,
+            ]
         })
         .collect();
     writeln!(out, "\nRelocations:")?;
-    write_table(out, ["SECTION", "OFFSET", "TYPE", "SYMBOL", "TARGET"], &rows)
+    write_table(
+        out,
+        ["SECTION", "OFFSET", "TYPE", "SYMBOL", "TARGET"],
+        &rows,
+    )
 }
 
 /// The program's instructions, with function labels and, when asked, the
 /// source line above the instructions it produced.
-fn write_disassembly(out: &mut impl Write, program: &Program<'_>, source: bool) -> anyhow::Result<()> {
-    writeln!(out, "\nDisassembly of program {} (section {}):", program.name(), program.section())?;
+fn write_disassembly(
+    out: &mut impl Write,
+    program: &Program<'_>,
+    source: bool,
+) -> anyhow::Result<()> {
+    writeln!(
+        out,
+        "\nDisassembly of program {} (section {}):",
+        program.name(),
+        program.section()
+    )?;
     let mut last_line = None;
     for (pc, insn) in program.insns().iter() {
         if let Some(function) = program.functions().iter().find(|f| f.start == pc) {
@@ -182,7 +235,11 @@ fn write_disassembly(out: &mut impl Write, program: &Program<'_>, source: bool) 
 }
 
 /// Left-aligned columns, two spaces apart; `(none)` for an empty table.
-fn write_table<const N: usize>(out: &mut impl Write, header: [&str; N], rows: &[[String; N]]) -> anyhow::Result<()> {
+fn write_table<const N: usize>(
+    out: &mut impl Write,
+    header: [&str; N],
+    rows: &[[String; N]],
+) -> anyhow::Result<()> {
     if rows.is_empty() {
         writeln!(out, "  (none)")?;
         return Ok(());

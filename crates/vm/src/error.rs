@@ -5,6 +5,7 @@ use visor_isa::{Insn, LoadImm};
 
 use crate::helpers::HelperError;
 use crate::layout::MAX_FRAMES;
+use crate::maps::MapKind;
 use crate::memory::AccessFault;
 
 /// Everything that stops the engine. `pc` is the slot index of the
@@ -20,10 +21,11 @@ pub enum VmError {
         /// The kernel function it names.
         btf_id: i32,
     },
-    /// `lddw` with a pseudo source other than a plain 64-bit immediate.
+    /// `lddw` with a pseudo source this engine does not resolve (BTF ids,
+    /// function addresses).
     #[error(
         "instruction {pc}: lddw with pseudo source {} ({kind:?}) is unsupported here; \
-         only plain 64-bit immediates (src 0) run in this engine",
+         this engine runs plain 64-bit immediates (src 0) and map references (src 1, 2, 5, 6)",
         kind.pseudo()
     )]
     UnsupportedLoadImm64 {
@@ -31,6 +33,38 @@ pub enum VmError {
         pc: usize,
         /// Its pseudo source.
         kind: LoadImm,
+    },
+    /// An `lddw` naming a map the program was not given.
+    #[error(
+        "instruction {pc}: lddw names map {index}, but the program has {count} maps \
+         (give them with Interpreter::with_maps)"
+    )]
+    UnknownMap {
+        /// The `lddw`.
+        pc: usize,
+        /// The map index (or descriptor) it names.
+        index: u32,
+        /// Maps the program has.
+        count: usize,
+    },
+    /// An `lddw` with `MAP_VALUE`/`MAP_IDX_VALUE` for a map whose value
+    /// cannot be addressed so (the kernel's rule: an array of one entry),
+    /// or with an offset past the value.
+    #[error(
+        "instruction {pc}: lddw points into map {index} ({kind}) at offset {offset}: \
+         direct value access needs a one-entry array and an offset inside its {value_size}-byte value"
+    )]
+    BadMapValue {
+        /// The `lddw`.
+        pc: usize,
+        /// The map index.
+        index: u32,
+        /// Its type.
+        kind: MapKind,
+        /// The offset asked for.
+        offset: u32,
+        /// The map's value size.
+        value_size: u32,
     },
     /// An `Insn` value with no encoding, such as a 7-bit byte swap (only
     /// possible for programs built from `Insn` values, not decoded ones).
@@ -96,6 +130,17 @@ pub enum VmError {
         /// The call.
         pc: usize,
     },
+    /// `bpf_tail_call` from inside a local call: this engine runs tail
+    /// calls from the main program's frame only.
+    #[error(
+        "instruction {pc}: tail calls from a subprogram (call depth {depth}) are not supported here"
+    )]
+    TailCallInSubprogram {
+        /// The call.
+        pc: usize,
+        /// The call depth it was made at.
+        depth: usize,
+    },
     /// The instruction budget ran out.
     #[error("instruction {pc}: instruction budget of {budget} exhausted")]
     BudgetExhausted {
@@ -125,6 +170,9 @@ impl VmError {
         match *self {
             VmError::KfuncCall { pc, .. }
             | VmError::UnsupportedLoadImm64 { pc, .. }
+            | VmError::UnknownMap { pc, .. }
+            | VmError::BadMapValue { pc, .. }
+            | VmError::TailCallInSubprogram { pc, .. }
             | VmError::InvalidInsn { pc, .. }
             | VmError::BadTarget { pc, .. }
             | VmError::MemoryAccess { pc, .. }

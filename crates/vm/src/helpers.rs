@@ -9,6 +9,7 @@ use core::fmt;
 
 use thiserror::Error;
 
+use crate::maps::MapError;
 use crate::memory::{AccessFault, Memory};
 
 /// The signature of a helper: r1 to r5, and the run's memory.
@@ -23,6 +24,10 @@ pub enum HelperOutcome {
     /// End the whole program now, with this value in r0 (the conformance
     /// suite's "unwind").
     Exit(u64),
+    /// Replace the running program with the one `bpf_tail_call` chose
+    /// (kept in the run's memory); only the built-in `tail_call` helper
+    /// returns this.
+    TailCall,
 }
 
 /// Why a helper failed; the program stops with [`VmError::Helper`].
@@ -43,6 +48,10 @@ pub enum HelperError {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// A map refused in a way the program cannot be told about in r0 (a
+    /// per-CPU map without the run's CPU).
+    #[error(transparent)]
+    Map(MapError),
     /// Any other failure of a helper defined outside this crate.
     #[error(transparent)]
     Other(Box<dyn std::error::Error + Send + Sync>),

@@ -2,39 +2,77 @@
 //! one run.
 
 use std::cell::Cell;
+use std::sync::Arc;
 
 use visor_isa::{AtomicOp, PacketOffset, Program, Reg, Size, Source, Width};
 
 use crate::error::VmError;
 use crate::helpers::{HelperOutcome, Helpers};
 use crate::layout::{MAX_FRAMES, RegionId, STACK_FRAME_SIZE, frame_pointer};
-use crate::lower::{Op, lower};
+use crate::lower::{Names, Op, lower};
+use crate::maps::ProgramMaps;
 use crate::memory::{AccessFault, Memory, Stack};
 use crate::region::Region;
 use crate::semantics::{self, Fetch};
 use crate::state::{CallStack, Registers};
 
 /// A program ready to run: decoded once into per-slot code, with its
-/// helpers. Running borrows it immutably, so one interpreter serves many
-/// runs (and threads) at once.
+/// helpers and maps. Running borrows it immutably, so one interpreter
+/// serves many runs (and threads) at once; it is `Send + Sync`, and a
+/// `PROG_ARRAY` holds it as `Arc<Interpreter>` for tail calls.
 #[derive(Debug)]
 pub struct Interpreter {
     code: Vec<Op>,
     helpers: Helpers,
     budget: Option<u64>,
+    /// `None` when the program has no maps, so a run clones nothing.
+    maps: Option<Arc<ProgramMaps>>,
 }
 
 impl Interpreter {
-    /// Prepares `program` with `helpers`. Fails, naming the instruction,
-    /// for what this engine does not run: kfunc calls, `lddw` with a pseudo
-    /// source other than a plain immediate, `Insn` values with no encoding.
+    /// Prepares `program` with `helpers` and no maps. Fails, naming the
+    /// instruction, for what this engine does not run: kfunc calls, `lddw`
+    /// with a BTF id or function pseudo source or naming a map,
+    /// `Insn` values with no encoding.
     pub fn new(program: &Program, helpers: Helpers) -> Result<Interpreter, VmError> {
-        let code = lower(program, &helpers)?;
+        Interpreter::with_maps(program, helpers, ProgramMaps::new())
+    }
+
+    /// Prepares `program` with `helpers` and its maps, by the index its
+    /// `lddw` map references use (`MAP_IDX`, and `MAP_FD` likewise).
+    /// `MAP_FD`/`MAP_IDX` load a map handle; `MAP_VALUE`/`MAP_IDX_VALUE`
+    /// load the address of a byte of a one-entry array's value (global
+    /// data: `.data`, `.bss`, and `.rodata`, whose `BPF_F_RDONLY_PROG`
+    /// makes stores fault). When `maps` is not empty, the map helpers
+    /// ([`Helpers::register_map_helpers`]) are registered at every id of
+    /// theirs that `helpers` leaves free.
+    pub fn with_maps(
+        program: &Program,
+        mut helpers: Helpers,
+        maps: ProgramMaps,
+    ) -> Result<Interpreter, VmError> {
+        if !maps.is_empty() {
+            helpers.register_missing_map_helpers();
+        }
+        let code = lower(
+            program,
+            Names {
+                helpers: &helpers,
+                maps: &maps,
+            },
+        )?;
         Ok(Interpreter {
             code,
             helpers,
             budget: None,
+            maps: (!maps.is_empty()).then(|| Arc::new(maps)),
         })
+    }
+
+    /// The program's maps, by index.
+    pub fn maps(&self) -> &ProgramMaps {
+        const NONE: &ProgramMaps = &ProgramMaps::EMPTY;
+        self.maps.as_deref().unwrap_or(NONE)
     }
 
     /// Stops runs after `budget` executed instructions (`None`: no limit).
@@ -77,24 +115,47 @@ impl Interpreter {
 
     fn run_on(&self, stack: &mut Stack, input: RunInput<'_>) -> Result<Finished, VmError> {
         let mut memory = Memory::new(stack);
+        memory.maps.cpu = input.cpu;
+        memory.maps.set_table(self.maps.clone());
         let (context_addr, context_len) = input.map_into(&mut memory);
-        let mut machine = Machine {
-            code: &self.code,
-            helpers: &self.helpers,
-            regs: Registers::default(),
-            calls: CallStack::default(),
-            memory: &mut memory,
-            remaining: self.budget.unwrap_or(u64::MAX),
-            budget: self.budget,
+        let mut regs = Registers::default();
+        regs[Reg::R1] = context_addr;
+        regs[Reg::R2] = context_len;
+        regs[Reg::R10] = frame_pointer(0);
+        let started_with = self.budget.unwrap_or(u64::MAX);
+        let mut remaining = started_with;
+        // A tail call replaces the program and keeps registers, frame 0,
+        // the budget and the run's memory; the target's maps come with it.
+        let mut tail_called: Option<Arc<Interpreter>> = None;
+        let result = loop {
+            let program = tail_called.as_deref().unwrap_or(self);
+            let mut machine = Machine {
+                code: &program.code,
+                helpers: &program.helpers,
+                regs,
+                calls: CallStack::default(),
+                memory: &mut memory,
+                remaining,
+                budget: self.budget,
+            };
+            let end = machine.execute();
+            (regs, remaining) = (machine.regs, machine.remaining);
+            match end {
+                Ok(End::Exit(r0)) => break Ok(r0),
+                Ok(End::TailCall) => {
+                    let target = memory.maps.tail_call.take();
+                    memory
+                        .maps
+                        .set_table(target.as_ref().and_then(|t| t.maps.clone()));
+                    tail_called = target;
+                }
+                Err(stop) => break Err(*stop),
+            }
         };
-        machine.regs[Reg::R1] = context_addr;
-        machine.regs[Reg::R2] = context_len;
-        machine.regs[Reg::R10] = frame_pointer(0);
-        let started_with = machine.remaining;
-        let r0 = machine.execute().map_err(|stop| *stop)?;
+        memory.maps.discard_reservations();
         Ok(Finished {
-            r0,
-            instructions: started_with - machine.remaining,
+            r0: result?,
+            instructions: started_with - remaining,
         })
     }
 }
@@ -115,11 +176,12 @@ thread_local! {
     static SPARE_STACK: Cell<Option<Box<Stack>>> = const { Cell::new(None) };
 }
 
-/// The regions one run starts with.
+/// The regions one run starts with, and the CPU it runs on.
 #[derive(Debug, Default)]
 pub struct RunInput<'a> {
     context: Option<Region<'a>>,
     packet: PacketSource<'a>,
+    cpu: u32,
 }
 
 #[derive(Debug, Default)]
@@ -138,6 +200,7 @@ impl<'a> RunInput<'a> {
         RunInput {
             context: Some(Region::writable(memory)),
             packet: PacketSource::Context,
+            cpu: 0,
         }
     }
 
@@ -146,6 +209,7 @@ impl<'a> RunInput<'a> {
         RunInput {
             context: Some(context),
             packet: PacketSource::None,
+            cpu: 0,
         }
     }
 
@@ -157,6 +221,13 @@ impl<'a> RunInput<'a> {
             packet: PacketSource::Separate(packet),
             ..self
         }
+    }
+
+    /// Runs on CPU `cpu` (default 0): `bpf_get_smp_processor_id`, the
+    /// value per-CPU maps give, and `BPF_F_CURRENT_CPU` perf output. It
+    /// must be below the per-CPU maps' CPU count.
+    pub fn on_cpu(self, cpu: u32) -> RunInput<'a> {
+        RunInput { cpu, ..self }
     }
 
     /// Maps the regions; returns r1 and r2: the context's address and
@@ -193,6 +264,14 @@ enum Flow {
     Continue(usize),
     /// The program ended with this r0.
     Exit(u64),
+    /// `bpf_tail_call` succeeded: run the target instead.
+    TailCall,
+}
+
+/// How one program's execution ended.
+enum End {
+    Exit(u64),
+    TailCall,
 }
 
 /// One run in progress.
@@ -210,7 +289,7 @@ struct Machine<'i, 'r, 'm> {
 }
 
 impl Machine<'_, '_, '_> {
-    fn execute(&mut self) -> Result<u64, Stop> {
+    fn execute(&mut self) -> Result<End, Stop> {
         let code = self.code;
         let mut pc = 0;
         loop {
@@ -225,7 +304,8 @@ impl Machine<'_, '_, '_> {
             self.remaining -= 1;
             pc = match self.step(pc, op)? {
                 Flow::Continue(next) => next,
-                Flow::Exit(r0) => return Ok(r0),
+                Flow::Exit(r0) => return Ok(End::Exit(r0)),
+                Flow::TailCall => return Ok(End::TailCall),
             };
         }
     }
@@ -397,6 +477,10 @@ impl Machine<'_, '_, '_> {
                 Ok(Flow::Continue(pc + 1))
             }
             Ok(HelperOutcome::Exit(r0)) => Ok(Flow::Exit(r0)),
+            Ok(HelperOutcome::TailCall) => match self.calls.depth() {
+                0 => Ok(Flow::TailCall),
+                depth => Err(VmError::TailCallInSubprogram { pc, depth }.into()),
+            },
             Err(cause) => Err(VmError::Helper {
                 pc,
                 id: helper.id,

@@ -4,6 +4,12 @@
 //! that region in the lower 32 bits. The ids are fixed, so a program, a
 //! context builder and an error message all agree on what `0x2_0000_01f8`
 //! is (8 bytes below the top of stack frame 0) without asking the engine.
+//!
+//! Ids 0 to 15 index the run's region table; ids from [`MAP_FIRST`] up
+//! name the values of the program's maps, `MAP_FIRST + n` for map `n` of
+//! its [`ProgramMaps`](crate::ProgramMaps) (inner maps met at run time
+//! follow). Inside a map's region each value has its own window (see
+//! `maps::storage`).
 
 use core::fmt;
 
@@ -13,6 +19,11 @@ pub const REGION_SHIFT: u32 = 32;
 pub const OFFSET_MASK: u64 = (1 << REGION_SHIFT) - 1;
 /// Entries in the region table: ids `0..REGION_SLOTS` can be mapped.
 pub const REGION_SLOTS: usize = 16;
+/// Ring buffer reservations one run can hold at once; a further
+/// `bpf_ringbuf_reserve` returns NULL, as for a full ring.
+pub const MAX_RESERVATIONS: usize = 4;
+/// The region id of map 0's values; map `n` is `MAP_FIRST + n`.
+pub const MAP_FIRST: u32 = REGION_SLOTS as u32;
 /// Bytes in one stack frame (the kernel's `MAX_BPF_STACK`).
 pub const STACK_FRAME_SIZE: usize = 512;
 /// Frames a program may have live at once, the main one included (the
@@ -36,6 +47,33 @@ impl RegionId {
     const STACK_FIRST: u32 = 2;
     /// The packet, when it is not the context itself.
     pub const PACKET: RegionId = RegionId(Self::STACK_FIRST + MAX_FRAMES as u32);
+    /// Ring buffer reservation 0; reservation `n` is `RESERVATION_FIRST + n`.
+    const RESERVATION_FIRST: u32 = Self::PACKET.0 + 1;
+    /// Never mapped: map handles (what `lddw` with `MAP_FD`/`MAP_IDX`
+    /// loads) are addresses here, so dereferencing one faults.
+    pub const MAP_HANDLES: RegionId = RegionId(Self::RESERVATION_FIRST + MAX_RESERVATIONS as u32);
+
+    /// The region of ring buffer reservation `slot`, if it exists.
+    pub const fn reservation(slot: usize) -> Option<RegionId> {
+        if slot < MAX_RESERVATIONS {
+            Some(RegionId(Self::RESERVATION_FIRST + slot as u32))
+        } else {
+            None
+        }
+    }
+
+    /// The region of map `index`'s values, if the id fits.
+    pub const fn map(index: u32) -> Option<RegionId> {
+        match MAP_FIRST.checked_add(index) {
+            Some(id) => Some(RegionId(id)),
+            None => None,
+        }
+    }
+
+    /// The handle of map `index`: what `lddw rN, map[idx:index]` loads.
+    pub const fn map_handle(index: u32) -> u64 {
+        Self::MAP_HANDLES.addr(index)
+    }
 
     /// The region of stack frame `frame` (0 is the main program's), if it
     /// exists.
@@ -71,7 +109,15 @@ impl RegionId {
                 frame: (id - Self::STACK_FIRST) as u8,
             },
             id if id == Self::PACKET.0 => RegionKind::Packet,
-            _ => RegionKind::Unassigned,
+            id if id >= Self::RESERVATION_FIRST && id < Self::MAP_HANDLES.0 => {
+                RegionKind::Reservation {
+                    slot: (id - Self::RESERVATION_FIRST) as u8,
+                }
+            }
+            id if id == Self::MAP_HANDLES.0 => RegionKind::MapHandles,
+            id => RegionKind::MapValues {
+                map: id - MAP_FIRST,
+            },
         }
     }
 }
@@ -83,7 +129,9 @@ impl fmt::Display for RegionId {
             RegionKind::Context => f.write_str("context"),
             RegionKind::Stack { frame } => write!(f, "stack frame {frame}"),
             RegionKind::Packet => f.write_str("packet"),
-            RegionKind::Unassigned => write!(f, "region {:#x}", self.0),
+            RegionKind::Reservation { slot } => write!(f, "ring buffer reservation {slot}"),
+            RegionKind::MapHandles => f.write_str("map handles"),
+            RegionKind::MapValues { map } => write!(f, "map {map} values"),
         }
     }
 }
@@ -102,8 +150,19 @@ pub enum RegionKind {
     },
     /// The packet of `LD_ABS`/`LD_IND`, when separate from the context.
     Packet,
-    /// Not assigned yet (map values will live here).
-    Unassigned,
+    /// A ring buffer record reserved by the program, until it is
+    /// submitted or discarded.
+    Reservation {
+        /// Which of the [`MAX_RESERVATIONS`].
+        slot: u8,
+    },
+    /// Map handles: never mapped.
+    MapHandles,
+    /// The values of a map; each value has its own window.
+    MapValues {
+        /// The map's index among the run's maps.
+        map: u32,
+    },
 }
 
 /// The offset part of `addr`.
@@ -152,7 +211,14 @@ mod tests {
         assert_eq!(RegionId::PACKET, RegionId(10));
         assert_eq!(frame_pointer(0), 0x2_0000_0200);
         assert_eq!(RegionId::of(0x9_0000_0010).to_string(), "stack frame 7");
-        assert_eq!(RegionId::of(0xab_0000_0000).to_string(), "region 0xab");
+        assert_eq!(RegionId::of(0xab_0000_0000).to_string(), "map 155 values");
+        assert_eq!(RegionId::reservation(3), Some(RegionId(14)));
+        assert_eq!(RegionId::reservation(4), None);
+        assert_eq!(RegionId::MAP_HANDLES, RegionId(15));
+        assert_eq!(RegionId::map(0), Some(RegionId(16)));
+        assert_eq!(RegionId::map(u32::MAX), None);
+        assert_eq!(RegionId::map_handle(2), 0xf_0000_0002);
+        assert_eq!(RegionId(12).to_string(), "ring buffer reservation 1");
     }
 
     #[test]

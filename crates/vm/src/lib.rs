@@ -1,5 +1,6 @@
 //! visor's userspace eBPF engine: a memory model through which every guest
-//! access is checked, and an interpreter with RFC 9669 semantics.
+//! access is checked, an interpreter with RFC 9669 semantics, and maps with
+//! the kernel's semantics that programs point into.
 //!
 //! ```
 //! use visor_isa::{AluOp, Insn, Program, Reg, Size, Source, Width};
@@ -34,7 +35,52 @@
 //! - `state`: registers and the call stack of local calls.
 //! - `interpreter`: [`Interpreter`], [`RunInput`] and the dispatch loop.
 //! - `helpers`: [`Helpers`], the registry by id, and [`HelperOutcome`].
+//! - [`maps`]: [`Map`] of 14 kernel map types, [`MapOps`] (the userspace
+//!   operations shared with the kernel backend), [`ProgramMaps`] (a
+//!   program's maps by `lddw` index), value storage programs point into,
+//!   ring and perf buffers with their consumers, and the map helpers.
 //! - `error`: [`VmError`], one enum for the crate.
+//!
+//! # Maps
+//!
+//! ```
+//! use std::sync::Arc;
+//! use visor_isa::{Insn, LoadImm, Program, Reg, Size};
+//! use visor_vm::{Helpers, Interpreter, Map, MapDef, MapKind, MapOps, ProgramMaps, UpdateMode};
+//!
+//! // Global data: a one-entry array; the program reads byte 4 of it.
+//! let data = Arc::new(Map::new(MapDef::new(MapKind::Array, 4, 8, 1).with_name(".data"))?);
+//! data.update(&0u32.to_le_bytes(), &[0, 0, 0, 0, 42, 0, 0, 0], UpdateMode::Any)?;
+//! let program = Program::new(vec![
+//!     Insn::LoadImm64 { kind: LoadImm::MapIdxValue, dst: Reg::R1, imm: 4 << 32 },
+//!     Insn::Load { size: Size::B, signed: false, dst: Reg::R0, src: Reg::R1, off: 0 },
+//!     Insn::Exit,
+//! ])?;
+//! let maps: ProgramMaps = [data].into_iter().collect();
+//! let vm = Interpreter::with_maps(&program, Helpers::new(), maps)?;
+//! assert_eq!(vm.run(&mut [])?, 42);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! `Interpreter::new(&program, helpers)` is unchanged and takes programs
+//! without map references; [`Interpreter::with_maps`] adds the program's
+//! maps by index and registers the map helpers (ids as in the kernel's
+//! `bpf.h`: lookup 1, update 2, delete 3, get_smp_processor_id 8,
+//! tail_call 12, perf_event_output 25, push 87, pop 88, peek 89, ringbuf
+//! output/reserve/submit/discard/query 130 to 134) at ids the caller left
+//! free. `lddw` with `MAP_FD` or `MAP_IDX` loads a map handle (an address
+//! in the never-mapped region 15, so dereferencing one faults); with
+//! `MAP_VALUE` or `MAP_IDX_VALUE`, the address of a byte of a one-entry
+//! array's value. The userspace engine has no descriptors, so `MAP_FD`
+//! names a position in the table as `MAP_IDX` does. Maps are `Send +
+//! Sync`, used by any number of runs and threads at once; the run's CPU
+//! ([`RunInput::on_cpu`]) picks per-CPU values.
+//!
+//! A tail call replaces the running program with the target's code,
+//! helpers and maps, and keeps the registers, frame 0, the context and
+//! the instruction budget; at most [`maps::MAX_TAIL_CALLS`] (33) per run.
+//! From inside a local call it is refused with
+//! [`VmError::TailCallInSubprogram`].
 //!
 //! # Memory model
 //!
@@ -52,13 +98,36 @@
 //!  1      context / input (r1)   rw or ro     the caller's bytes
 //!  2..=9  stack frames 0 to 7    rw           512 each; r10 = 0x{id}_0000_0200
 //!  10     packet, when separate  rw or ro     the caller's bytes
-//!  11..16 unassigned: map values come here
+//!  11..14 ring buffer records    rw           the reserved size, from
+//!         reserved by the run                 bpf_ringbuf_reserve until
+//!                                             submit or discard
+//!  15     map handles            - (faults)   -
+//!  16+n   values of map n        rw, or ro    per value: value_size
+//!         (n: ProgramMaps index; for BPF_F_RDONLY_PROG
+//!          inner maps follow)
 //! ```
 //!
 //! A check is one table lookup (`addr >> 32` indexes a 16-entry table) and
 //! one bounds compare (`offset + len <= region length`), plus the
 //! permission for writes: the same few instructions a JIT can emit inline,
-//! against a table it builds from the same [`Memory`]. An access that fails
+//! against a table it builds from the same [`Memory`]. Ids from 16 index
+//! the run's maps instead, and the offset is split into an element index
+//! and an offset in the value (a shift and a mask: each value has a window
+//! of twice its size rounded up to a power of two), then bounds-checked
+//! against `value_size`: so a pointer to one value never reaches its
+//! neighbour by running off its end, and never any byte outside the map's
+//! storage. Map values are storage shared with other threads, so they are
+//! atomic words (no `unsafe` needed): an aligned access is one relaxed
+//! atomic load or store, a `BPF_ATOMIC` operation inside one 8-byte word
+//! is a real atomic read-modify-write. Values stay valid for the whole run
+//! (slots are preallocated and never move); after a delete a pointer may
+//! show a reused slot, as with the kernel's preallocated elements.
+//!
+//! A ring buffer reservation gets a scratch region of exactly its size
+//! (up to 4 at once; the next reserve returns NULL); submit copies it into
+//! the space reserved in the ring, and unmaps it, so a pointer kept past
+//! submit faults. Reservations a run leaves open are discarded when it
+//! ends. An access that fails
 //! stops the program with [`VmError::MemoryAccess`], naming the instruction,
 //! address, size, direction and region, for example `instruction 7:
 //! out-of-bounds write of 8 bytes at 0x2_0000_0200 (stack frame 0, 512
@@ -102,6 +171,7 @@ mod helpers;
 mod interpreter;
 pub mod layout;
 mod lower;
+pub mod maps;
 mod memory;
 mod region;
 mod semantics;
@@ -111,5 +181,6 @@ pub use error::VmError;
 pub use helpers::{HelperError, HelperFn, HelperOutcome, Helpers};
 pub use interpreter::{Finished, Interpreter, RunInput};
 pub use layout::{GuestAddr, RegionId, RegionKind};
+pub use maps::{Errno, Map, MapDef, MapError, MapKind, MapOps, ProgramMaps, UpdateMode};
 pub use memory::{AccessFault, AccessKind, FaultCause, Memory};
 pub use region::Region;

@@ -1,6 +1,9 @@
 //! A [`Program`] turned, once, into the interpreter's code: one [`Op`] per
 //! slot, branch targets as slot indexes, helpers resolved to table
-//! positions, and everything this engine cannot run refused up front.
+//! positions, map references (`lddw` with `MAP_FD`, `MAP_IDX`,
+//! `MAP_VALUE`, `MAP_IDX_VALUE`) resolved against the program's maps to a
+//! handle or a value address, and everything this engine cannot run
+//! refused up front.
 
 use visor_isa::{
     AluOp, AtomicOp, ByteOrder, CallTarget, Insn, JmpCond, LoadImm, PacketOffset, Program, Reg,
@@ -9,6 +12,8 @@ use visor_isa::{
 
 use crate::error::VmError;
 use crate::helpers::Helpers;
+use crate::layout::RegionId;
+use crate::maps::{MapKind, MapOps, ProgramMaps};
 
 /// One slot of lowered code. Fields mirror [`Insn`] where nothing needed
 /// resolving.
@@ -88,8 +93,16 @@ pub(crate) enum Op {
     Exit,
 }
 
-/// Lowers every instruction of `program`; `helpers` resolves helper ids.
-pub(crate) fn lower(program: &Program, helpers: &Helpers) -> Result<Vec<Op>, VmError> {
+/// What lowering resolves names against.
+#[derive(Clone, Copy)]
+pub(crate) struct Names<'a> {
+    pub(crate) helpers: &'a Helpers,
+    pub(crate) maps: &'a ProgramMaps,
+}
+
+/// Lowers every instruction of `program`, resolving helper ids and map
+/// references against `names`.
+pub(crate) fn lower(program: &Program, names: Names<'_>) -> Result<Vec<Op>, VmError> {
     let slots = program.slot_len();
     if u32::try_from(slots).is_err() {
         return Err(VmError::ProgramTooLong { slots });
@@ -97,7 +110,7 @@ pub(crate) fn lower(program: &Program, helpers: &Helpers) -> Result<Vec<Op>, VmE
     let mut code = Vec::with_capacity(slots);
     for (pc, insn) in program.iter() {
         check_encodable(pc, insn)?;
-        code.push(lower_insn(pc, insn, slots, helpers)?);
+        code.push(lower_insn(pc, insn, slots, names)?);
         if insn.slot_count() == 2 {
             code.push(Op::LoadImm64Tail);
         }
@@ -115,7 +128,7 @@ fn check_encodable(pc: usize, insn: &Insn) -> Result<(), VmError> {
     }
 }
 
-fn lower_insn(pc: usize, insn: &Insn, slots: usize, helpers: &Helpers) -> Result<Op, VmError> {
+fn lower_insn(pc: usize, insn: &Insn, slots: usize, names: Names<'_>) -> Result<Op, VmError> {
     Ok(match *insn {
         Insn::Alu {
             width,
@@ -172,7 +185,10 @@ fn lower_insn(pc: usize, insn: &Insn, slots: usize, helpers: &Helpers) -> Result
             dst,
             imm,
         } => Op::LoadImm64 { dst, imm },
-        Insn::LoadImm64 { kind, .. } => return Err(VmError::UnsupportedLoadImm64 { pc, kind }),
+        Insn::LoadImm64 { kind, dst, imm } => Op::LoadImm64 {
+            dst,
+            imm: map_reference(pc, kind, imm, names.maps)?,
+        },
         Insn::LoadPacket { size, offset, imm } => Op::LoadPacket { size, offset, imm },
         Insn::Jump {
             width,
@@ -190,7 +206,7 @@ fn lower_insn(pc: usize, insn: &Insn, slots: usize, helpers: &Helpers) -> Result
         Insn::Ja { .. } => Op::Ja {
             target: target(pc, insn, slots)?,
         },
-        Insn::Call(CallTarget::Helper(imm)) => helper_call(imm, helpers),
+        Insn::Call(CallTarget::Helper(imm)) => helper_call(imm, names.helpers),
         Insn::Call(CallTarget::Local(_)) => Op::CallLocal {
             target: target(pc, insn, slots)?,
         },
@@ -198,6 +214,41 @@ fn lower_insn(pc: usize, insn: &Insn, slots: usize, helpers: &Helpers) -> Result
         Insn::CallReg(reg) => Op::CallReg { reg },
         Insn::Exit => Op::Exit,
     })
+}
+
+/// The value an `lddw` with map pseudo source `kind` loads: a map handle
+/// for `MAP_FD`/`MAP_IDX`, the address of byte `imm >> 32` of a one-entry
+/// array's value for `MAP_VALUE`/`MAP_IDX_VALUE`. The userspace engine has
+/// no descriptors, so `MAP_FD` names a position in the map table too.
+fn map_reference(pc: usize, kind: LoadImm, imm: u64, maps: &ProgramMaps) -> Result<u64, VmError> {
+    let (index, offset) = (imm as u32, (imm >> 32) as u32);
+    let direct = match kind {
+        LoadImm::MapFd | LoadImm::MapIdx => false,
+        LoadImm::MapValue | LoadImm::MapIdxValue => true,
+        LoadImm::Imm64 | LoadImm::BtfId | LoadImm::Func => {
+            return Err(VmError::UnsupportedLoadImm64 { pc, kind });
+        }
+    };
+    let map = maps.get(index).ok_or(VmError::UnknownMap {
+        pc,
+        index,
+        count: maps.len(),
+    })?;
+    if !direct {
+        return Ok(RegionId::map_handle(index));
+    }
+    let def = map.def();
+    let addressable = def.kind == MapKind::Array && def.max_entries == 1 && offset < def.value_size;
+    match (addressable, map.values(), RegionId::map(index)) {
+        (true, Some(values), Some(region)) => Ok(region.addr(values.guest_offset(0) + offset)),
+        _ => Err(VmError::BadMapValue {
+            pc,
+            index,
+            kind: def.kind,
+            offset,
+            value_size: def.value_size,
+        }),
+    }
 }
 
 /// The slot a jump or local call at `pc` goes to, as an index into the code.
@@ -230,7 +281,11 @@ mod tests {
     use super::*;
 
     fn lower_insns(insns: Vec<Insn>) -> Result<Vec<Op>, VmError> {
-        lower(&Program::new(insns).unwrap(), &Helpers::new())
+        let names = Names {
+            helpers: &Helpers::new(),
+            maps: &ProgramMaps::new(),
+        };
+        lower(&Program::new(insns).unwrap(), names)
     }
 
     #[test]
@@ -280,9 +335,25 @@ mod tests {
         ]);
         assert!(matches!(
             map,
-            Err(VmError::UnsupportedLoadImm64 {
+            Err(VmError::UnknownMap {
                 pc: 1,
-                kind: LoadImm::MapFd
+                index: 3,
+                count: 0
+            })
+        ));
+        let func = lower_insns(vec![
+            Insn::LoadImm64 {
+                kind: LoadImm::Func,
+                dst: Reg::R1,
+                imm: 1,
+            },
+            Insn::Exit,
+        ]);
+        assert!(matches!(
+            func,
+            Err(VmError::UnsupportedLoadImm64 {
+                pc: 0,
+                kind: LoadImm::Func
             })
         ));
         let odd_swap = lower_insns(vec![

@@ -8,12 +8,21 @@
 //!                                 v                  v
 //!                              Unmapped          OutOfBounds / ReadOnly
 //! ```
+//!
+//! Ids from [`MAP_FIRST`] up are map values: the same shape of check, with
+//! the bounds of one value (`maps::storage`), against storage shared with
+//! other threads, so those bytes are read and written with atomics.
 
 use core::fmt;
+use std::borrow::Cow;
 
 use visor_isa::Size;
 
-use crate::layout::{GuestAddr, MAX_FRAMES, REGION_SLOTS, RegionId, STACK_FRAME_SIZE, offset_of};
+use crate::layout::{
+    GuestAddr, MAP_FIRST, MAX_FRAMES, REGION_SLOTS, RegionId, STACK_FRAME_SIZE, offset_of,
+};
+use crate::maps::RunMaps;
+use crate::maps::storage::ValueStore;
 use crate::region::Region;
 
 /// The host bytes behind all stack frames of one run.
@@ -59,6 +68,9 @@ pub struct Memory<'a> {
     /// The deepest frame entered in this run: frames are zeroed on first
     /// entry, so a run never sees what an earlier run left.
     deepest_frame: usize,
+    /// The maps the program reaches, its CPU, its ring buffer
+    /// reservations and a pending tail call.
+    pub(crate) maps: RunMaps,
 }
 
 impl<'a> Memory<'a> {
@@ -75,6 +87,7 @@ impl<'a> Memory<'a> {
             }),
             packet: None,
             deepest_frame: 0,
+            maps: RunMaps::default(),
         };
         memory.enter_frame(0);
         memory
@@ -137,8 +150,40 @@ impl<'a> Memory<'a> {
             .map_or(&[], Region::bytes)
     }
 
-    /// `len` bytes at `addr`, for reading.
-    pub fn bytes(&self, addr: u64, len: usize) -> Result<&[u8], AccessFault> {
+    /// Unmaps the region at `id` and returns it (reservations end so).
+    pub(crate) fn unmap(&mut self, id: RegionId) -> Option<Region<'a>> {
+        self.table.get_mut(id.index()).and_then(Option::take)
+    }
+
+    /// The CPU the program runs on (`bpf_get_smp_processor_id`; per-CPU
+    /// maps use its values).
+    pub fn cpu(&self) -> u32 {
+        self.maps.cpu
+    }
+
+    /// `len` bytes at `addr`, for reading: borrowed from the region, or
+    /// copied when they are a map value (shared with other threads).
+    pub fn bytes(&self, addr: u64, len: usize) -> Result<Cow<'_, [u8]>, AccessFault> {
+        if is_map(addr) {
+            let mut out = vec![0; len];
+            self.read(addr, &mut out)?;
+            return Ok(Cow::Owned(out));
+        }
+        self.plain_bytes(addr, len).map(Cow::Borrowed)
+    }
+
+    /// Copies `out.len()` bytes at `addr` into `out`.
+    pub fn read(&self, addr: u64, out: &mut [u8]) -> Result<(), AccessFault> {
+        if is_map(addr) {
+            let (store, at) = self.map_value(addr, out.len(), AccessKind::Read)?;
+            store.read_at(at, out);
+            return Ok(());
+        }
+        out.copy_from_slice(self.plain_bytes(addr, out.len())?);
+        Ok(())
+    }
+
+    fn plain_bytes(&self, addr: u64, len: usize) -> Result<&[u8], AccessFault> {
         let fault = |cause| AccessFault::new(addr, len, AccessKind::Read, cause);
         let region = self.find(addr).map_err(fault)?;
         let size = region.len();
@@ -149,9 +194,14 @@ impl<'a> Memory<'a> {
             .ok_or_else(|| fault(FaultCause::OutOfBounds { size }))
     }
 
-    /// `len` bytes at `addr`, for writing.
+    /// `len` bytes at `addr`, for writing. Map values cannot be borrowed
+    /// (other threads share them): they fault with
+    /// [`FaultCause::SharedMapValue`]; use [`Memory::write`].
     pub fn bytes_mut(&mut self, addr: u64, len: usize) -> Result<&mut [u8], AccessFault> {
         let fault = |cause| AccessFault::new(addr, len, AccessKind::Write, cause);
+        if is_map(addr) {
+            return Err(fault(FaultCause::SharedMapValue));
+        }
         let bytes = self.find_writable(addr).map_err(fault)?;
         let size = bytes.len();
         bytes
@@ -162,17 +212,31 @@ impl<'a> Memory<'a> {
 
     /// Copies `data` to `addr`.
     pub fn write(&mut self, addr: u64, data: &[u8]) -> Result<(), AccessFault> {
+        if is_map(addr) {
+            let (store, at) = self.map_value(addr, data.len(), AccessKind::Write)?;
+            store.write_at(at, data);
+            return Ok(());
+        }
         self.bytes_mut(addr, data.len())?.copy_from_slice(data);
         Ok(())
     }
 
     /// The little-endian value of `size` at `addr`, zero-extended.
     pub fn load(&self, addr: u64, size: Size) -> Result<u64, AccessFault> {
+        if is_map(addr) {
+            let (store, at) = self.map_value(addr, size.bytes(), AccessKind::Read)?;
+            return Ok(store.load(at, size.bytes()));
+        }
         by_size!(size, N => self.array::<N>(addr).map(le_value))
     }
 
     /// Stores the low `size` bytes of `value` little-endian at `addr`.
     pub fn store(&mut self, addr: u64, size: Size, value: u64) -> Result<(), AccessFault> {
+        if is_map(addr) {
+            let (store, at) = self.map_value(addr, size.bytes(), AccessKind::Write)?;
+            store.store(at, size.bytes(), value);
+            return Ok(());
+        }
         by_size!(size, N => {
             let slot = self.array_mut::<N>(addr, AccessKind::Write)?;
             *slot = le_bytes(value);
@@ -186,8 +250,12 @@ impl<'a> Memory<'a> {
         &mut self,
         addr: u64,
         size: Size,
-        update: impl FnOnce(u64) -> u64,
+        update: impl Fn(u64) -> u64,
     ) -> Result<u64, AccessFault> {
+        if is_map(addr) {
+            let (store, at) = self.map_value(addr, size.bytes(), AccessKind::Atomic)?;
+            return Ok(store.update(at, size.bytes(), update));
+        }
         by_size!(size, N => {
             let slot = self.array_mut::<N>(addr, AccessKind::Atomic)?;
             let old = le_value(slot);
@@ -221,6 +289,28 @@ impl<'a> Memory<'a> {
             .ok_or_else(|| fault(FaultCause::OutOfBounds { size }))
     }
 
+    /// The value storage `addr` points into and the host byte it names,
+    /// after the per-value bounds check and, for writes, the permission.
+    fn map_value(
+        &self,
+        addr: u64,
+        len: usize,
+        kind: AccessKind,
+    ) -> Result<(&ValueStore, usize), AccessFault> {
+        let fault = |cause| AccessFault::new(addr, len, kind, cause);
+        let store = self
+            .maps
+            .values(RegionId::of(addr))
+            .ok_or(fault(FaultCause::Unmapped))?;
+        if kind != AccessKind::Read && !store.program_writable() {
+            return Err(fault(FaultCause::ReadOnly {
+                size: store.value_size(),
+            }));
+        }
+        let at = store.locate(offset_of(addr), len).map_err(fault)?;
+        Ok((store, at))
+    }
+
     fn find(&self, addr: u64) -> Result<&Region<'a>, FaultCause> {
         match RegionId::of(addr) {
             RegionId::NULL => Err(FaultCause::Null),
@@ -241,6 +331,12 @@ impl<'a> Memory<'a> {
         let size = region.len();
         region.bytes_mut().ok_or(FaultCause::ReadOnly { size })
     }
+}
+
+/// Whether `addr` names a map's values rather than a table region.
+#[inline]
+fn is_map(addr: u64) -> bool {
+    RegionId::of(addr).index() >= MAP_FIRST as usize
 }
 
 /// Where an access starts inside its region.
@@ -302,11 +398,15 @@ pub enum FaultCause {
         /// Length of the region.
         size: usize,
     },
-    /// A write to a region of `size` bytes mapped read-only.
+    /// A write to a region of `size` bytes mapped read-only (for map
+    /// values: the size of one value).
     ReadOnly {
         /// Length of the region.
         size: usize,
     },
+    /// A borrow of map value bytes for writing ([`Memory::bytes_mut`]):
+    /// other threads share them, so they are only written by copy.
+    SharedMapValue,
 }
 
 /// A refused memory access: where, how wide, which way, and why.
@@ -359,6 +459,10 @@ impl fmt::Display for AccessFault {
                 "{kind} of {len} at {addr}: {region} ({}) is read-only",
                 ByteCount(size)
             ),
+            FaultCause::SharedMapValue => write!(
+                f,
+                "{kind} of {len} at {addr}: {region} cannot be borrowed (shared); copy with Memory::write"
+            ),
         }
     }
 }
@@ -410,7 +514,7 @@ mod tests {
         with_memory(|memory| {
             memory.store(CONTEXT + 2, Size::H, 0xdead_beef).unwrap();
             assert_eq!(
-                memory.bytes(CONTEXT, 8).unwrap(),
+                &*memory.bytes(CONTEXT, 8).unwrap(),
                 &[0x11, 0x22, 0xef, 0xbe, 0x55, 0x66, 0x77, 0x88]
             );
             memory.store(FRAME0_TOP - 8, Size::DW, u64::MAX).unwrap();

@@ -15,6 +15,8 @@ pub struct Region<'a> {
 enum Bytes<'a> {
     ReadOnly(&'a [u8]),
     Writable(&'a mut [u8]),
+    /// Owned by the run: a ring buffer reservation's scratch bytes.
+    Owned(Box<[u8]>),
 }
 
 impl<'a> Region<'a> {
@@ -32,6 +34,21 @@ impl<'a> Region<'a> {
         }
     }
 
+    /// Bytes owned by the region, writable (ring buffer reservations).
+    pub(crate) fn owned(bytes: Box<[u8]>) -> Region<'a> {
+        Region {
+            bytes: Bytes::Owned(bytes),
+        }
+    }
+
+    /// The bytes of an owned region (empty for borrowed ones).
+    pub(crate) fn into_owned(self) -> Box<[u8]> {
+        match self.bytes {
+            Bytes::Owned(bytes) => bytes,
+            Bytes::ReadOnly(_) | Bytes::Writable(_) => Box::default(),
+        }
+    }
+
     /// Length in bytes.
     pub fn len(&self) -> usize {
         self.bytes().len()
@@ -44,7 +61,7 @@ impl<'a> Region<'a> {
 
     /// Whether guest code may write the region.
     pub fn is_writable(&self) -> bool {
-        matches!(self.bytes, Bytes::Writable(_))
+        matches!(self.bytes, Bytes::Writable(_) | Bytes::Owned(_))
     }
 
     /// All the bytes, for reading.
@@ -52,6 +69,7 @@ impl<'a> Region<'a> {
         match &self.bytes {
             Bytes::ReadOnly(bytes) => bytes,
             Bytes::Writable(bytes) => bytes,
+            Bytes::Owned(bytes) => bytes,
         }
     }
 
@@ -60,6 +78,7 @@ impl<'a> Region<'a> {
         match &mut self.bytes {
             Bytes::ReadOnly(_) => None,
             Bytes::Writable(bytes) => Some(bytes),
+            Bytes::Owned(bytes) => Some(bytes),
         }
     }
 }

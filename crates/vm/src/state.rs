@@ -61,6 +61,11 @@ impl CallStack {
         Some(self.depth)
     }
 
+    /// The current call depth, 0 in the main program.
+    pub(crate) fn depth(&self) -> usize {
+        self.depth
+    }
+
     /// Leaves the current frame, restoring the caller's saved registers;
     /// returns the depth that ended and where the caller resumes, or `None`
     /// in the main program.

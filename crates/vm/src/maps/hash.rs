@@ -1,0 +1,240 @@
+//! `HASH`, `PERCPU_HASH`, `LRU_HASH` and `LRU_PERCPU_HASH`: one table with
+//! two switches.
+//!
+//! Values live in preallocated slots of a [`ValueStore`], `max_entries + 1`
+//! of them (times the CPU count for per-CPU kinds), as the kernel
+//! preallocates by default; the extra slot lets an update of an existing
+//! key write a fresh slot and then swap it in, so a program reading the
+//! old value never sees half of the new one (the kernel does the same).
+//! Keys sit in an ordered index under a lock: `next_key` walks keys in
+//! byte order, which is stable under updates (the kernel's order is its
+//! bucket order; both are "unspecified but complete"). A program's pointer
+//! to a deleted entry stays valid and may later show a new entry's value,
+//! as with the kernel's preallocated elements.
+//!
+//! LRU kinds stamp a slot on every lookup and update; a full LRU map
+//! evicts the entry with the oldest stamp to make room (the kernel's LRU
+//! is approximate and per-CPU; this one is exact and common).
+
+use std::collections::BTreeMap;
+use std::sync::RwLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::maps::def::{MapDef, round8};
+use crate::maps::error::{MapError, UpdateMode};
+use crate::maps::lock::{read, write};
+use crate::maps::storage::ValueStore;
+
+#[derive(Debug)]
+pub(crate) struct HashTable {
+    max_entries: u32,
+    ncpus: usize,
+    percpu: bool,
+    lru: bool,
+    values: ValueStore,
+    index: RwLock<Index>,
+    /// LRU: when each slot was last used, from `clock`.
+    stamps: Box<[AtomicU64]>,
+    clock: AtomicU64,
+}
+
+#[derive(Debug)]
+struct Index {
+    by_key: BTreeMap<Box<[u8]>, u32>,
+    /// The key in each slot, for eviction.
+    keys: Vec<Option<Box<[u8]>>>,
+    free: Vec<u32>,
+}
+
+impl HashTable {
+    pub(crate) fn new(def: &MapDef, ncpus: u32) -> Result<HashTable, MapError> {
+        let percpu = def.kind.is_percpu();
+        let lru = matches!(
+            def.kind,
+            crate::MapKind::LruHash | crate::MapKind::LruPercpuHash
+        );
+        let ncpus = if percpu { ncpus.max(1) as usize } else { 1 };
+        let slots = def.max_entries as usize + 1;
+        let values = ValueStore::new(
+            def.value_size,
+            (slots as u64).saturating_mul(ncpus as u64),
+            def.program_writable(),
+        )?;
+        let stamps = (0..if lru { slots } else { 0 })
+            .map(|_| AtomicU64::new(0))
+            .collect();
+        Ok(HashTable {
+            max_entries: def.max_entries,
+            ncpus,
+            percpu,
+            lru,
+            values,
+            index: RwLock::new(Index {
+                by_key: BTreeMap::new(),
+                keys: vec![None; slots],
+                free: (0..slots as u32).rev().collect(),
+            }),
+            stamps,
+            clock: AtomicU64::new(0),
+        })
+    }
+
+    pub(crate) fn values(&self) -> &ValueStore {
+        &self.values
+    }
+
+    /// The element holding `slot`'s value for `cpu`.
+    fn element(&self, slot: u32, cpu: usize) -> usize {
+        slot as usize * self.ncpus + cpu
+    }
+
+    fn touch(&self, slot: u32) {
+        if let Some(stamp) = self.stamps.get(slot as usize) {
+            let now = self.clock.fetch_add(1, Ordering::Relaxed) + 1;
+            stamp.store(now, Ordering::Relaxed);
+        }
+    }
+
+    /// The element of `key`'s value on `cpu`, for a program's pointer.
+    pub(crate) fn find(&self, key: &[u8], cpu: usize) -> Option<usize> {
+        let slot = *read(&self.index).by_key.get(key)?;
+        self.touch(slot);
+        Some(self.element(slot, cpu.min(self.ncpus - 1)))
+    }
+
+    /// The value as userspace sees it: per-CPU kinds give every CPU's
+    /// value, each padded to 8 bytes.
+    pub(crate) fn lookup(&self, key: &[u8]) -> Option<Vec<u8>> {
+        let slot = *read(&self.index).by_key.get(key)?;
+        self.touch(slot);
+        Some(self.user_value(slot))
+    }
+
+    fn user_value(&self, slot: u32) -> Vec<u8> {
+        if !self.percpu {
+            return self.values.value(self.element(slot, 0));
+        }
+        let stride = round8(self.values.value_size() as u32);
+        let mut out = vec![0; stride * self.ncpus];
+        for (cpu, chunk) in out.chunks_mut(stride).enumerate() {
+            let size = self.values.value_size();
+            self.values
+                .read_value(self.element(slot, cpu), &mut chunk[..size]);
+        }
+        out
+    }
+
+    /// Inserts or replaces `key`. `value` is what userspace passes (every
+    /// CPU's value for per-CPU kinds) unless `cpu` is given: then it is
+    /// one value, from a program on that CPU.
+    pub(crate) fn update(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        mode: UpdateMode,
+        cpu: Option<usize>,
+    ) -> Result<(), MapError> {
+        let mut index = write(&self.index);
+        let existing = index.by_key.get(key).copied();
+        mode.check(existing.is_some())?;
+        if let (Some(slot), true, Some(cpu)) = (existing, self.percpu, cpu) {
+            // A program updates its own CPU's value in place.
+            self.values.write_value(self.element(slot, cpu), value);
+            self.touch(slot);
+            return Ok(());
+        }
+        if existing.is_none() && index.by_key.len() >= self.max_entries as usize {
+            if !self.lru {
+                return Err(MapError::Full {
+                    max_entries: self.max_entries,
+                });
+            }
+            self.evict_oldest(&mut index);
+        }
+        let Some(slot) = index.free.pop() else {
+            return Err(MapError::Full {
+                max_entries: self.max_entries,
+            });
+        };
+        self.fill(slot, value, cpu, existing);
+        index.keys[slot as usize] = Some(key.into());
+        index.by_key.insert(key.into(), slot);
+        if let Some(old) = existing {
+            index.keys[old as usize] = None;
+            index.free.push(old);
+        }
+        self.touch(slot);
+        Ok(())
+    }
+
+    /// Writes a new slot's values.
+    fn fill(&self, slot: u32, value: &[u8], cpu: Option<usize>, previous: Option<u32>) {
+        if !self.percpu {
+            self.values.write_value(self.element(slot, 0), value);
+            return;
+        }
+        let stride = round8(self.values.value_size() as u32);
+        for each in 0..self.ncpus {
+            let element = self.element(slot, each);
+            match cpu {
+                // From userspace: each CPU's part of the buffer.
+                None => {
+                    let part = value.get(each * stride..).unwrap_or_default();
+                    self.values.write_value(element, part);
+                }
+                // From a program, new entry: this CPU's value, others
+                // zeroed (an existing entry was updated in place above).
+                Some(cpu) if cpu == each => self.values.write_value(element, value),
+                Some(_) => match previous {
+                    Some(old) => {
+                        let kept = self.values.value(self.element(old, each));
+                        self.values.write_value(element, &kept);
+                    }
+                    None => self.values.write_value(element, &[]),
+                },
+            }
+        }
+    }
+
+    fn evict_oldest(&self, index: &mut Index) {
+        let oldest = index.by_key.values().copied().min_by_key(|&slot| {
+            self.stamps
+                .get(slot as usize)
+                .map(|s| s.load(Ordering::Relaxed))
+        });
+        if let Some(slot) = oldest {
+            if let Some(key) = index.keys[slot as usize].take() {
+                index.by_key.remove(&key);
+            }
+            index.free.push(slot);
+        }
+    }
+
+    pub(crate) fn delete(&self, key: &[u8]) -> Result<(), MapError> {
+        let mut index = write(&self.index);
+        let slot = index.by_key.remove(key).ok_or(MapError::NotFound)?;
+        index.keys[slot as usize] = None;
+        index.free.push(slot);
+        Ok(())
+    }
+
+    /// The key after `key` in the iteration order; the first key when
+    /// `key` is `None` or not in the map.
+    pub(crate) fn next_key(&self, key: Option<&[u8]>) -> Option<Vec<u8>> {
+        let index = read(&self.index);
+        let present = key.filter(|k| index.by_key.contains_key(*k));
+        let next = match present {
+            Some(key) => index
+                .by_key
+                .range::<[u8], _>((core::ops::Bound::Excluded(key), core::ops::Bound::Unbounded))
+                .next(),
+            None => index.by_key.iter().next(),
+        };
+        next.map(|(key, _)| key.to_vec())
+    }
+
+    /// Entries in the map.
+    pub(crate) fn len(&self) -> usize {
+        read(&self.index).by_key.len()
+    }
+}

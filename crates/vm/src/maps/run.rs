@@ -1,0 +1,98 @@
+//! The maps side of one run: which maps region ids and handles name, the
+//! CPU, live ring buffer reservations and a pending tail call.
+
+use std::sync::Arc;
+
+use crate::interpreter::Interpreter;
+use crate::layout::{MAP_FIRST, MAX_RESERVATIONS, RegionId, offset_of};
+use crate::maps::map::{Map, ProgramMaps};
+use crate::maps::ringbuf::RecordPos;
+use crate::maps::storage::ValueStore;
+
+/// A reserved ring buffer record, whose bytes are the region at
+/// `RegionId::reservation(slot)` until submit or discard.
+#[derive(Debug)]
+pub(crate) struct Reservation {
+    pub(crate) map: Arc<Map>,
+    pub(crate) pos: RecordPos,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct RunMaps {
+    /// The running program's maps: map `n` is region `MAP_FIRST + n`.
+    table: Option<Arc<ProgramMaps>>,
+    /// Inner maps a map-in-map lookup returned, numbered after the table.
+    extra: Vec<Arc<Map>>,
+    pub(crate) reservations: [Option<Reservation>; MAX_RESERVATIONS],
+    pub(crate) cpu: u32,
+    /// Set by `bpf_tail_call`, taken by the interpreter.
+    pub(crate) tail_call: Option<Arc<Interpreter>>,
+    /// Tail calls taken in this run.
+    pub(crate) tail_calls: u32,
+}
+
+impl RunMaps {
+    /// Makes `table` the maps ids and handles name (at the start of a run
+    /// and on a tail call, which brings the target's maps).
+    pub(crate) fn set_table(&mut self, table: Option<Arc<ProgramMaps>>) {
+        self.table = table;
+        self.extra.clear();
+    }
+
+    fn table_len(&self) -> usize {
+        self.table.as_ref().map_or(0, |t| t.len())
+    }
+
+    /// The map numbered `index` in this run.
+    pub(crate) fn map(&self, index: u32) -> Option<&Arc<Map>> {
+        let index = index as usize;
+        match index.checked_sub(self.table_len()) {
+            None => self.table.as_ref()?.get(index as u32),
+            Some(extra) => self.extra.get(extra),
+        }
+    }
+
+    /// The values region `id` names.
+    pub(crate) fn values(&self, id: RegionId) -> Option<&ValueStore> {
+        let index = (id.index() as u64).checked_sub(MAP_FIRST.into())?;
+        self.map(u32::try_from(index).ok()?)?.values()
+    }
+
+    /// The map a handle register names, and its number.
+    pub(crate) fn by_handle(&self, handle: u64) -> Option<(u32, &Arc<Map>)> {
+        if RegionId::of(handle) != RegionId::MAP_HANDLES {
+            return None;
+        }
+        let index = offset_of(handle);
+        Some((index, self.map(index)?))
+    }
+
+    /// The number of `map` in this run, adding it after the table if it is
+    /// new (an inner map).
+    pub(crate) fn intern(&mut self, map: Arc<Map>) -> Option<u32> {
+        let table = self.table.iter().flat_map(|t| t.iter());
+        let known = table
+            .chain(self.extra.iter())
+            .position(|m| Arc::ptr_eq(m, &map));
+        let index = match known {
+            Some(index) => index,
+            None => {
+                self.extra.push(map);
+                self.table_len() + self.extra.len() - 1
+            }
+        };
+        let index = u32::try_from(index).ok()?;
+        RegionId::map(index).map(|_| index)
+    }
+
+    /// Discards every reservation the run did not submit or discard, so a
+    /// consumer is not blocked by a record that will never complete (the
+    /// kernel's verifier refuses such programs).
+    pub(crate) fn discard_reservations(&mut self) {
+        for reservation in self.reservations.iter_mut().filter_map(Option::take) {
+            if let Some(ring) = reservation.map.as_ringbuf() {
+                ring.discard(reservation.pos);
+            }
+        }
+    }
+}
