@@ -6,6 +6,7 @@ mod build;
 mod disasm;
 mod engine;
 mod exec;
+mod filter;
 mod hex;
 mod input;
 mod objdump;
@@ -36,6 +37,8 @@ enum Command {
     Objdump(objdump::ObjdumpArgs),
     /// The bpf_conformance plugin protocol: bytecode as hex on stdin, r0 in hex on stdout.
     Exec(exec::ExecArgs),
+    /// Compile a pcap filter expression (tcpdump syntax); print it (-d) or run it over a capture (-r).
+    Filter(filter::FilterArgs),
     /// Compile restricted C into a BPF object with clang (-target bpf -O2 -g).
     Build(build::BuildArgs),
 }
@@ -49,6 +52,7 @@ fn main() -> ExitCode {
         Command::Disasm(args) => disasm::run(&args, &mut out),
         Command::Run(args) => run::run(&args, &mut out),
         Command::Exec(args) => exec::run(&args, &mut out),
+        Command::Filter(args) => filter::run(&args, &mut out),
         Command::Objdump(args) => objdump::run(&args, &mut out),
         Command::Build(args) => build::run(&args, &mut out),
     };

@@ -9,8 +9,10 @@
 //!   [`visor_isa::Program`], so filters run on visor's eBPF engines.
 //!
 //! The instructions themselves, and libpcap's `-d`/`-dd`/`-ddd` listings,
-//! live in [`visor_isa::cbpf`]. The filter-language compiler (lexer,
-//! parser, code generator, optimizer) is still to come.
+//! live in [`visor_isa::cbpf`].
+//! - [`capture`] reads pcap and pcapng files.
+//! - [`compile`] turns a pcap filter expression into such a program, as
+//!   libpcap does (the unoptimized form; the optimizer is still to come).
 //!
 //! ```
 //! use visor_filter::{Packet, check, run};
@@ -31,7 +33,9 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod capture;
 mod check;
+pub mod compile;
 mod interp;
 mod to_ebpf;
 
@@ -39,5 +43,6 @@ pub use check::{
     Branch, CheckError, CheckedProgram, LIBPCAP_MAX_INSNS, MAX_INSNS, Rule, Rules, check,
     check_with,
 };
+pub use compile::{CompileError, CompileOptions, LinkType};
 pub use interp::{MAX_BACKWARD_JUMPS, Packet, run};
 pub use to_ebpf::to_ebpf;
