@@ -105,6 +105,75 @@ pub enum KernelError {
     /// A file's content is not what the kernel documents.
     #[error("unexpected content in {}: {content:?}", path.display())]
     ParseFile { path: PathBuf, content: String },
+    /// A system call other than bpf(2) failed: opening a perf event,
+    /// mapping a ring, setting a socket option...
+    #[error("{call} failed ({what})")]
+    Os {
+        call: OsCall,
+        /// What the call was doing, for example "open the tracepoint
+        /// syscalls:sys_enter_getpid".
+        what: String,
+        #[source]
+        source: io::Error,
+    },
+    /// tracefs has no such tracepoint.
+    #[error("no tracepoint {category}:{name} (no {})", path.display())]
+    TracepointNotFound {
+        category: String,
+        name: String,
+        path: PathBuf,
+    },
+    /// A binary to probe is not an ELF file this crate can read.
+    #[error("cannot read {} as an ELF file", path.display())]
+    Elf {
+        path: PathBuf,
+        #[source]
+        source: object::read::Error,
+    },
+    /// A binary has no function symbol of that name.
+    #[error("no function `{symbol}` in {}", path.display())]
+    SymbolNotFound { path: PathBuf, symbol: String },
+    /// A perf ring's data part must be a power of two pages.
+    #[error("a perf ring of {pages} data pages: the count must be a power of two")]
+    RingPages { pages: usize },
+    /// A ring's positions or a record header make no sense (the kernel
+    /// never writes such; something else wrote the ring).
+    #[error("corrupt {ring} at position {position}: {reason}")]
+    CorruptRing {
+        ring: &'static str,
+        position: u64,
+        reason: &'static str,
+    },
+}
+
+/// The system calls, besides bpf(2), that errors name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum OsCall {
+    PerfEventOpen,
+    Ioctl,
+    Mmap,
+    Poll,
+    Read,
+    Setsockopt,
+    Setns,
+    IfNameToIndex,
+    Mount,
+}
+
+impl core::fmt::Display for OsCall {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            OsCall::PerfEventOpen => "perf_event_open",
+            OsCall::Ioctl => "ioctl",
+            OsCall::Mmap => "mmap",
+            OsCall::Poll => "poll",
+            OsCall::Read => "read",
+            OsCall::Setsockopt => "setsockopt",
+            OsCall::Setns => "setns",
+            OsCall::IfNameToIndex => "if_nametoindex",
+            OsCall::Mount => "mount",
+        })
+    }
 }
 
 /// Which buffer a size error is about.
@@ -154,14 +223,28 @@ impl KernelError {
             | KernelError::ProgramRejected { source, .. }
             | KernelError::BtfRejected { source, .. }
             | KernelError::MountBpffs { source, .. }
+            | KernelError::Os { source, .. }
             | KernelError::ReadFile { source, .. } => source.raw_os_error(),
             _ => None,
         }
     }
 
-    /// Whether the kernel refused for lack of privilege.
+    /// The error for a failed system call other than bpf(2).
+    pub(crate) fn os(call: OsCall, what: impl Into<String>) -> impl FnOnce(io::Error) -> Self {
+        let what = what.into();
+        move |source| KernelError::Os { call, what, source }
+    }
+
+    /// Whether the kernel refused for lack of privilege (`EPERM`, or
+    /// `EACCES` from perf_event_open(2) and tracefs).
     pub fn is_permission_denied(&self) -> bool {
-        matches!(self, KernelError::PermissionDenied { .. })
+        match self {
+            KernelError::PermissionDenied { .. } => true,
+            KernelError::Os { source, .. } => {
+                matches!(source.raw_os_error(), Some(libc::EPERM | libc::EACCES))
+            }
+            _ => false,
+        }
     }
 }
 

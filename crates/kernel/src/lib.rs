@@ -3,8 +3,11 @@
 //! Maps, programs, BTF and links are typed owned handles ([`MapFd`],
 //! [`ProgramFd`], [`BtfFd`], [`LinkFd`]) around an `OwnedFd`: dropping one
 //! closes its descriptor, and the kernel frees the object (or ends the
-//! attachment) when nothing else holds it. Every error says which bpf(2)
-//! command failed and keeps the OS error as its source; a rejected program
+//! attachment) when nothing else holds it. Every attachment (a link, a
+//! [`PerfAttachment`], a [`SocketFilter`]) is a value that detaches when
+//! dropped and has an explicit `detach` that reports the kernel's answer.
+//! Every error says which system call failed (the bpf(2) command, or
+//! [`OsCall`]) and keeps the OS error as its source; a rejected program
 //! carries the verifier's log.
 //!
 //! ```no_run
@@ -27,8 +30,12 @@
 //!   (the buffers it reads and writes, never raw addresses) passed to one
 //!   function; unit tests install a fake door there and need no root.
 //!   `sys::attr` lays out `union bpf_attr` and the info structs exactly as
-//!   the kernel's uapi header does; `sys::raw` holds every `unsafe` block of
-//!   the crate (the system calls and their soundness argument).
+//!   the kernel's uapi header does; `sys::perf` lays out
+//!   `struct perf_event_attr` and the perf ring's control page; `sys::raw`
+//!   holds every `unsafe` block of the crate (bpf(2), perf_event_open(2)
+//!   and its ioctls, the shared ring mappings with their atomic loads and
+//!   stores, poll(2), setsockopt(2), setns(2), mount(2), and their
+//!   soundness argument).
 //! - `types`: [`ProgramType`], [`MapType`], [`AttachType`]: kernel numbers,
 //!   kernel names and bpftool's names.
 //! - `map`: [`MapSpec`], [`MapFd`] and single-entry operations with size
@@ -40,6 +47,20 @@
 //! - `pin`: bpffs, pinning and opening pins.
 //! - `info`: object ids, opening by id, [`ProgramInfo`] and [`MapInfo`].
 //! - `link`: [`LinkFd`], `BPF_LINK_CREATE` and `BPF_LINK_DETACH`.
+//! - `tracefs`: finding (or mounting) tracefs, [`tracepoint_id`], and
+//!   [`TracepointFormat`], the record layout of a tracepoint.
+//! - `perf_event`: [`PerfAttachment`], a program on a perf event (by link,
+//!   or by ioctl on kernels without perf links).
+//! - `tracepoint`: [`attach_tracepoint`] and [`attach_raw_tracepoint`].
+//! - `uprobe`: [`attach_uprobe`] by path and symbol ([`symbol_offset`]).
+//! - `socket`: [`SocketFilter`], eBPF and classic filters on a socket.
+//! - `net`: [`attach_tcx`] and [`attach_xdp`] (links), [`ifindex`],
+//!   [`enter_netns`].
+//! - `trace_pipe`: [`TracePipe`] and [`TraceLine`], `bpf_trace_printk`'s
+//!   output.
+//! - `perf_buffer`: [`PerfBuffer`], per-CPU rings behind a perf event
+//!   array.
+//! - `ringbuf`: [`RingBuffer`], the reader of a ring buffer map.
 //! - `stats`: [`enable_stats`], `BPF_ENABLE_STATS`.
 //! - `cpus`: the possible-CPU count that sizes per-CPU values.
 //! - `error`: [`KernelError`].
@@ -67,24 +88,42 @@ mod info;
 mod link;
 mod log;
 mod map;
+mod net;
+mod perf_buffer;
+mod perf_event;
 mod pin;
 mod program;
+mod ringbuf;
+mod socket;
 mod stats;
 mod sys;
 mod test_run;
+mod trace_pipe;
+mod tracefs;
+mod tracepoint;
 mod types;
+mod uprobe;
 
 pub use batch::{Batch, BatchCursor};
 pub use btf::BtfFd;
 pub use cpus::possible_cpus;
-pub use error::{Buffer, KernelError};
+pub use error::{Buffer, KernelError, OsCall};
 pub use info::{Ids, MapInfo, ProgramInfo, Tag, ids, map_info, program_info};
 pub use link::{LinkFd, LinkTarget};
 pub use log::{LogLevel, VerifierLog};
 pub use map::{Keys, MapBtf, MapDef, MapFd, MapSpec, UpdateMode, flags as map_flags};
+pub use net::{TcDirection, XdpMode, attach_tcx, attach_xdp, enter_netns, ifindex};
+pub use perf_buffer::{PerfBuffer, PerfEvent};
+pub use perf_event::{PerfAttachMode, PerfAttachment};
 pub use pin::{BPFFS, ensure_bpffs, is_bpffs, pin, unpin};
 pub use program::{ProgramFd, ProgramSpec};
+pub use ringbuf::RingBuffer;
+pub use socket::SocketFilter;
 pub use stats::{StatsGuard, StatsKind, enable_stats};
 pub use sys::{BpfCmd, ObjectKind};
 pub use test_run::{TestRun, TestRunResult, flags as test_run_flags};
+pub use trace_pipe::{TraceLine, TracePipe};
+pub use tracefs::{FormatField, TRACEFS, TracepointFormat, tracefs, tracepoint_id};
+pub use tracepoint::{attach_raw_tracepoint, attach_tracepoint};
 pub use types::{AttachType, MapType, ProgramType};
+pub use uprobe::{ProbeKind, UprobeLocation, UprobeSpec, attach_uprobe, symbol_offset};

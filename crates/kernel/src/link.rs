@@ -63,6 +63,12 @@ impl LinkFd {
         Ok(LinkFd { fd, attach_type })
     }
 
+    /// Wraps a link descriptor another command created
+    /// (`BPF_RAW_TRACEPOINT_OPEN`).
+    pub(crate) fn from_fd(fd: OwnedFd, attach_type: AttachType) -> LinkFd {
+        LinkFd { fd, attach_type }
+    }
+
     pub fn attach_type(&self) -> AttachType {
         self.attach_type
     }

@@ -166,6 +166,17 @@ pub(crate) struct LinkCreateAttr {
     pub extra: [u64; 4],
 }
 
+/// `BPF_RAW_TRACEPOINT_OPEN`, through `cookie` (Linux 6.10; zero is what
+/// older kernels want).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct RawTracepointAttr {
+    pub name: u64,
+    pub prog_fd: u32,
+    pub _pad: u32,
+    pub cookie: u64,
+}
+
 /// Commands whose attr is one `__u32`: `BPF_LINK_DETACH` (`link_fd`) and
 /// `BPF_ENABLE_STATS` (`type`).
 #[repr(C)]
@@ -255,6 +266,7 @@ pub(crate) enum Attr {
     Info(InfoAttr),
     TestRun(TestRunAttr),
     LinkCreate(LinkCreateAttr),
+    RawTracepoint(RawTracepointAttr),
     Word(WordAttr),
 }
 
@@ -474,6 +486,14 @@ impl Attr {
             Command::LinkDetach { link } => Attr::Word(WordAttr {
                 word: fd_u32(*link),
             }),
+            Command::RawTracepointOpen { name, prog, cookie } => {
+                Attr::RawTracepoint(RawTracepointAttr {
+                    name: name.map_or(0, |n| addr(n.to_bytes_with_nul())),
+                    prog_fd: fd_u32(*prog),
+                    _pad: 0,
+                    cookie: *cookie,
+                })
+            }
             Command::EnableStats { kind } => Attr::Word(WordAttr { word: *kind }),
         }
     }
@@ -601,6 +621,10 @@ mod tests {
         assert_eq!(offset_of!(LinkCreateAttr, attach_type), 8);
         assert_eq!(offset_of!(LinkCreateAttr, flags), 12);
         assert_eq!(offset_of!(LinkCreateAttr, extra), 16);
+
+        assert_eq!(offset_of!(RawTracepointAttr, prog_fd), 8);
+        assert_eq!(offset_of!(RawTracepointAttr, cookie), 16);
+        assert_eq!(size_of::<RawTracepointAttr>(), 24);
     }
 
     #[test]

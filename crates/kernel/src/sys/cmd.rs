@@ -20,6 +20,7 @@ pub enum BpfCmd {
     ObjGetInfoByFd,
     BtfLoad,
     BtfGetFdById,
+    RawTracepointOpen,
     MapLookupAndDeleteElem,
     BtfGetNextId,
     MapLookupBatch,
@@ -51,6 +52,7 @@ impl BpfCmd {
             BpfCmd::ProgGetFdById => (13, "BPF_PROG_GET_FD_BY_ID"),
             BpfCmd::MapGetFdById => (14, "BPF_MAP_GET_FD_BY_ID"),
             BpfCmd::ObjGetInfoByFd => (15, "BPF_OBJ_GET_INFO_BY_FD"),
+            BpfCmd::RawTracepointOpen => (17, "BPF_RAW_TRACEPOINT_OPEN"),
             BpfCmd::BtfLoad => (18, "BPF_BTF_LOAD"),
             BpfCmd::BtfGetFdById => (19, "BPF_BTF_GET_FD_BY_ID"),
             BpfCmd::MapLookupAndDeleteElem => (21, "BPF_MAP_LOOKUP_AND_DELETE_ELEM"),
@@ -95,6 +97,7 @@ mod tests {
         assert_eq!(BpfCmd::ProgLoad.number(), 5);
         assert_eq!(BpfCmd::ProgTestRun.number(), 10);
         assert_eq!(BpfCmd::ObjGetInfoByFd.number(), 15);
+        assert_eq!(BpfCmd::RawTracepointOpen.number(), 17);
         assert_eq!(BpfCmd::BtfLoad.number(), 18);
         assert_eq!(BpfCmd::MapLookupAndDeleteElem.number(), 21);
         assert_eq!(BpfCmd::MapLookupBatch.number(), 24);

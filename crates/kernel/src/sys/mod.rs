@@ -7,9 +7,15 @@
 //! `cfg(test)` a test can install a fake door ([`fake::install`]) that sees
 //! the same `Command` and answers in its place, so the error mapping and the
 //! buffer checks are tested without root.
+//!
+//! The other system calls attaching and reading need (perf_event_open(2),
+//! mmap(2) of rings, poll(2), setsockopt(2), setns(2)) are plain functions
+//! re-exported from `raw`, each taking Rust buffers and borrowed
+//! descriptors; `perf` lays out `struct perf_event_attr`.
 
 pub(crate) mod attr;
 mod cmd;
+pub(crate) mod perf;
 mod raw;
 
 use std::ffi::CStr;
@@ -18,7 +24,10 @@ use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
 pub use cmd::BpfCmd;
 
-pub(crate) use raw::mount_bpffs;
+pub(crate) use raw::{
+    Access, Mmap, attach_classic_filter, if_nametoindex, mount_bpffs, mount_tracefs, page_size,
+    perf_event_open, perf_ioctl, poll_readable, set_socket_int, setns_net,
+};
 
 use crate::map::MapFd;
 
@@ -141,6 +150,13 @@ pub(crate) enum Command<'a> {
     LinkDetach {
         link: BorrowedFd<'a>,
     },
+    /// Attaches a raw tracepoint program to the tracepoint `name` (`None`
+    /// for a BTF-typed program, which names its tracepoint at load).
+    RawTracepointOpen {
+        name: Option<&'a CStr>,
+        prog: BorrowedFd<'a>,
+        cookie: u64,
+    },
     EnableStats {
         kind: u32,
     },
@@ -202,6 +218,7 @@ impl Command<'_> {
             Command::ProgTestRun { .. } => BpfCmd::ProgTestRun,
             Command::LinkCreate(_) => BpfCmd::LinkCreate,
             Command::LinkDetach { .. } => BpfCmd::LinkDetach,
+            Command::RawTracepointOpen { .. } => BpfCmd::RawTracepointOpen,
             Command::EnableStats { .. } => BpfCmd::EnableStats,
         }
     }
@@ -216,6 +233,7 @@ impl Command<'_> {
                 | Command::ObjGet { .. }
                 | Command::GetFdById { .. }
                 | Command::LinkCreate(_)
+                | Command::RawTracepointOpen { .. }
                 | Command::EnableStats { .. }
         )
     }

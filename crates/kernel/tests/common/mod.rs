@@ -69,3 +69,82 @@ pub fn udp_frame(len: usize) -> Vec<u8> {
     }
     f
 }
+
+#[allow(dead_code, reason = "each test binary uses its own subset")]
+/// Assembles `text`, pointing `map[fd:i]` at `maps[i]`.
+pub fn asm_with_maps(text: &str, maps: &[&MapFd]) -> Program {
+    use std::os::fd::AsRawFd;
+    use visor_isa::{Insn, LoadImm};
+    let mut insns = asm(text).insns().to_vec();
+    for insn in &mut insns {
+        if let Insn::LoadImm64 {
+            kind: LoadImm::MapFd,
+            imm,
+            ..
+        } = insn
+        {
+            let map = maps
+                .get(*imm as usize)
+                .unwrap_or_else(|| panic!("no map {imm} given"));
+            *imm = map.as_raw_fd() as u64;
+        }
+    }
+    Program::new(insns).expect("still a program")
+}
+
+#[allow(dead_code, reason = "each test binary uses its own subset")]
+/// Loads `program` as `program_type`, panicking with the verifier's log.
+pub fn load(
+    name: &str,
+    program_type: visor_kernel::ProgramType,
+    program: &Program,
+) -> visor_kernel::ProgramFd {
+    let spec = visor_kernel::ProgramSpec::new(name, program_type, program);
+    visor_kernel::ProgramFd::load(&spec).unwrap_or_else(|e| panic!("{}", chain(&e)))
+}
+
+#[allow(dead_code, reason = "each test binary uses its own subset")]
+/// The calling thread's id, from `/proc/thread-self` (`PID/task/TID`).
+pub fn thread_id() -> u32 {
+    let link = std::fs::read_link("/proc/thread-self").expect("/proc/thread-self");
+    link.file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected /proc/thread-self -> {}", link.display()))
+}
+
+#[allow(dead_code, reason = "each test binary uses its own subset")]
+/// The `u64` at key `key` of an array map with 8-byte values.
+pub fn count(map: &MapFd, key: u32) -> u64 {
+    let value = map
+        .lookup(&key.to_ne_bytes())
+        .unwrap_or_else(|e| panic!("{}", chain(&e)))
+        .expect("array entries exist");
+    u64::from_ne_bytes(value.try_into().expect("8-byte values"))
+}
+
+#[allow(dead_code, reason = "each test binary uses its own subset")]
+/// An array of `entries` 8-byte counters.
+pub fn counters(name: &str, entries: u32) -> MapFd {
+    MapFd::create(&MapSpec::new(MapType::Array, 4, 8, entries).named(name))
+        .unwrap_or_else(|e| panic!("{}", chain(&e)))
+}
+
+#[allow(dead_code, reason = "each test binary uses its own subset")]
+/// Program text that bumps counter `key` (a register or a number) of
+/// `map[fd:0]`; clobbers r0-r5.
+pub fn bump(key: &str) -> String {
+    format!(
+        "
+        r1 = {key}
+        *(u32 *)(r10 - 4) = r1
+        r2 = r10
+        r2 += -4
+        r1 = map[fd:0] ll
+        call 1
+        if r0 == 0 goto +2
+        r1 = 1
+        lock *(u64 *)(r0 + 0) += r1
+        "
+    )
+}
