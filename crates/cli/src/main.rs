@@ -11,6 +11,7 @@ mod hex;
 mod input;
 mod objdump;
 mod run;
+mod run_object;
 
 use std::io::{self, Write};
 use std::process::ExitCode;
@@ -31,7 +32,7 @@ enum Command {
     Asm(asm::AsmArgs),
     /// Disassemble raw eBPF bytecode into LLVM syntax, as llvm-objdump -d prints it.
     Disasm(disasm::DisasmArgs),
-    /// Run a program (assembly or bytecode) in the interpreter and print r0.
+    /// Run a program (assembly, bytecode, ELF object or restricted C) in the userspace engine.
     Run(run::RunArgs),
     /// List an ELF object's programs, maps and relocations, and disassemble it with source lines.
     Objdump(objdump::ObjdumpArgs),

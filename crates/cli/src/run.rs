@@ -1,4 +1,5 @@
-//! `visor run`: run a program in the interpreter and print r0.
+//! `visor run`: run a program in the interpreter and print r0; for an ELF
+//! object or restricted C, see `run_object`.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -10,11 +11,40 @@ use visor_vm::{Interpreter, VmError};
 
 use crate::engine;
 use crate::input::{self, ProgramFile, SyntaxArg};
+use crate::run_object;
 
 #[derive(clap::Args)]
 pub struct RunArgs {
-    /// Assembly text, raw bytecode, or a bpf_conformance `.data` test.
+    /// Assembly text, raw bytecode, a bpf_conformance `.data` test, an ELF
+    /// object (`clang -target bpf`), or restricted C (`.bpf.c`, built first).
     file: PathBuf,
+    /// Object: the program to run (default: the only one).
+    #[arg(long)]
+    program: Option<String>,
+    /// Object: run over every packet of this pcap or pcapng capture.
+    #[arg(long, conflicts_with_all = ["packet", "ctx"])]
+    pcap: Option<PathBuf>,
+    /// Object: run over one packet, in hex.
+    #[arg(long, conflicts_with = "ctx")]
+    packet: Option<String>,
+    /// Object: the context record (tracing programs), from a file.
+    #[arg(long)]
+    ctx: Option<PathBuf>,
+    /// Object: print JSON (runs, summary, maps).
+    #[arg(long)]
+    json: bool,
+    /// Object: print only each input's return value, one per line.
+    #[arg(long, conflicts_with = "json")]
+    results: bool,
+    /// Object: before running, set a map entry: NAME:KEY=VALUE (hex).
+    #[arg(long, value_name = "NAME:KEY=VALUE")]
+    map_update: Vec<String>,
+    /// Object: before running, delete a map entry: NAME:KEY (hex).
+    #[arg(long, value_name = "NAME:KEY")]
+    map_delete: Vec<String>,
+    /// Object: dump only these maps after the run (default: all).
+    #[arg(long = "map", value_name = "NAME")]
+    dump_map: Vec<String>,
     /// Input memory in hex, passed as r1 with its length in r2.
     #[arg(long, conflicts_with = "mem_file")]
     mem: Option<String>,
@@ -33,6 +63,35 @@ pub struct RunArgs {
 }
 
 pub fn run(args: &RunArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
+    let is_c = args.file.to_str().is_some_and(|name| name.ends_with(".c"));
+    let object_path = if is_c {
+        Some(run_object::build_c(&args.file)?)
+    } else {
+        None
+    };
+    let path = object_path.as_deref().unwrap_or(&args.file);
+    let bytes =
+        std::fs::read(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    if run_object::is_elf(&bytes) {
+        let run = run_object::ObjectRun {
+            file: &args.file,
+            program: args.program.as_deref(),
+            pcap: args.pcap.as_deref(),
+            packet: args.packet.as_deref(),
+            ctx: args.ctx.as_deref(),
+            repeat: args.repeat,
+            json: args.json,
+            results: args.results,
+            map_updates: &args.map_update,
+            map_deletes: &args.map_delete,
+            dump_maps: &args.dump_map,
+        };
+        let result = run_object::run(&run, &bytes, out);
+        if let Some(built) = &object_path {
+            let _ = std::fs::remove_file(built);
+        }
+        return result;
+    }
     let file = ProgramFile::read(&args.file)?;
     let program = file.program(args.syntax, &args.file)?;
     let given = input::memory(args.mem.as_deref(), args.mem_file.as_deref())?;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use visor_isa::{AtomicOp, PacketOffset, Program, Reg, Size, Source, Width};
 
+use crate::context::{ContextKind, RunContext};
 use crate::error::VmError;
 use crate::helpers::{HelperOutcome, Helpers};
 use crate::layout::{MAX_FRAMES, RegionId, STACK_FRAME_SIZE, frame_pointer};
@@ -105,19 +106,42 @@ impl Interpreter {
     /// Runs like [`Interpreter::run_with`], and also counts the
     /// instructions executed (what benchmarks divide by).
     pub fn run_counted(&self, input: RunInput<'_>) -> Result<Finished, VmError> {
+        self.run_served(input).finished
+    }
+
+    /// Runs, and hands back the served context and the packet as the
+    /// program left them (for [`RunInput::packet_context`] inputs).
+    pub(crate) fn run_served(&self, input: RunInput<'_>) -> ServedRun {
         // `try_with`: no panic even while the thread's locals are torn down.
         let spare = SPARE_STACK.try_with(Cell::take).ok().flatten();
         let mut stack = spare.unwrap_or_else(|| Box::new([[0; STACK_FRAME_SIZE]; MAX_FRAMES]));
-        let result = self.run_on(&mut stack, input);
+        let mut memory = Memory::new(&mut stack);
+        let finished = self.run_on(&mut memory, input);
+        let context = memory.context.take();
+        let packet = match context {
+            Some(_) => memory
+                .unmap(RegionId::PACKET)
+                .map(|region| region.into_owned().into_vec())
+                .unwrap_or_default(),
+            None => Vec::new(),
+        };
+        drop(memory);
         let _ = SPARE_STACK.try_with(|spare| spare.set(Some(stack)));
-        result
+        ServedRun {
+            finished,
+            context,
+            packet,
+        }
     }
 
-    fn run_on(&self, stack: &mut Stack, input: RunInput<'_>) -> Result<Finished, VmError> {
-        let mut memory = Memory::new(stack);
+    fn run_on<'m>(
+        &self,
+        memory: &mut Memory<'m>,
+        input: RunInput<'m>,
+    ) -> Result<Finished, VmError> {
         memory.maps.cpu = input.cpu;
         memory.maps.set_table(self.maps.clone());
-        let (context_addr, context_len) = input.map_into(&mut memory);
+        let (context_addr, context_len) = input.map_into(memory);
         let mut regs = Registers::default();
         regs[Reg::R1] = context_addr;
         regs[Reg::R2] = context_len;
@@ -134,7 +158,7 @@ impl Interpreter {
                 helpers: &program.helpers,
                 regs,
                 calls: CallStack::default(),
-                memory: &mut memory,
+                memory: &mut *memory,
                 remaining,
                 budget: self.budget,
             };
@@ -160,6 +184,14 @@ impl Interpreter {
     }
 }
 
+/// A run with a served context: how it ended, and the context and packet
+/// as the program left them.
+pub(crate) struct ServedRun {
+    pub(crate) finished: Result<Finished, VmError>,
+    pub(crate) context: Option<Box<RunContext>>,
+    pub(crate) packet: Vec<u8>,
+}
+
 /// How a run that ended with `exit` went.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Finished {
@@ -182,6 +214,8 @@ pub struct RunInput<'a> {
     context: Option<Region<'a>>,
     packet: PacketSource<'a>,
     cpu: u32,
+    /// A served context (`__sk_buff`, `xdp_md`) and its packet's bytes.
+    served: Option<(Box<RunContext>, Vec<u8>)>,
 }
 
 #[derive(Debug, Default)]
@@ -201,6 +235,7 @@ impl<'a> RunInput<'a> {
             context: Some(Region::writable(memory)),
             packet: PacketSource::Context,
             cpu: 0,
+            served: None,
         }
     }
 
@@ -210,7 +245,22 @@ impl<'a> RunInput<'a> {
             context: Some(context),
             packet: PacketSource::None,
             cpu: 0,
+            served: None,
         }
+    }
+
+    /// The context of a packet program of `kind` over `frame` (an
+    /// Ethernet frame), laid out as the kernel presents it to that
+    /// program type (see [`crate::context`]). `None` for tracing kinds,
+    /// whose context is the caller's bytes ([`RunInput::context`]).
+    pub fn packet_context(kind: ContextKind, frame: &[u8]) -> Option<RunInput<'a>> {
+        let (context, packet) = crate::context::build(kind, frame)?;
+        Some(RunInput {
+            context: None,
+            packet: PacketSource::None,
+            cpu: 0,
+            served: Some((Box::new(context), packet)),
+        })
     }
 
     /// Maps `packet` at [`RegionId::PACKET`] as the packet of
@@ -233,6 +283,13 @@ impl<'a> RunInput<'a> {
     /// Maps the regions; returns r1 and r2: the context's address and
     /// length, or zeros when there is no context or it is empty.
     fn map_into(self, memory: &mut Memory<'a>) -> (u64, u64) {
+        if let Some((context, packet)) = self.served {
+            let len = context.fields.len() as u64;
+            memory.map(RegionId::PACKET, Region::owned(packet.into_boxed_slice()));
+            memory.set_packet(RegionId::PACKET);
+            memory.context = Some(context);
+            return (RegionId::CONTEXT.addr(0), len);
+        }
         let context = self.context.filter(|c| !c.is_empty());
         let registers = context
             .as_ref()

@@ -34,11 +34,25 @@
 //!   table positions, and what this engine cannot run is refused there.
 //! - `state`: registers and the call stack of local calls.
 //! - `interpreter`: [`Interpreter`], [`RunInput`] and the dispatch loop.
-//! - `helpers`: [`Helpers`], the registry by id, and [`HelperOutcome`].
+//! - [`helpers`]: [`Helpers`], the registry by id, and [`HelperOutcome`];
+//!   the kernel's standard helpers (time, task, `trace_printk`,
+//!   `probe_read*`, `snprintf`/`strtol`, checksums, packet bytes) with
+//!   [`Helpers::standard`] and the [`HelperEnv`] they read.
 //! - [`maps`]: [`Map`] of 14 kernel map types, [`MapOps`] (the userspace
 //!   operations shared with the kernel backend), [`ProgramMaps`] (a
 //!   program's maps by `lddw` index), value storage programs point into,
 //!   ring and perf buffers with their consumers, and the map helpers.
+//! - [`context`]: program types and their contexts (`__sk_buff` for
+//!   SOCKET_FILTER/SCHED_CLS/SCHED_ACT, `xdp_md`, read-only tracing
+//!   records), served at run time through the memory model's miss path
+//!   by a per-type field table with the kernel's access rules; the packet
+//!   as each type sees it; the packet helpers (`skb_load_bytes_relative`,
+//!   `skb_change_proto`, `skb_adjust_room`, `xdp_adjust_head/tail`,
+//!   `redirect`, `clone_redirect`); [`context::Verdict`].
+//! - [`engine`]: [`engine::Engine`], an ELF object loaded with its maps,
+//!   global data, program arrays and helpers; programs run on frames or
+//!   context records, returning an [`engine::Outcome`] (verdict, packet,
+//!   redirect, trace lines).
 //! - `error`: [`VmError`], one enum for the crate.
 //!
 //! # Maps
@@ -166,8 +180,10 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod context;
 mod error;
-mod helpers;
+pub mod engine;
+pub mod helpers;
 mod interpreter;
 pub mod layout;
 mod lower;
@@ -178,7 +194,10 @@ mod semantics;
 mod state;
 
 pub use error::VmError;
-pub use helpers::{HelperError, HelperFn, HelperOutcome, Helpers};
+pub use helpers::{
+    Clock, FakeClock, HelperEnv, HelperError, HelperFn, HelperOutcome, Helpers, SystemClock,
+    TASK_COMM_LEN, TaskInfo, TraceBuffer, TraceEvent, TracePipe, TraceSink,
+};
 pub use interpreter::{Finished, Interpreter, RunInput};
 pub use layout::{GuestAddr, RegionId, RegionKind};
 pub use maps::{Errno, Map, MapDef, MapError, MapKind, MapOps, ProgramMaps, UpdateMode};

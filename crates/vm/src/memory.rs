@@ -18,6 +18,7 @@ use std::borrow::Cow;
 
 use visor_isa::Size;
 
+use crate::context::RunContext;
 use crate::layout::{
     GuestAddr, MAP_FIRST, MAX_FRAMES, REGION_SLOTS, RegionId, STACK_FRAME_SIZE, offset_of,
 };
@@ -71,6 +72,10 @@ pub struct Memory<'a> {
     /// The maps the program reaches, its CPU, its ring buffer
     /// reservations and a pending tail call.
     pub(crate) maps: RunMaps,
+    /// A served context (`__sk_buff`, `xdp_md`): when set, the context
+    /// region is left out of the table and accesses to it that miss there
+    /// are answered by its field table (`context`).
+    pub(crate) context: Option<Box<RunContext>>,
 }
 
 impl<'a> Memory<'a> {
@@ -88,6 +93,7 @@ impl<'a> Memory<'a> {
             packet: None,
             deepest_frame: 0,
             maps: RunMaps::default(),
+            context: None,
         };
         memory.enter_frame(0);
         memory
@@ -148,6 +154,13 @@ impl<'a> Memory<'a> {
         self.packet
             .and_then(|id| self.region(id))
             .map_or(&[], Region::bytes)
+    }
+
+    /// The guest address of the packet's first byte and the packet's
+    /// length, when the run has a packet (the packet helpers' bounds).
+    pub(crate) fn packet_span(&self) -> Option<(u64, usize)> {
+        let id = self.packet?;
+        Some((id.addr(0), self.region(id)?.len()))
     }
 
     /// Unmaps the region at `id` and returns it (reservations end so).
@@ -228,6 +241,38 @@ impl<'a> Memory<'a> {
             return Ok(store.load(at, size.bytes()));
         }
         by_size!(size, N => self.array::<N>(addr).map(le_value))
+            .or_else(|fault| self.served_load(fault, size))
+    }
+
+    /// A load the table refused: served by the context's field table when
+    /// it named an unmapped context region that has one.
+    #[cold]
+    fn served_load(&self, fault: AccessFault, size: Size) -> Result<u64, AccessFault> {
+        match (&self.context, fault.cause) {
+            (Some(context), FaultCause::Unmapped) if fault.region() == RegionId::CONTEXT => {
+                let packet_len = self.region(RegionId::PACKET).map_or(0, Region::len);
+                context
+                    .load(offset_of(fault.addr), size, packet_len)
+                    .map_err(|cause| AccessFault { cause, ..fault })
+            }
+            _ => Err(fault),
+        }
+    }
+
+    /// A store the table refused, served like [`Memory::served_load`].
+    #[cold]
+    fn served_store(
+        &mut self,
+        fault: AccessFault,
+        size: Size,
+        value: u64,
+    ) -> Result<(), AccessFault> {
+        match (&mut self.context, fault.cause) {
+            (Some(context), FaultCause::Unmapped) if fault.region() == RegionId::CONTEXT => context
+                .store(offset_of(fault.addr), size, value)
+                .map_err(|cause| AccessFault { cause, ..fault }),
+            _ => Err(fault),
+        }
     }
 
     /// Stores the low `size` bytes of `value` little-endian at `addr`.
@@ -237,11 +282,10 @@ impl<'a> Memory<'a> {
             store.store(at, size.bytes(), value);
             return Ok(());
         }
-        by_size!(size, N => {
-            let slot = self.array_mut::<N>(addr, AccessKind::Write)?;
-            *slot = le_bytes(value);
-            Ok(())
-        })
+        let stored = by_size!(size, N => {
+            self.array_mut::<N>(addr, AccessKind::Write).map(|slot| *slot = le_bytes(value))
+        });
+        stored.or_else(|fault| self.served_store(fault, size, value))
     }
 
     /// Replaces the value of `size` at `addr` with `update(old)` and
@@ -407,6 +451,15 @@ pub enum FaultCause {
     /// A borrow of map value bytes for writing ([`Memory::bytes_mut`]):
     /// other threads share them, so they are only written by copy.
     SharedMapValue,
+    /// A context access the kernel's verifier refuses for this program
+    /// type: the field, and the rule it breaks.
+    Context {
+        /// The field's name (`__sk_buff.mark`), or the struct's when the
+        /// offset is past its end.
+        field: &'static str,
+        /// What the kernel allows instead.
+        rule: &'static str,
+    },
 }
 
 /// A refused memory access: where, how wide, which way, and why.
@@ -463,6 +516,9 @@ impl fmt::Display for AccessFault {
                 f,
                 "{kind} of {len} at {addr}: {region} cannot be borrowed (shared); copy with Memory::write"
             ),
+            FaultCause::Context { field, rule } => {
+                write!(f, "{kind} of {len} of context field {field}: {rule}")
+            }
         }
     }
 }

@@ -31,6 +31,10 @@ impl Errno {
     pub const ENOTSUPP: Errno = Errno(524);
     /// Try again (a full ring buffer).
     pub const EAGAIN: Errno = Errno(11);
+    /// Bad address (a helper's source or packet range is not there).
+    pub const EFAULT: Errno = Errno(14);
+    /// Result out of range (`bpf_strtol` overflow).
+    pub const ERANGE: Errno = Errno(34);
 }
 
 impl fmt::Display for Errno {
@@ -45,6 +49,8 @@ impl fmt::Display for Errno {
             Errno::EOPNOTSUPP => "EOPNOTSUPP",
             Errno::ENOTSUPP => "ENOTSUPP",
             Errno::EAGAIN => "EAGAIN",
+            Errno::EFAULT => "EFAULT",
+            Errno::ERANGE => "ERANGE",
             Errno(n) => return write!(f, "errno {n}"),
         };
         f.write_str(name)

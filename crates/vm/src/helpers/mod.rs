@@ -1,16 +1,63 @@
-//! Helper functions by id: what `call N` and `callx` reach.
+//! Helper functions by id: what `call N` and `callx` reach, and the
+//! standard helpers of the kernel, numbered as in its
+//! `include/uapi/linux/bpf.h`.
 //!
 //! A helper takes the argument registers r1 to r5 and the run's [`Memory`],
 //! through which it reads and writes guest memory with the same checks as
 //! the program (a map lookup reads its key that way), and returns r0 or
 //! ends the whole program.
+//!
+//! # Standard helpers
+//!
+//! [`Helpers::standard`] registers every helper below at once, with a
+//! [`HelperEnv`] that says what the kernel would take from `current`, its
+//! clocks and its trace ring; the map helpers come with them
+//! ([`Helpers::register_map_helpers`]). Failures the kernel reports in r0
+//! are `-errno` in r0 here too; a guest pointer that the kernel's verifier
+//! would have refused (a destination buffer that is not writable, a
+//! format string that is not readable) stops the program with
+//! [`HelperError::Memory`] instead.
+//!
+//! | id | helper | module |
+//! |---|---|---|
+//! | 4, 112, 113 | `probe_read`, `probe_read_user`, `probe_read_kernel` | `probe` |
+//! | 45, 114, 115 | `probe_read_str`, `probe_read_user_str`, `probe_read_kernel_str` | `probe` |
+//! | 5, 125, 160 | `ktime_get_ns`, `ktime_get_boot_ns`, `ktime_get_coarse_ns` | `time` |
+//! | 6 | `trace_printk` | `trace` (format: `format`) |
+//! | 7 | `get_prandom_u32` | `time` |
+//! | 9, 26 | `skb_store_bytes`, `skb_load_bytes` | `packet` |
+//! | 10, 11, 28 | `l3_csum_replace`, `l4_csum_replace`, `csum_diff` | `checksum` |
+//! | 14, 15, 16 | `get_current_pid_tgid`, `get_current_uid_gid`, `get_current_comm` | `task` |
+//! | 105, 106, 165 | `strtol`, `strtoul`, `snprintf` | `strings` |
+//! | 173, 181 | `get_func_ip`, `loop` | `control` |
+//!
+//! `get_smp_processor_id` (8) is the map helpers' (the run's CPU).
 
 use core::fmt;
 
 use thiserror::Error;
 
-use crate::maps::MapError;
+use crate::maps::{Errno, MapError};
 use crate::memory::{AccessFault, Memory};
+use visor_isa::Size;
+
+mod checksum;
+mod control;
+mod env;
+mod format;
+pub mod ids;
+mod packet;
+mod probe;
+mod standard;
+mod strings;
+mod task;
+mod time;
+mod trace;
+
+pub use env::{
+    Clock, FakeClock, HelperEnv, SystemClock, TASK_COMM_LEN, TaskInfo, TraceBuffer, TraceEvent,
+    TracePipe, TraceSink,
+};
 
 /// The signature of a helper: r1 to r5, and the run's memory.
 pub type HelperFn =
@@ -52,6 +99,9 @@ pub enum HelperError {
     /// per-CPU map without the run's CPU).
     #[error(transparent)]
     Map(MapError),
+    /// What the helper needs is not supported by this engine yet.
+    #[error("not supported in userspace: {0}")]
+    Unsupported(&'static str),
     /// Any other failure of a helper defined outside this crate.
     #[error(transparent)]
     Other(Box<dyn std::error::Error + Send + Sync>),
@@ -135,6 +185,68 @@ impl fmt::Debug for Helpers {
             .entries(self.entries.iter().map(|h| (h.id, &h.name)))
             .finish()
     }
+}
+
+/// What helper bodies return.
+pub(crate) type Outcome = Result<HelperOutcome, HelperError>;
+
+/// r0 = `value`.
+pub(crate) fn returned(value: u64) -> Outcome {
+    Ok(HelperOutcome::Return(value))
+}
+
+/// r0 = `-errno`, as the kernel's helpers fail.
+pub(crate) fn failed(errno: Errno) -> Outcome {
+    returned(i64::from(-errno.0) as u64)
+}
+
+/// A size argument as a host length (guest memory checks bound it).
+pub(crate) fn size_arg(size: u64, reg: u8) -> Result<usize, HelperError> {
+    usize::try_from(size).map_err(|_| HelperError::BadArgument {
+        reg,
+        value: size,
+        reason: "size does not fit in memory",
+    })
+}
+
+/// `len` bytes of guest memory at `addr`; nothing to read (even at NULL)
+/// when `len` is 0, as for the kernel's `ARG_CONST_SIZE_OR_ZERO`.
+pub(crate) fn read_vec(memory: &Memory<'_>, addr: u64, len: usize) -> Result<Vec<u8>, AccessFault> {
+    let mut bytes = vec![0; len];
+    if len > 0 {
+        memory.read(addr, &mut bytes)?;
+    }
+    Ok(bytes)
+}
+
+/// Writes `bytes` at `addr`; nothing (even at NULL) when they are empty.
+pub(crate) fn write_bytes(
+    memory: &mut Memory<'_>,
+    addr: u64,
+    bytes: &[u8],
+) -> Result<(), AccessFault> {
+    if bytes.is_empty() {
+        return Ok(());
+    }
+    memory.write(addr, bytes)
+}
+
+/// The bytes of the guest string at `addr` before its NUL, at most `max`
+/// of them, read one by one so a string may end just before the end of
+/// its region. Fails if a byte before the NUL (or before `max`) faults.
+pub(crate) fn read_cstr(
+    memory: &Memory<'_>,
+    addr: u64,
+    max: usize,
+) -> Result<Vec<u8>, AccessFault> {
+    let mut bytes = Vec::new();
+    for at in 0..max as u64 {
+        match memory.load(addr.wrapping_add(at), Size::B)? as u8 {
+            0 => break,
+            byte => bytes.push(byte),
+        }
+    }
+    Ok(bytes)
 }
 
 #[cfg(test)]
