@@ -8,7 +8,7 @@ use visor_isa::{AtomicOp, PacketOffset, Program, Reg, Size, Source, Width};
 
 use crate::context::{ContextKind, RunContext};
 use crate::error::VmError;
-use crate::helpers::{HelperOutcome, Helpers};
+use crate::helpers::{HelperOutcome, Helpers, LoopCall};
 use crate::layout::{MAX_FRAMES, RegionId, STACK_FRAME_SIZE, frame_pointer};
 use crate::lower::{Names, Op, lower};
 use crate::maps::ProgramMaps;
@@ -165,7 +165,9 @@ impl Interpreter {
             let end = machine.execute();
             (regs, remaining) = (machine.regs, machine.remaining);
             match end {
-                Ok(End::Exit(r0)) => break Ok(r0),
+                // `Returned` comes only out of a callback's own execution
+                // (`Machine::callback`), never out of the program's.
+                Ok(End::Exit(r0) | End::Returned(r0)) => break Ok(r0),
                 Ok(End::TailCall) => {
                     let target = memory.maps.tail_call.take();
                     memory
@@ -323,12 +325,28 @@ enum Flow {
     Exit(u64),
     /// `bpf_tail_call` succeeded: run the target instead.
     TailCall,
+    /// A `bpf_loop` callback returned this r0.
+    Returned(u64),
 }
 
 /// How one program's execution ended.
 enum End {
     Exit(u64),
     TailCall,
+    /// A `bpf_loop` callback returned this r0 (only from [`Machine::callback`]).
+    Returned(u64),
+}
+
+/// The return address of a `bpf_loop` callback's frame: no instruction
+/// has it, so `exit` knows to hand r0 back to the loop.
+const CALLBACK_RETURN: usize = usize::MAX;
+
+/// How a `bpf_loop` ended.
+enum LoopEnd {
+    /// The callback was called this many times; r0 gets the count.
+    Calls(u64),
+    /// A helper in the callback ended the whole program.
+    ProgramExit(u64),
 }
 
 /// One run in progress.
@@ -347,8 +365,12 @@ struct Machine<'i, 'r, 'm> {
 
 impl Machine<'_, '_, '_> {
     fn execute(&mut self) -> Result<End, Stop> {
+        self.execute_from(0)
+    }
+
+    fn execute_from(&mut self, start: usize) -> Result<End, Stop> {
         let code = self.code;
-        let mut pc = 0;
+        let mut pc = start;
         loop {
             // Borrowed, not copied: a copy of the op is written and re-read
             // in different widths, which stalls store forwarding.
@@ -363,6 +385,7 @@ impl Machine<'_, '_, '_> {
                 Flow::Continue(next) => next,
                 Flow::Exit(r0) => return Ok(End::Exit(r0)),
                 Flow::TailCall => return Ok(End::TailCall),
+                Flow::Returned(r0) => return Ok(End::Returned(r0)),
             };
         }
     }
@@ -534,6 +557,13 @@ impl Machine<'_, '_, '_> {
                 Ok(Flow::Continue(pc + 1))
             }
             Ok(HelperOutcome::Exit(r0)) => Ok(Flow::Exit(r0)),
+            Ok(HelperOutcome::Loop(call)) => match self.run_loop(pc, call)? {
+                LoopEnd::Calls(count) => {
+                    self.regs[Reg::R0] = count;
+                    Ok(Flow::Continue(pc + 1))
+                }
+                LoopEnd::ProgramExit(r0) => Ok(Flow::Exit(r0)),
+            },
             Ok(HelperOutcome::TailCall) => match self.calls.depth() {
                 0 => Ok(Flow::TailCall),
                 depth => Err(VmError::TailCallInSubprogram { pc, depth }.into()),
@@ -570,15 +600,62 @@ impl Machine<'_, '_, '_> {
         Ok(())
     }
 
-    /// Returns from a local call, or ends the program.
+    /// Returns from a local call or a `bpf_loop` callback, or ends the
+    /// program.
     fn exit(&mut self) -> Flow {
         match self.calls.pop(&mut self.regs) {
             Some((ended, return_pc)) => {
                 self.memory.leave_frame(ended);
-                Flow::Continue(return_pc)
+                match return_pc {
+                    CALLBACK_RETURN => Flow::Returned(self.regs[Reg::R0]),
+                    _ => Flow::Continue(return_pc),
+                }
             }
             None => Flow::Exit(self.regs[Reg::R0]),
         }
+    }
+
+    /// `bpf_loop` from the helper call at `pc`: calls the callback with the
+    /// index and the context until it returns 1 or the iterations run out.
+    fn run_loop(&mut self, pc: usize, call: LoopCall) -> Result<LoopEnd, Stop> {
+        let target = RegionId::function_slot(call.callback)
+            .filter(|&slot| slot < self.code.len())
+            .ok_or_else(|| {
+                Stop::new(VmError::BadTarget {
+                    pc,
+                    target: call.callback as i64,
+                    len: self.code.len(),
+                })
+            })?;
+        for index in 0..call.iterations {
+            match self.callback(pc, target, [index, call.context])? {
+                End::Returned(1) => return Ok(LoopEnd::Calls(index + 1)),
+                End::Returned(_) => {}
+                End::Exit(r0) => return Ok(LoopEnd::ProgramExit(r0)),
+                End::TailCall => {
+                    return Err(VmError::TailCallInSubprogram {
+                        pc,
+                        depth: self.calls.depth() + 1,
+                    }
+                    .into());
+                }
+            }
+        }
+        Ok(LoopEnd::Calls(call.iterations))
+    }
+
+    /// Runs the function at slot `target` in a fresh frame, as a local call
+    /// whose `exit` comes back here instead of to an instruction.
+    fn callback(&mut self, pc: usize, target: usize, args: [u64; 2]) -> Result<End, Stop> {
+        let frame = self
+            .calls
+            .push(CALLBACK_RETURN, &self.regs)
+            .ok_or_else(|| Stop::new(VmError::CallDepthExceeded { pc }))?;
+        self.memory.enter_frame(frame);
+        self.regs[Reg::R10] = frame_pointer(frame);
+        self.regs[Reg::R1] = args[0];
+        self.regs[Reg::R2] = args[1];
+        self.execute_from(target)
     }
 
     #[cold]

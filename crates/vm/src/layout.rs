@@ -24,6 +24,8 @@ pub const REGION_SLOTS: usize = 16;
 pub const MAX_RESERVATIONS: usize = 4;
 /// The region id of map 0's values; map `n` is `MAP_FIRST + n`.
 pub const MAP_FIRST: u32 = REGION_SLOTS as u32;
+/// Offset bit that marks a function address in the handle region.
+const FUNCTION_BIT: u32 = 1 << 31;
 /// Bytes in one stack frame (the kernel's `MAX_BPF_STACK`).
 pub const STACK_FRAME_SIZE: usize = 512;
 /// Frames a program may have live at once, the main one included (the
@@ -50,7 +52,9 @@ impl RegionId {
     /// Ring buffer reservation 0; reservation `n` is `RESERVATION_FIRST + n`.
     const RESERVATION_FIRST: u32 = Self::PACKET.0 + 1;
     /// Never mapped: map handles (what `lddw` with `MAP_FD`/`MAP_IDX`
-    /// loads) are addresses here, so dereferencing one faults.
+    /// loads, offsets below 2^31) and function addresses (`PSEUDO_FUNC`,
+    /// [`RegionId::function`]) are addresses here, so dereferencing one
+    /// faults.
     pub const MAP_HANDLES: RegionId = RegionId(Self::RESERVATION_FIRST + MAX_RESERVATIONS as u32);
 
     /// The region of ring buffer reservation `slot`, if it exists.
@@ -73,6 +77,22 @@ impl RegionId {
     /// The handle of map `index`: what `lddw rN, map[idx:index]` loads.
     pub const fn map_handle(index: u32) -> u64 {
         Self::MAP_HANDLES.addr(index)
+    }
+
+    /// The address of the function starting at slot `slot`: what
+    /// `lddw rN, func[...]` loads, and what `bpf_loop` calls.
+    pub const fn function(slot: u32) -> u64 {
+        Self::MAP_HANDLES.addr(FUNCTION_BIT | slot)
+    }
+
+    /// The slot of the function at `addr`, if it is a function address.
+    pub const fn function_slot(addr: u64) -> Option<usize> {
+        let offset = offset_of(addr);
+        if RegionId::of(addr).0 == Self::MAP_HANDLES.0 && offset & FUNCTION_BIT != 0 {
+            Some((offset & !FUNCTION_BIT) as usize)
+        } else {
+            None
+        }
     }
 
     /// The region of stack frame `frame` (0 is the main program's), if it

@@ -181,8 +181,8 @@
 #![warn(missing_docs)]
 
 pub mod context;
-mod error;
 pub mod engine;
+mod error;
 pub mod helpers;
 mod interpreter;
 pub mod layout;
@@ -195,8 +195,8 @@ mod state;
 
 pub use error::VmError;
 pub use helpers::{
-    Clock, FakeClock, HelperEnv, HelperError, HelperFn, HelperOutcome, Helpers, SystemClock,
-    TASK_COMM_LEN, TaskInfo, TraceBuffer, TraceEvent, TracePipe, TraceSink,
+    Clock, FakeClock, HelperEnv, HelperError, HelperFn, HelperOutcome, Helpers, LoopCall,
+    SystemClock, TASK_COMM_LEN, TaskInfo, TraceBuffer, TraceEvent, TracePipe, TraceSink,
 };
 pub use interpreter::{Finished, Interpreter, RunInput};
 pub use layout::{GuestAddr, RegionId, RegionKind};

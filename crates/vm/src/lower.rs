@@ -185,6 +185,14 @@ fn lower_insn(pc: usize, insn: &Insn, slots: usize, names: Names<'_>) -> Result<
             dst,
             imm,
         } => Op::LoadImm64 { dst, imm },
+        Insn::LoadImm64 {
+            kind: LoadImm::Func,
+            dst,
+            ..
+        } => Op::LoadImm64 {
+            dst,
+            imm: RegionId::function(target(pc, insn, slots)?),
+        },
         Insn::LoadImm64 { kind, dst, imm } => Op::LoadImm64 {
             dst,
             imm: map_reference(pc, kind, imm, names.maps)?,
@@ -226,6 +234,7 @@ fn map_reference(pc: usize, kind: LoadImm, imm: u64, maps: &ProgramMaps) -> Resu
         LoadImm::MapFd | LoadImm::MapIdx => false,
         LoadImm::MapValue | LoadImm::MapIdxValue => true,
         LoadImm::Imm64 | LoadImm::BtfId | LoadImm::Func => {
+            // Imm64 and Func are lowered before; BtfId names kernel memory.
             return Err(VmError::UnsupportedLoadImm64 { pc, kind });
         }
     };
@@ -318,6 +327,25 @@ mod tests {
     }
 
     #[test]
+    fn function_addresses_name_the_target_slot() {
+        let code = lower_insns(vec![
+            Insn::LoadImm64 {
+                kind: LoadImm::Func,
+                dst: Reg::R1,
+                imm: 1,
+            },
+            Insn::Exit,
+            Insn::Exit,
+        ])
+        .unwrap();
+        let Op::LoadImm64 { imm, .. } = code[0] else {
+            panic!("lddw lowers to a load: {code:?}");
+        };
+        // As for calls, the target is relative to the slot after the first.
+        assert_eq!(RegionId::function_slot(imm), Some(2));
+    }
+
+    #[test]
     fn unsupported_instructions_are_refused_by_name() {
         let kfunc = lower_insns(vec![Insn::Call(CallTarget::Kfunc(42)), Insn::Exit]);
         assert_eq!(
@@ -341,19 +369,19 @@ mod tests {
                 count: 0
             })
         ));
-        let func = lower_insns(vec![
+        let btf_var = lower_insns(vec![
             Insn::LoadImm64 {
-                kind: LoadImm::Func,
+                kind: LoadImm::BtfId,
                 dst: Reg::R1,
                 imm: 1,
             },
             Insn::Exit,
         ]);
         assert!(matches!(
-            func,
+            btf_var,
             Err(VmError::UnsupportedLoadImm64 {
                 pc: 0,
-                kind: LoadImm::Func
+                kind: LoadImm::BtfId
             })
         ));
         let odd_swap = lower_insns(vec![

@@ -75,6 +75,20 @@ pub enum HelperOutcome {
     /// (kept in the run's memory); only the built-in `tail_call` helper
     /// returns this.
     TailCall,
+    /// Call a function of the program repeatedly, as `bpf_loop` does; the
+    /// interpreter runs the calls and puts the iteration count in r0.
+    Loop(LoopCall),
+}
+
+/// What `bpf_loop` asks the interpreter to run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct LoopCall {
+    /// Calls to make at most: the callback gets the index in r1.
+    pub iterations: u64,
+    /// The callback's address ([`RegionId::function`](crate::layout::RegionId::function)).
+    pub callback: u64,
+    /// Passed to every call in r2.
+    pub context: u64,
 }
 
 /// Why a helper failed; the program stops with [`VmError::Helper`].
