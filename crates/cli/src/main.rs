@@ -9,7 +9,10 @@ mod exec;
 mod filter;
 mod hex;
 mod input;
+mod load;
+mod map;
 mod objdump;
+mod prog;
 mod run;
 mod run_object;
 
@@ -42,6 +45,12 @@ enum Command {
     Filter(filter::FilterArgs),
     /// Compile restricted C into a BPF object with clang (-target bpf -O2 -g).
     Build(build::BuildArgs),
+    /// The kernel's loaded programs, like bpftool prog: list, show, dump, load, pin, run.
+    Prog(prog::ProgArgs),
+    /// The kernel's maps, like bpftool map: list, dump, lookup, update, delete, pin.
+    Map(map::MapArgs),
+    /// Load an object into the kernel; with --attach, attach its programs until Ctrl-C.
+    Load(load::LoadArgs),
 }
 
 fn main() -> ExitCode {
@@ -56,6 +65,9 @@ fn main() -> ExitCode {
         Command::Filter(args) => filter::run(&args, &mut out),
         Command::Objdump(args) => objdump::run(&args, &mut out),
         Command::Build(args) => build::run(&args, &mut out),
+        Command::Prog(args) => prog::run(&args, &mut out),
+        Command::Map(args) => map::run(&args, &mut out),
+        Command::Load(args) => load::run(&args, &mut out),
     };
     match result.and_then(|code| out.flush().map(|()| code).map_err(Into::into)) {
         Ok(code) => code,

@@ -158,6 +158,7 @@ pub enum OsCall {
     Setns,
     IfNameToIndex,
     Mount,
+    Sigwait,
 }
 
 impl core::fmt::Display for OsCall {
@@ -172,6 +173,7 @@ impl core::fmt::Display for OsCall {
             OsCall::Setns => "setns",
             OsCall::IfNameToIndex => "if_nametoindex",
             OsCall::Mount => "mount",
+            OsCall::Sigwait => "sigwait",
         })
     }
 }

@@ -93,6 +93,7 @@ pub fn program_info(fd: BorrowedFd<'_>) -> Result<ProgramInfo, KernelError> {
             fd,
             info: &mut raw,
             map_ids: &mut map_ids,
+            xlated: &mut [],
         };
         sys::bpf(&mut command).map_err(|source| {
             KernelError::syscall(BpfCmd::ObjGetInfoByFd, "describe a program", source)
@@ -121,6 +122,39 @@ pub fn program_info(fd: BorrowedFd<'_>) -> Result<ProgramInfo, KernelError> {
         run_count: raw.run_cnt,
         verified_insns: raw.verified_insns,
     })
+}
+
+/// The instructions of the program behind `fd` as the verifier left them
+/// (`xlated_prog_insns`): map references carry map ids, helper calls the
+/// kernel's own numbers. Empty when the kernel withholds them (without
+/// `CAP_SYS_ADMIN` or with `kernel.kptr_restrict` set high).
+pub fn program_xlated(fd: BorrowedFd<'_>) -> Result<Vec<u8>, KernelError> {
+    let failed = |source| {
+        KernelError::syscall(
+            BpfCmd::ObjGetInfoByFd,
+            "read a program's instructions",
+            source,
+        )
+    };
+    let mut raw = ProgInfoRaw::default();
+    let mut command = Command::ProgInfo {
+        fd,
+        info: &mut raw,
+        map_ids: &mut [],
+        xlated: &mut [],
+    };
+    sys::bpf(&mut command).map_err(failed)?;
+    let mut xlated = vec![0; raw.xlated_prog_len as usize];
+    let mut command = Command::ProgInfo {
+        fd,
+        info: &mut raw,
+        map_ids: &mut [],
+        xlated: &mut xlated,
+    };
+    sys::bpf(&mut command).map_err(failed)?;
+    // The program cannot change once loaded, so the length holds.
+    xlated.truncate(raw.xlated_prog_len as usize);
+    Ok(xlated)
 }
 
 /// Describes the map behind `fd`.
@@ -222,6 +256,12 @@ impl ProgramFd {
     /// What the kernel says about this program now.
     pub fn info(&self) -> Result<ProgramInfo, KernelError> {
         program_info(self.as_fd())
+    }
+
+    /// The instructions as the verifier rewrote them; see
+    /// [`program_xlated`].
+    pub fn xlated_insns(&self) -> Result<Vec<u8>, KernelError> {
+        program_xlated(self.as_fd())
     }
 }
 

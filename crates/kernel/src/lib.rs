@@ -47,6 +47,11 @@
 //! - `pin`: bpffs, pinning and opening pins.
 //! - `info`: object ids, opening by id, [`ProgramInfo`] and [`MapInfo`].
 //! - `link`: [`LinkFd`], `BPF_LINK_CREATE` and `BPF_LINK_DETACH`.
+//! - `loader`: [`LoadedObject`], a whole `visor-object` [`visor_object::Object`]
+//!   in the kernel (BTF, maps with their initial data, programs with their
+//!   map references, prog-array slots), and `loader::attach`: attaching
+//!   its programs by section name ([`LoadedObject::attach_all`]) and
+//!   [`wait_for_interrupt`]; [`LoadError`] with its [`Rejection`] kind.
 //! - `tracefs`: finding (or mounting) tracefs, [`tracepoint_id`], and
 //!   [`TracepointFormat`], the record layout of a tracepoint.
 //! - `perf_event`: [`PerfAttachment`], a program on a perf event (by link,
@@ -86,6 +91,7 @@ mod cpus;
 mod error;
 mod info;
 mod link;
+mod loader;
 mod log;
 mod map;
 mod net;
@@ -108,8 +114,13 @@ pub use batch::{Batch, BatchCursor};
 pub use btf::BtfFd;
 pub use cpus::possible_cpus;
 pub use error::{Buffer, KernelError, OsCall};
-pub use info::{Ids, MapInfo, ProgramInfo, Tag, ids, map_info, program_info};
+pub use info::{Ids, MapInfo, ProgramInfo, Tag, ids, map_info, program_info, program_xlated};
 pub use link::{LinkFd, LinkTarget};
+pub use loader::{
+    AttachOptions, AttachOutcome, Attached, Attachment, BtfStatus, Interrupt, LoadError,
+    LoadOptions, LoadedMap, LoadedObject, LoadedProgram, ProgramFailure, Rejection,
+    wait_for_interrupt,
+};
 pub use log::{LogLevel, VerifierLog};
 pub use map::{Keys, MapBtf, MapDef, MapFd, MapSpec, UpdateMode, flags as map_flags};
 pub use net::{TcDirection, XdpMode, attach_tcx, attach_xdp, enter_netns, ifindex};

@@ -264,6 +264,15 @@ impl MapFd {
         move |source| KernelError::syscall(command, what, source)
     }
 
+    /// Makes the map read-only for userspace from now on
+    /// (`BPF_MAP_FREEZE`, Linux 5.2); programs still write it unless it was
+    /// created with [`flags::RDONLY_PROG`].
+    pub fn freeze(&self) -> Result<(), KernelError> {
+        let mut command = Command::MapFreeze { map: self };
+        sys::bpf(&mut command).map_err(self.failed(BpfCmd::MapFreeze, "freeze"))?;
+        Ok(())
+    }
+
     /// The value at `key`, or `None` when there is none.
     pub fn lookup(&self, key: &[u8]) -> Result<Option<Vec<u8>>, KernelError> {
         let mut value = vec![0; self.value_len];

@@ -428,11 +428,19 @@ impl Attr {
                 start_id: *id,
                 ..IdAttr::default()
             }),
-            Command::ProgInfo { fd, info, map_ids } => {
-                // Only the map id array is asked for: every other pointer
-                // and count goes in as zero, so the kernel copies nothing
-                // else out.
+            Command::ProgInfo {
+                fd,
+                info,
+                map_ids,
+                xlated,
+            } => {
+                // Only the map id array and the translated instructions are
+                // asked for: every other pointer and count goes in as zero,
+                // so the kernel copies nothing else out. It copies at most
+                // the given length of each.
                 **info = ProgInfoRaw {
+                    xlated_prog_len: len_u32(xlated.len()),
+                    xlated_prog_insns: addr_mut(xlated),
                     nr_map_ids: len_u32(map_ids.len()),
                     map_ids: if map_ids.is_empty() {
                         0
@@ -495,6 +503,7 @@ impl Attr {
                 })
             }
             Command::EnableStats { kind } => Attr::Word(WordAttr { word: *kind }),
+            Command::MapFreeze { map } => Attr::Word(WordAttr { word: map.fd_u32() }),
         }
     }
 

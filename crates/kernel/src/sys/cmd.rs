@@ -32,6 +32,7 @@ pub enum BpfCmd {
     LinkGetNextId,
     EnableStats,
     LinkDetach,
+    MapFreeze,
 }
 
 impl BpfCmd {
@@ -66,6 +67,7 @@ impl BpfCmd {
             BpfCmd::LinkGetNextId => (31, "BPF_LINK_GET_NEXT_ID"),
             BpfCmd::EnableStats => (32, "BPF_ENABLE_STATS"),
             BpfCmd::LinkDetach => (34, "BPF_LINK_DETACH"),
+            BpfCmd::MapFreeze => (22, "BPF_MAP_FREEZE"),
         }
     }
 

@@ -26,7 +26,7 @@ pub use cmd::BpfCmd;
 
 pub(crate) use raw::{
     Access, Mmap, attach_classic_filter, if_nametoindex, mount_bpffs, mount_tracefs, page_size,
-    perf_event_open, perf_ioctl, poll_readable, set_socket_int, setns_net,
+    perf_event_open, perf_ioctl, poll_readable, set_socket_int, setns_net, wait_for_signals,
 };
 
 use crate::map::MapFd;
@@ -122,6 +122,9 @@ pub(crate) enum Command<'a> {
         fd: BorrowedFd<'a>,
         info: &'a mut attr::ProgInfoRaw,
         map_ids: &'a mut [u32],
+        /// Room for the instructions as the verifier rewrote them; empty
+        /// asks for none.
+        xlated: &'a mut [u8],
     },
     MapInfo {
         fd: BorrowedFd<'a>,
@@ -159,6 +162,10 @@ pub(crate) enum Command<'a> {
     },
     EnableStats {
         kind: u32,
+    },
+    /// Makes a map read-only for userspace from now on (Linux 5.2).
+    MapFreeze {
+        map: &'a MapFd,
     },
 }
 
@@ -220,6 +227,7 @@ impl Command<'_> {
             Command::LinkDetach { .. } => BpfCmd::LinkDetach,
             Command::RawTracepointOpen { .. } => BpfCmd::RawTracepointOpen,
             Command::EnableStats { .. } => BpfCmd::EnableStats,
+            Command::MapFreeze { .. } => BpfCmd::MapFreeze,
         }
     }
 

@@ -499,3 +499,32 @@ pub(crate) fn if_nametoindex(name: &CStr) -> io::Result<u32> {
         Ok(index)
     }
 }
+
+/// Blocks `signals` in the calling thread and waits until one of them is
+/// pending: the signal is then taken, never delivered to a handler, so
+/// nothing runs asynchronously. Returns the signal's number.
+pub(crate) fn wait_for_signals(signals: &[i32]) -> io::Result<i32> {
+    // SAFETY: `sigset_t` is plain data; the all-zero value is a valid
+    // (empty) set, and sigemptyset/sigaddset only write within it.
+    let mut set: libc::sigset_t = unsafe { core::mem::zeroed() };
+    // SAFETY: `set` is a live, writable sigset_t.
+    zero_is_ok(unsafe { libc::sigemptyset(&mut set) })?;
+    for &signal in signals {
+        // SAFETY: as above; an invalid number is an EINVAL, not UB.
+        zero_is_ok(unsafe { libc::sigaddset(&mut set, signal) })?;
+    }
+    // SAFETY: `set` is initialised; a null old set asks for nothing back.
+    // Blocking signals changes no Rust invariant.
+    let code = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, core::ptr::null_mut()) };
+    if code != 0 {
+        return Err(io::Error::from_raw_os_error(code));
+    }
+    let mut taken = 0;
+    // SAFETY: `set` is initialised and `taken` is a live c_int the call
+    // writes once.
+    let code = unsafe { libc::sigwait(&set, &mut taken) };
+    if code != 0 {
+        return Err(io::Error::from_raw_os_error(code));
+    }
+    Ok(taken)
+}

@@ -1,0 +1,313 @@
+//! Attaching a loaded object's programs by their section names, as
+//! libbpf's auto-attach does, and waiting for Ctrl-C while they run.
+//!
+//! | section | attached with |
+//! |---|---|
+//! | `tracepoint/CAT/NAME`, `tp/CAT/NAME` | [`crate::attach_tracepoint`] |
+//! | `raw_tracepoint/NAME`, `raw_tp/NAME` | [`crate::attach_raw_tracepoint`] |
+//! | `uprobe/PATH:SYMBOL[+OFFSET]`, `uretprobe/...` | [`crate::attach_uprobe`]; `PATH` without a `/` is looked up in `$PATH` |
+//! | `xdp` | [`crate::attach_xdp`] on [`AttachOptions::interface`] |
+//! | `tc/ingress`, `tcx/egress`, ... | [`crate::attach_tcx`] on the interface |
+//! | `tc`, `classifier` | [`crate::attach_tcx`] at ingress (the section names no direction) |
+//!
+//! Everything else is skipped with a reason: socket filters need a socket
+//! (use [`crate::SocketFilter`]), and kprobes, cgroups, fentry/LSM and the
+//! other hooks have no attach path in this crate yet.
+
+use std::path::{Path, PathBuf};
+
+use visor_object::ProgramKind;
+use visor_object::kind::{TcAttach, XdpAttach};
+
+use super::{LoadedObject, LoadedProgram};
+use crate::error::{KernelError, OsCall};
+use crate::link::LinkFd;
+use crate::net::{TcDirection, XdpMode, attach_tcx, attach_xdp, ifindex};
+use crate::perf_event::PerfAttachment;
+use crate::tracepoint::{attach_raw_tracepoint, attach_tracepoint};
+use crate::uprobe::{UprobeLocation, UprobeSpec, attach_uprobe};
+
+/// Where the hooks that need a place go.
+#[derive(Clone, Debug, Default)]
+pub struct AttachOptions {
+    /// The network interface for XDP and TC programs; they are skipped
+    /// without one.
+    pub interface: Option<String>,
+    pub xdp_mode: XdpMode,
+}
+
+/// A live attachment of either kind; dropping it detaches.
+#[derive(Debug)]
+pub enum Attachment {
+    /// Through a perf event (tracepoints, uprobes).
+    Perf(PerfAttachment),
+    /// A bpf link (raw tracepoints, XDP, TCX).
+    Link(LinkFd),
+}
+
+/// A program attached by its section name.
+#[derive(Debug)]
+pub struct Attached {
+    program: String,
+    target: String,
+    attachment: Attachment,
+}
+
+impl Attached {
+    /// The program's name in the object.
+    pub fn program(&self) -> &str {
+        &self.program
+    }
+
+    /// Where it is attached, for people: `tracepoint syscalls:sys_enter_clone`,
+    /// `tcx ingress on veth0 (ifindex 4)`.
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    pub fn attachment(&self) -> &Attachment {
+        &self.attachment
+    }
+
+    /// Detaches now, reporting the kernel's answer (dropping detaches too,
+    /// silently).
+    pub fn detach(self) -> Result<(), KernelError> {
+        match self.attachment {
+            Attachment::Perf(perf) => perf.detach(),
+            Attachment::Link(link) => link.detach(),
+        }
+    }
+}
+
+/// What became of one program.
+#[derive(Debug)]
+pub enum AttachOutcome {
+    Attached(Attached),
+    /// Not attempted; `reason` says what it would need.
+    Skipped {
+        program: String,
+        reason: String,
+    },
+    /// Attempted, and the kernel refused.
+    Failed {
+        program: String,
+        error: KernelError,
+    },
+}
+
+impl LoadedObject {
+    /// Attaches every program by its section name, in the object's order.
+    /// One program's failure does not stop the others.
+    pub fn attach_all(&self, options: &AttachOptions) -> Vec<AttachOutcome> {
+        self.programs
+            .iter()
+            .map(|program| attach_program(program, options))
+            .collect()
+    }
+
+    /// Attaches the program named `name`; `None` when there is none.
+    pub fn attach(&self, name: &str, options: &AttachOptions) -> Option<AttachOutcome> {
+        self.program(name).map(|p| attach_program(p, options))
+    }
+}
+
+/// Attaches one program by its kind.
+fn attach_program(program: &LoadedProgram, options: &AttachOptions) -> AttachOutcome {
+    let name = program.name().to_owned();
+    let skip = |reason: String| AttachOutcome::Skipped {
+        program: name.clone(),
+        reason,
+    };
+    let fd = program.fd();
+    let result = match program.kind() {
+        ProgramKind::Tracepoint { category, name } => attach_tracepoint(fd, category, name)
+            .map(|a| (Attachment::Perf(a), format!("tracepoint {category}:{name}"))),
+        ProgramKind::RawTracepoint { name, .. } => attach_raw_tracepoint(fd, name)
+            .map(|l| (Attachment::Link(l), format!("raw tracepoint {name}"))),
+        ProgramKind::Uprobe { target, .. } | ProgramKind::Uretprobe { target, .. } => {
+            let returning = matches!(program.kind(), ProgramKind::Uretprobe { .. });
+            let Some(spec) = uprobe_spec(target, returning) else {
+                return skip(format!(
+                    "section `{}` names no BINARY:SYMBOL to probe",
+                    program.section()
+                ));
+            };
+            let what = format!(
+                "{} {}:{}",
+                if returning { "uretprobe" } else { "uprobe" },
+                spec.path.display(),
+                describe_location(&spec.location)
+            );
+            attach_uprobe(fd, &spec).map(|a| (Attachment::Perf(a), what))
+        }
+        ProgramKind::Xdp {
+            attach: XdpAttach::Interface,
+            ..
+        } => {
+            let Some(device) = &options.interface else {
+                return skip("xdp needs an interface (--dev)".into());
+            };
+            ifindex(device).and_then(|index| {
+                attach_xdp(fd, index, options.xdp_mode).map(|l| {
+                    let what = format!("xdp on {device} (ifindex {index})");
+                    (Attachment::Link(l), what)
+                })
+            })
+        }
+        ProgramKind::SchedCls { attach } => {
+            let direction = match attach {
+                TcAttach::TcxEgress => TcDirection::Egress,
+                TcAttach::TcxIngress | TcAttach::Qdisc => TcDirection::Ingress,
+            };
+            let Some(device) = &options.interface else {
+                return skip("tc needs an interface (--dev)".into());
+            };
+            ifindex(device).and_then(|index| {
+                attach_tcx(fd, index, direction).map(|l| {
+                    let side = match direction {
+                        TcDirection::Ingress => "ingress",
+                        TcDirection::Egress => "egress",
+                    };
+                    let what = format!("tcx {side} on {device} (ifindex {index})");
+                    (Attachment::Link(l), what)
+                })
+            })
+        }
+        ProgramKind::SocketFilter => {
+            return skip("a socket filter needs a socket: attach it with SocketFilter".into());
+        }
+        other => {
+            return skip(format!(
+                "attaching `{}` programs ({other:?}) is not supported yet",
+                program.section()
+            ));
+        }
+    };
+    match result {
+        Ok((attachment, target)) => AttachOutcome::Attached(Attached {
+            program: name,
+            target,
+            attachment,
+        }),
+        Err(error) => AttachOutcome::Failed {
+            program: name,
+            error,
+        },
+    }
+}
+
+/// `PATH:SYMBOL[+OFFSET]` or `PATH:OFFSET` from a uprobe section.
+fn uprobe_spec(target: &str, returning: bool) -> Option<UprobeSpec> {
+    let (path, place) = target.rsplit_once(':')?;
+    if path.is_empty() || place.is_empty() {
+        return None;
+    }
+    let location = if let Some(offset) = parse_number(place) {
+        UprobeLocation::FileOffset(offset)
+    } else {
+        let (symbol, offset) = match place.split_once('+') {
+            Some((symbol, offset)) => (symbol, parse_number(offset)?),
+            None => (place, 0),
+        };
+        UprobeLocation::Symbol {
+            name: symbol.to_owned(),
+            offset,
+        }
+    };
+    Some(UprobeSpec {
+        path: resolve_binary(path),
+        location,
+        kind: if returning {
+            crate::uprobe::ProbeKind::Return
+        } else {
+            crate::uprobe::ProbeKind::Entry
+        },
+        pid: None,
+    })
+}
+
+fn parse_number(text: &str) -> Option<u64> {
+    match text.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(hex, 16).ok(),
+        None => text.parse().ok(),
+    }
+}
+
+/// A binary named without a directory is looked up in `$PATH`, as libbpf
+/// does; otherwise the path is taken as it is.
+fn resolve_binary(path: &str) -> PathBuf {
+    if path.contains('/') {
+        return PathBuf::from(path);
+    }
+    std::env::var_os("PATH")
+        .and_then(|dirs| {
+            std::env::split_paths(&dirs)
+                .map(|dir| dir.join(path))
+                .find(|candidate| candidate.is_file())
+        })
+        .unwrap_or_else(|| Path::new(path).to_owned())
+}
+
+fn describe_location(location: &UprobeLocation) -> String {
+    match location {
+        UprobeLocation::Symbol { name, offset: 0 } => name.clone(),
+        UprobeLocation::Symbol { name, offset } => format!("{name}+{offset:#x}"),
+        UprobeLocation::FileOffset(offset) => format!("{offset:#x}"),
+    }
+}
+
+/// The signal that ended [`wait_for_interrupt`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Interrupt {
+    /// SIGINT: Ctrl-C.
+    Int,
+    /// SIGTERM: `kill`.
+    Term,
+}
+
+/// Waits until the process is sent SIGINT or SIGTERM, and takes the signal
+/// instead of letting it end the process, so that the caller can detach
+/// and exit cleanly. Call it from the main thread before starting others:
+/// it blocks both signals in the calling thread, and threads started later
+/// inherit that.
+pub fn wait_for_interrupt() -> Result<Interrupt, KernelError> {
+    let signal = crate::sys::wait_for_signals(&[libc::SIGINT, libc::SIGTERM]).map_err(
+        KernelError::os(OsCall::Sigwait, "wait for SIGINT or SIGTERM"),
+    )?;
+    Ok(if signal == libc::SIGTERM {
+        Interrupt::Term
+    } else {
+        Interrupt::Int
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uprobe_sections_name_a_binary_and_a_place() {
+        let spec = uprobe_spec("/bin/bash:readline", false).unwrap();
+        assert_eq!(spec.path, Path::new("/bin/bash"));
+        assert_eq!(
+            spec.location,
+            UprobeLocation::Symbol {
+                name: "readline".into(),
+                offset: 0
+            }
+        );
+        let spec = uprobe_spec("/lib/libc.so.6:malloc+0x10", true).unwrap();
+        assert_eq!(
+            spec.location,
+            UprobeLocation::Symbol {
+                name: "malloc".into(),
+                offset: 16
+            }
+        );
+        assert_eq!(spec.kind, crate::uprobe::ProbeKind::Return);
+        let spec = uprobe_spec("/bin/true:0x1040", false).unwrap();
+        assert_eq!(spec.location, UprobeLocation::FileOffset(0x1040));
+        assert!(uprobe_spec("", false).is_none());
+        assert!(uprobe_spec("/bin/true", false).is_none());
+    }
+}
