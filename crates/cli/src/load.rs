@@ -117,7 +117,7 @@ pub fn run(args: &LoadArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
             Err(error) => writeln!(out, "detaching {program}: {:#}", anyhow::Error::new(error))?,
         }
     }
-    writeln!(out, "exiting on {signal:?}")?;
+    writeln!(out, "exiting on {signal}")?;
     Ok(if failed {
         ExitCode::FAILURE
     } else {

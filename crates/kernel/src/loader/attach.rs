@@ -265,6 +265,15 @@ pub enum Interrupt {
     Term,
 }
 
+impl std::fmt::Display for Interrupt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Interrupt::Int => "SIGINT",
+            Interrupt::Term => "SIGTERM",
+        })
+    }
+}
+
 /// Waits until the process is sent SIGINT or SIGTERM, and takes the signal
 /// instead of letting it end the process, so that the caller can detach
 /// and exit cleanly. Call it from the main thread before starting others:
