@@ -3,6 +3,7 @@
 
 mod asm;
 mod build;
+mod diff;
 mod disasm;
 mod engine;
 mod exec;
@@ -11,10 +12,12 @@ mod hex;
 mod input;
 mod load;
 mod map;
+mod net;
 mod objdump;
 mod prog;
 mod run;
 mod run_object;
+mod trace;
 
 use std::io::{self, Write};
 use std::process::ExitCode;
@@ -51,6 +54,12 @@ enum Command {
     Map(map::MapArgs),
     /// Load an object into the kernel; with --attach, attach its programs until Ctrl-C.
     Load(load::LoadArgs),
+    /// BCC-style tracing tools: hello, count, hist, exec, connect.
+    Trace(trace::TraceArgs),
+    /// Attach an XDP or TC program to a network interface until Ctrl-C.
+    Net(net::NetArgs),
+    /// Run a program in the userspace engine and in the kernel on the same inputs, and compare.
+    Diff(diff::DiffArgs),
 }
 
 fn main() -> ExitCode {
@@ -68,6 +77,9 @@ fn main() -> ExitCode {
         Command::Prog(args) => prog::run(&args, &mut out),
         Command::Map(args) => map::run(&args, &mut out),
         Command::Load(args) => load::run(&args, &mut out),
+        Command::Trace(args) => trace::run(&args),
+        Command::Net(args) => net::run(&args, &mut out),
+        Command::Diff(args) => diff::run(&args, &mut out),
     };
     match result.and_then(|code| out.flush().map(|()| code).map_err(Into::into)) {
         Ok(code) => code,

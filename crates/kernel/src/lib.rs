@@ -117,7 +117,7 @@ pub use error::{Buffer, KernelError, OsCall};
 pub use info::{Ids, MapInfo, ProgramInfo, Tag, ids, map_info, program_info, program_xlated};
 pub use link::{LinkFd, LinkTarget};
 pub use loader::{
-    AttachOptions, AttachOutcome, Attached, Attachment, BtfStatus, Interrupt, LoadError,
+    AttachOptions, AttachOutcome, Attached, Attachment, BtfStatus, Interrupt, Interrupts, LoadError,
     LoadOptions, LoadedMap, LoadedObject, LoadedProgram, ProgramFailure, Rejection,
     wait_for_interrupt,
 };

@@ -15,6 +15,7 @@
 //! other hooks have no attach path in this crate yet.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use visor_object::ProgramKind;
 use visor_object::kind::{TcAttach, XdpAttach};
@@ -274,20 +275,43 @@ impl std::fmt::Display for Interrupt {
     }
 }
 
-/// Waits until the process is sent SIGINT or SIGTERM, and takes the signal
-/// instead of letting it end the process, so that the caller can detach
-/// and exit cleanly. Call it from the main thread before starting others:
-/// it blocks both signals in the calling thread, and threads started later
-/// inherit that.
+/// SIGINT and SIGTERM, blocked in the calling thread and in the threads it
+/// starts afterwards, so that they wait to be taken by [`Interrupts::wait`]
+/// instead of ending the process: the caller can then detach and exit
+/// cleanly. Create it on the main thread before starting others.
+pub struct Interrupts {
+    set: crate::sys::SignalSet,
+}
+
+impl Interrupts {
+    /// Blocks SIGINT and SIGTERM from now on.
+    pub fn block() -> Result<Interrupts, KernelError> {
+        let set = crate::sys::block_signals(&[libc::SIGINT, libc::SIGTERM])
+            .map_err(KernelError::os(OsCall::Sigwait, "block SIGINT and SIGTERM"))?;
+        Ok(Interrupts { set })
+    }
+
+    /// Takes SIGINT or SIGTERM, waiting at most `timeout` (forever when
+    /// `None`); `Ok(None)` when neither came in time.
+    pub fn wait(&self, timeout: Option<Duration>) -> Result<Option<Interrupt>, KernelError> {
+        let taken = crate::sys::take_signal(&self.set, timeout)
+            .map_err(KernelError::os(OsCall::Sigwait, "wait for SIGINT or SIGTERM"))?;
+        Ok(taken.map(|signal| match signal {
+            libc::SIGTERM => Interrupt::Term,
+            _ => Interrupt::Int,
+        }))
+    }
+}
+
+/// Blocks SIGINT and SIGTERM and waits for one (see [`Interrupts`]).
 pub fn wait_for_interrupt() -> Result<Interrupt, KernelError> {
-    let signal = crate::sys::wait_for_signals(&[libc::SIGINT, libc::SIGTERM]).map_err(
-        KernelError::os(OsCall::Sigwait, "wait for SIGINT or SIGTERM"),
-    )?;
-    Ok(if signal == libc::SIGTERM {
-        Interrupt::Term
-    } else {
-        Interrupt::Int
-    })
+    let interrupts = Interrupts::block()?;
+    loop {
+        // Without a timeout, only a signal ends the wait.
+        if let Some(interrupt) = interrupts.wait(None)? {
+            return Ok(interrupt);
+        }
+    }
 }
 
 #[cfg(test)]

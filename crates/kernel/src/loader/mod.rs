@@ -64,7 +64,7 @@ use crate::program::{ProgramFd, ProgramSpec};
 use crate::types::{AttachType, MapType, ProgramType};
 
 pub use attach::{
-    AttachOptions, AttachOutcome, Attached, Attachment, Interrupt, wait_for_interrupt,
+    AttachOptions, AttachOutcome, Attached, Attachment, Interrupt, Interrupts, wait_for_interrupt,
 };
 pub use error::{LoadError, Rejection};
 

@@ -26,7 +26,7 @@ pub use cmd::BpfCmd;
 
 pub(crate) use raw::{
     Access, Mmap, attach_classic_filter, if_nametoindex, mount_bpffs, mount_tracefs, page_size,
-    perf_event_open, perf_ioctl, poll_readable, set_socket_int, setns_net, wait_for_signals,
+    perf_event_open, perf_ioctl, poll_readable, set_socket_int, setns_net, SignalSet, block_signals, take_signal,
 };
 
 use crate::map::MapFd;

@@ -500,10 +500,14 @@ pub(crate) fn if_nametoindex(name: &CStr) -> io::Result<u32> {
     }
 }
 
-/// Blocks `signals` in the calling thread and waits until one of them is
-/// pending: the signal is then taken, never delivered to a handler, so
-/// nothing runs asynchronously. Returns the signal's number.
-pub(crate) fn wait_for_signals(signals: &[i32]) -> io::Result<i32> {
+/// A set of signals, blocked in the calling thread by [`block_signals`].
+#[derive(Clone, Copy)]
+pub(crate) struct SignalSet(libc::sigset_t);
+
+/// Blocks `signals` in the calling thread (threads it starts later inherit
+/// the mask), so that they stay pending until [`take_signal`] takes them:
+/// never delivered to a handler, so nothing runs asynchronously.
+pub(crate) fn block_signals(signals: &[i32]) -> io::Result<SignalSet> {
     // SAFETY: `sigset_t` is plain data; the all-zero value is a valid
     // (empty) set, and sigemptyset/sigaddset only write within it.
     let mut set: libc::sigset_t = unsafe { core::mem::zeroed() };
@@ -519,12 +523,30 @@ pub(crate) fn wait_for_signals(signals: &[i32]) -> io::Result<i32> {
     if code != 0 {
         return Err(io::Error::from_raw_os_error(code));
     }
-    let mut taken = 0;
-    // SAFETY: `set` is initialised and `taken` is a live c_int the call
-    // writes once.
-    let code = unsafe { libc::sigwait(&set, &mut taken) };
-    if code != 0 {
-        return Err(io::Error::from_raw_os_error(code));
+    Ok(SignalSet(set))
+}
+
+/// Takes one pending signal of `set`, waiting at most `timeout` (forever
+/// when `None`); `Ok(None)` when the time ran out first.
+pub(crate) fn take_signal(set: &SignalSet, timeout: Option<Duration>) -> io::Result<Option<i32>> {
+    let limit = timeout.map(|t| libc::timespec {
+        tv_sec: t.as_secs().min(i64::MAX as u64) as libc::time_t,
+        tv_nsec: t.subsec_nanos() as libc::c_long,
+    });
+    let limit_ptr = limit.as_ref().map_or(core::ptr::null(), |t| t as *const libc::timespec);
+    loop {
+        // SAFETY: `set.0` is an initialised sigset_t; a null siginfo asks
+        // for nothing back; `limit_ptr` is null or points at `limit`, alive
+        // for the call.
+        let taken = unsafe { libc::sigtimedwait(&set.0, core::ptr::null_mut(), limit_ptr) };
+        if taken >= 0 {
+            return Ok(Some(taken));
+        }
+        let error = io::Error::last_os_error();
+        match error.raw_os_error() {
+            Some(libc::EAGAIN) => return Ok(None),
+            Some(libc::EINTR) => continue,
+            _ => return Err(error),
+        }
     }
-    Ok(taken)
 }
