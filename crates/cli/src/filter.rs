@@ -32,8 +32,7 @@ pub struct FilterArgs {
     /// Snapshot length: what the filter returns for accepted packets.
     #[arg(short = 's')]
     snaplen: Option<u32>,
-    /// Do not optimize (the optimizer is not implemented yet: programs are
-    /// always unoptimized).
+    /// Do not optimize (libpcap's optimizer runs by default).
     #[arg(short = 'O')]
     no_optimize: bool,
     /// Print the program: -d as text, -dd as a C array, -ddd in decimal.
@@ -108,11 +107,6 @@ pub fn run(args: &FilterArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> 
             return Ok(ExitCode::from(2));
         }
     };
-    if !args.no_optimize {
-        eprintln!(
-            "visor: note: the optimizer is not implemented yet; the program is unoptimized (as with -O)"
-        );
-    }
     if args.dump > 0 {
         let format = match args.dump {
             1 => Format::Image,
@@ -138,7 +132,11 @@ fn options(args: &FilterArgs, capture: Option<&CaptureFile<'_>>) -> anyhow::Resu
             .with_context(|| format!("unknown or unsupported link type '{}'", args.dlt))?,
     };
     let mut opts = CompileOptions::new(linktype);
-    opts.optimize = Optimize::Off;
+    opts.optimize = if args.no_optimize {
+        Optimize::Off
+    } else {
+        Optimize::On
+    };
     opts.snaplen = args
         .snaplen
         .or(capture.map(CaptureFile::snaplen))

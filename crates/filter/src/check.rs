@@ -28,6 +28,8 @@ use thiserror::Error;
 use visor_isa::cbpf::opcode::MEM_WORDS;
 use visor_isa::cbpf::{AluOp, Ancillary, DecodeError, Insn, Load, LoadX, Op, Src, Successors};
 
+use crate::interp::{Code, decode};
+
 /// The most instructions the kernel accepts (`BPF_MAXINSNS`).
 pub const MAX_INSNS: usize = 4096;
 
@@ -64,6 +66,8 @@ impl Rules {
 pub struct CheckedProgram {
     insns: Vec<Insn>,
     ops: Vec<Op>,
+    /// The same, decoded for the interpreter.
+    code: Vec<Code>,
     rules: Rules,
 }
 
@@ -83,6 +87,11 @@ impl CheckedProgram {
     /// The meaning of each instruction, index for index.
     pub fn ops(&self) -> &[Op] {
         &self.ops
+    }
+
+    /// The program decoded for [`run`](crate::run).
+    pub(crate) fn code(&self) -> &[Code] {
+        &self.code
     }
 
     /// The rules the program follows.
@@ -202,6 +211,7 @@ pub fn check_with(insns: &[Insn], rules: Rules) -> Result<CheckedProgram, CheckE
     }
     Ok(CheckedProgram {
         insns: insns.to_vec(),
+        code: decode(&ops),
         ops,
         rules,
     })

@@ -18,8 +18,15 @@
 //! The result is what `ret` returned: the number of bytes to keep, 0 to
 //! reject. Running never fails and never panics: the program is checked,
 //! and every run ends (forward jumps, and few backward ones).
+//!
+//! **Speed.** The checker decodes each program once more, into [`Code`]:
+//! one flat variant per instruction kind and operand (`ldh [k]`, `jeq #k`,
+//! ...), with jump targets as absolute indices and the questions a run
+//! would otherwise ask every time (is this offset Linux metadata? which
+//! size? K or X?) answered ahead. [`run`] is then a single `match` per
+//! instruction, on locals.
 
-use visor_isa::cbpf::{AluOp, Ancillary, Load, LoadX, Op, RetVal, Size, Src};
+use visor_isa::cbpf::{AluOp, Ancillary, JmpCond, Load, LoadX, Op, RetVal, Size, Src};
 
 use crate::check::CheckedProgram;
 
@@ -52,28 +59,231 @@ impl<'a> Packet<'a> {
     pub fn wire_len(&self) -> u32 {
         self.wire_len
     }
+}
 
-    /// The big-endian value of `size` bytes at `offset`, if captured.
-    fn load(&self, offset: u64, size: Size) -> Option<u32> {
-        let start = usize::try_from(offset).ok()?;
-        let end = start.checked_add(size.bytes())?;
-        let bytes = self.bytes.get(start..end)?;
-        Some(bytes.iter().fold(0, |value, &b| value << 8 | u32::from(b)))
+/// How many backward jumps one run may take. libpcap's `bpf_filter` sets
+/// no bound; only `protochain` emits backward jumps, one per IPv6 extension
+/// header walked, and a 65,535-byte packet holds at most 8,192 headers of
+/// 8 bytes. So every real chain is followed to its end, as libpcap does
+/// (`ipv6_ext_headers.pcap` has 100), and every run still ends.
+pub const MAX_BACKWARD_JUMPS: u32 = 8192;
+
+const MEM_WORDS: usize = visor_isa::cbpf::opcode::MEM_WORDS as usize;
+
+/// A scratch-memory slot, already reduced to the range of `M[]`.
+type Slot = u8;
+
+/// One instruction of a checked program, decoded for [`run`]. Jump targets
+/// are absolute instruction indices; packet loads are split by size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Code {
+    /// `ld [k]`, `ldh [k]`, `ldb [k]`.
+    LdW(u32),
+    LdH(u32),
+    LdB(u32),
+    /// `ld [x + k]`, `ldh [x + k]`, `ldb [x + k]`.
+    LdIndW(u32),
+    LdIndH(u32),
+    LdIndB(u32),
+    LdImm(u32),
+    LdMem(Slot),
+    LdLen,
+    LdxImm(u32),
+    LdxMem(Slot),
+    LdxLen,
+    /// `ldxb 4*([k]&0xf)`.
+    LdxMsh(u32),
+    St(Slot),
+    Stx(Slot),
+    AluK(AluOp, u32),
+    AluX(AluOp),
+    Neg,
+    Tax,
+    Txa,
+    /// Forward `ja`, and backward `ja` (counted against
+    /// [`MAX_BACKWARD_JUMPS`]).
+    Ja(u32),
+    JaBack(u32),
+    /// `jxx #k` and `jxx x`: to `jt` when the condition holds, else `jf`.
+    JeqK {
+        k: u32,
+        jt: u32,
+        jf: u32,
+    },
+    JgtK {
+        k: u32,
+        jt: u32,
+        jf: u32,
+    },
+    JgeK {
+        k: u32,
+        jt: u32,
+        jf: u32,
+    },
+    JsetK {
+        k: u32,
+        jt: u32,
+        jf: u32,
+    },
+    JX {
+        cond: JmpCond,
+        jt: u32,
+        jf: u32,
+    },
+    /// A load into A fused with the `jxx #k` after it (the pairs most
+    /// frequent in compiled filters): one dispatch instead of two. The
+    /// `jxx` keeps its own slot too, for the jumps that land on it.
+    LdWJeq(u32, Test),
+    LdHJeq(u32, Test),
+    LdBJeq(u32, Test),
+    LdHJgt(u32, Test),
+    LdHJset(u32, Test),
+    LdBJset(u32, Test),
+    LdIndHJeq(u32, Test),
+    LdIndBJeq(u32, Test),
+    /// `and #k` then `jeq #k'`.
+    AndJeq(u32, Test),
+    RetK(u32),
+    RetA,
+    /// An instruction that always ends the filter with 0 (a Linux
+    /// metadata load), or an index out of range (never, once checked).
+    Reject,
+}
+
+/// The `jxx #k` half of a fused [`Code`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Test {
+    k: u32,
+    jt: u32,
+    jf: u32,
+}
+
+impl Test {
+    /// The next instruction when the condition is `holds`.
+    #[inline(always)]
+    fn next(self, holds: bool) -> usize {
+        branch(holds, self.jt, self.jf)
     }
 }
 
-/// How many backward jumps one run may take (libpcap's bound).
-pub const MAX_BACKWARD_JUMPS: u32 = 64;
-
-/// The registers and scratch memory of one run.
-struct Machine {
-    a: u32,
-    x: u32,
-    mem: [u32; MEM_WORDS],
-    backward_jumps: u32,
+/// `jt` if `holds`, else `jf`, by a conditional branch. Left alone, the
+/// compiler picks with a conditional move, which makes fetching the next
+/// instruction wait for the packet load and the comparison; a branch is
+/// predicted, and the processor runs on. The empty `black_box` on one side
+/// cannot be executed speculatively, so the two sides stay a branch (and,
+/// given `()`, it moves no value through memory).
+#[inline(always)]
+fn branch(holds: bool, jt: u32, jf: u32) -> usize {
+    if holds {
+        jt as usize
+    } else {
+        std::hint::black_box(());
+        jf as usize
+    }
 }
 
-const MEM_WORDS: usize = visor_isa::cbpf::opcode::MEM_WORDS as usize;
+/// Decodes the checked `ops` into [`Code`], index for index, then fuses
+/// each load into A with the `jxx #k` that follows it, where frequent.
+pub(crate) fn decode(ops: &[Op]) -> Vec<Code> {
+    let mut code = decode_each(ops);
+    for i in 1..code.len() {
+        let test = |k, jt, jf| Test { k, jt, jf };
+        let fused = match (code[i - 1], code[i]) {
+            (Code::LdW(at), Code::JeqK { k, jt, jf }) => Code::LdWJeq(at, test(k, jt, jf)),
+            (Code::LdH(at), Code::JeqK { k, jt, jf }) => Code::LdHJeq(at, test(k, jt, jf)),
+            (Code::LdB(at), Code::JeqK { k, jt, jf }) => Code::LdBJeq(at, test(k, jt, jf)),
+            (Code::LdH(at), Code::JgtK { k, jt, jf }) => Code::LdHJgt(at, test(k, jt, jf)),
+            (Code::LdH(at), Code::JsetK { k, jt, jf }) => Code::LdHJset(at, test(k, jt, jf)),
+            (Code::LdB(at), Code::JsetK { k, jt, jf }) => Code::LdBJset(at, test(k, jt, jf)),
+            (Code::LdIndH(at), Code::JeqK { k, jt, jf }) => Code::LdIndHJeq(at, test(k, jt, jf)),
+            (Code::LdIndB(at), Code::JeqK { k, jt, jf }) => Code::LdIndBJeq(at, test(k, jt, jf)),
+            (Code::AluK(AluOp::And, m), Code::JeqK { k, jt, jf }) => {
+                Code::AndJeq(m, test(k, jt, jf))
+            }
+            _ => continue,
+        };
+        code[i - 1] = fused;
+    }
+    code
+}
+
+/// Decodes each of the checked `ops` alone.
+fn decode_each(ops: &[Op]) -> Vec<Code> {
+    let target = |pc: usize, skip: i64| {
+        // Checked jumps land inside the program; anything else rejects.
+        let to = i64::try_from(pc)
+            .ok()
+            .and_then(|pc| (pc + 1).checked_add(skip));
+        to.and_then(|to| u32::try_from(to).ok())
+            .filter(|&to| (to as usize) < ops.len())
+    };
+    let slot = |slot: u32| {
+        usize::try_from(slot)
+            .ok()
+            .filter(|&s| s < MEM_WORDS)
+            .map(|s| s as Slot)
+    };
+    ops.iter()
+        .enumerate()
+        .map(|(pc, &op)| {
+            let code = match op {
+                Op::Ld(Load::Abs { offset, .. }) if Ancillary::from_offset(offset).is_some() => {
+                    None
+                }
+                Op::Ld(Load::Abs { size, offset }) => Some(match size {
+                    Size::Word => Code::LdW(offset),
+                    Size::Half => Code::LdH(offset),
+                    Size::Byte => Code::LdB(offset),
+                }),
+                Op::Ld(Load::Ind { size, offset }) => Some(match size {
+                    Size::Word => Code::LdIndW(offset),
+                    Size::Half => Code::LdIndH(offset),
+                    Size::Byte => Code::LdIndB(offset),
+                }),
+                Op::Ld(Load::Imm(k)) => Some(Code::LdImm(k)),
+                Op::Ld(Load::Mem { slot: s }) => slot(s).map(Code::LdMem),
+                Op::Ld(Load::Len) => Some(Code::LdLen),
+                Op::Ldx(LoadX::Imm(k)) => Some(Code::LdxImm(k)),
+                Op::Ldx(LoadX::Mem { slot: s }) => slot(s).map(Code::LdxMem),
+                Op::Ldx(LoadX::Len) => Some(Code::LdxLen),
+                Op::Ldx(LoadX::Msh { offset }) => Some(Code::LdxMsh(offset)),
+                Op::St { slot: s } => slot(s).map(Code::St),
+                Op::Stx { slot: s } => slot(s).map(Code::Stx),
+                Op::Alu { op, src: Src::K(k) } => Some(Code::AluK(op, k)),
+                Op::Alu { op, src: Src::X } => Some(Code::AluX(op)),
+                Op::Neg => Some(Code::Neg),
+                Op::Tax => Some(Code::Tax),
+                Op::Txa => Some(Code::Txa),
+                // libpcap reads `k` as signed: protochain loops backward.
+                Op::Ja { k } => {
+                    let skip = i64::from(k as i32);
+                    target(pc, skip).map(|to| {
+                        if skip < 0 {
+                            Code::JaBack(to)
+                        } else {
+                            Code::Ja(to)
+                        }
+                    })
+                }
+                Op::Jump { cond, src, jt, jf } => {
+                    match (target(pc, i64::from(jt)), target(pc, i64::from(jf))) {
+                        (Some(jt), Some(jf)) => Some(match (cond, src) {
+                            (JmpCond::Eq, Src::K(k)) => Code::JeqK { k, jt, jf },
+                            (JmpCond::Gt, Src::K(k)) => Code::JgtK { k, jt, jf },
+                            (JmpCond::Ge, Src::K(k)) => Code::JgeK { k, jt, jf },
+                            (JmpCond::Set, Src::K(k)) => Code::JsetK { k, jt, jf },
+                            (cond, Src::X) => Code::JX { cond, jt, jf },
+                        }),
+                        _ => None,
+                    }
+                }
+                Op::Ret(RetVal::K(k)) => Some(Code::RetK(k)),
+                Op::Ret(RetVal::A) => Some(Code::RetA),
+            };
+            code.unwrap_or(Code::Reject)
+        })
+        .collect()
+}
 
 /// What the filter returns for `packet`: bytes to keep, 0 to reject.
 ///
@@ -89,98 +299,122 @@ const MEM_WORDS: usize = visor_isa::cbpf::opcode::MEM_WORDS as usize;
 /// # Ok::<(), visor_filter::CheckError>(())
 /// ```
 pub fn run(program: &CheckedProgram, packet: Packet<'_>) -> u32 {
-    let mut m = Machine {
-        a: 0,
-        x: 0,
-        mem: [0; MEM_WORDS],
-        backward_jumps: 0,
-    };
-    let ops = program.ops();
-    let mut pc = 0;
+    let code = program.code();
+    let bytes = packet.bytes;
+    let (mut a, mut x) = (0u32, 0u32);
+    let mut mem = [0u32; MEM_WORDS];
+    let mut backward_jumps = 0;
+    let mut pc = 0usize;
+    // `?` on a load or a division: `None` rejects the packet.
+    macro_rules! or_reject {
+        ($value:expr) => {
+            match $value {
+                Some(v) => v,
+                None => return 0,
+            }
+        };
+    }
     loop {
-        // A checked program ends with `ret` and jumps inside itself, so `pc`
-        // stays in range; if it did not, rejecting is the safe answer.
-        let Some(&op) = ops.get(pc) else {
+        // Decoded targets stay inside the program; past it, reject.
+        let Some(&insn) = code.get(pc) else {
             return 0;
         };
-        // Where to go relative to the next instruction; `None` rejects.
-        let skip = match op {
-            Op::Ret(RetVal::K(k)) => return k,
-            Op::Ret(RetVal::A) => return m.a,
-            // libpcap reads `k` as signed: protochain loops backward.
-            Op::Ja { k } => m.count_backward(k as i32).map(i64::from),
-            Op::Jump { cond, src, jt, jf } => {
-                let taken = cond.holds(m.a, m.operand(src));
-                Some(i64::from(if taken { jt } else { jf }))
+        pc += 1;
+        match insn {
+            Code::LdW(k) => a = or_reject!(word(bytes, k as usize)),
+            Code::LdH(k) => a = or_reject!(half(bytes, k as usize)),
+            Code::LdB(k) => a = or_reject!(byte(bytes, k as usize)),
+            Code::LdIndW(k) => a = or_reject!(word(bytes, or_reject!(indexed(x, k)))),
+            Code::LdIndH(k) => a = or_reject!(half(bytes, or_reject!(indexed(x, k)))),
+            Code::LdIndB(k) => a = or_reject!(byte(bytes, or_reject!(indexed(x, k)))),
+            Code::LdImm(k) => a = k,
+            Code::LdMem(s) => a = mem[usize::from(s) % MEM_WORDS],
+            Code::LdLen => a = packet.wire_len,
+            Code::LdxImm(k) => x = k,
+            Code::LdxMem(s) => x = mem[usize::from(s) % MEM_WORDS],
+            Code::LdxLen => x = packet.wire_len,
+            Code::LdxMsh(k) => x = (or_reject!(byte(bytes, k as usize)) & 0xf) << 2,
+            Code::St(s) => mem[usize::from(s) % MEM_WORDS] = a,
+            Code::Stx(s) => mem[usize::from(s) % MEM_WORDS] = x,
+            Code::AluK(op, k) => a = or_reject!(alu(op, a, k)),
+            Code::AluX(op) => a = or_reject!(alu(op, a, x)),
+            Code::Neg => a = a.wrapping_neg(),
+            Code::Tax => x = a,
+            Code::Txa => a = x,
+            Code::Ja(to) => pc = to as usize,
+            Code::JaBack(to) => {
+                if backward_jumps >= MAX_BACKWARD_JUMPS {
+                    return 0;
+                }
+                backward_jumps += 1;
+                pc = to as usize;
             }
-            other => m.execute(other, &packet).map(|()| 0),
-        };
-        let next = skip.and_then(|skip| (pc as i64 + 1).checked_add(skip));
-        match next.and_then(|next| usize::try_from(next).ok()) {
-            Some(next) => pc = next,
-            None => return 0,
+            Code::JeqK { k, jt, jf } => pc = branch(a == k, jt, jf),
+            Code::JgtK { k, jt, jf } => pc = branch(a > k, jt, jf),
+            Code::JgeK { k, jt, jf } => pc = branch(a >= k, jt, jf),
+            Code::JsetK { k, jt, jf } => pc = branch(a & k != 0, jt, jf),
+            Code::JX { cond, jt, jf } => pc = branch(cond.holds(a, x), jt, jf),
+            Code::LdWJeq(at, t) => {
+                a = or_reject!(word(bytes, at as usize));
+                pc = t.next(a == t.k);
+            }
+            Code::LdHJeq(at, t) => {
+                a = or_reject!(half(bytes, at as usize));
+                pc = t.next(a == t.k);
+            }
+            Code::LdBJeq(at, t) => {
+                a = or_reject!(byte(bytes, at as usize));
+                pc = t.next(a == t.k);
+            }
+            Code::LdHJgt(at, t) => {
+                a = or_reject!(half(bytes, at as usize));
+                pc = t.next(a > t.k);
+            }
+            Code::LdHJset(at, t) => {
+                a = or_reject!(half(bytes, at as usize));
+                pc = t.next(a & t.k != 0);
+            }
+            Code::LdBJset(at, t) => {
+                a = or_reject!(byte(bytes, at as usize));
+                pc = t.next(a & t.k != 0);
+            }
+            Code::LdIndHJeq(at, t) => {
+                a = or_reject!(half(bytes, or_reject!(indexed(x, at))));
+                pc = t.next(a == t.k);
+            }
+            Code::LdIndBJeq(at, t) => {
+                a = or_reject!(byte(bytes, or_reject!(indexed(x, at))));
+                pc = t.next(a == t.k);
+            }
+            Code::AndJeq(m, t) => {
+                a &= m;
+                pc = t.next(a == t.k);
+            }
+            Code::RetK(k) => return k,
+            Code::RetA => return a,
+            Code::Reject => return 0,
         }
     }
 }
 
-impl Machine {
-    /// `skip`, or `None` when it is one backward jump too many.
-    fn count_backward(&mut self, skip: i32) -> Option<i32> {
-        if skip < 0 {
-            if self.backward_jumps >= MAX_BACKWARD_JUMPS {
-                return None;
-            }
-            self.backward_jumps += 1;
-        }
-        Some(skip)
-    }
+/// `X + k` as a packet offset. The sum is taken in 64 bits: one that
+/// overflows 32 bits lies past any packet, and is rejected as such.
+fn indexed(x: u32, k: u32) -> Option<usize> {
+    usize::try_from(u64::from(x) + u64::from(k)).ok()
+}
 
-    fn operand(&self, src: Src) -> u32 {
-        match src {
-            Src::K(k) => k,
-            Src::X => self.x,
-        }
-    }
+fn word(bytes: &[u8], at: usize) -> Option<u32> {
+    let b = bytes.get(at..)?.first_chunk::<4>()?;
+    Some(u32::from_be_bytes(*b))
+}
 
-    /// One instruction that neither jumps nor returns; `None` rejects.
-    fn execute(&mut self, op: Op, packet: &Packet<'_>) -> Option<()> {
-        match op {
-            Op::Ld(load) => self.a = self.load_a(load, packet)?,
-            Op::Ldx(load) => self.x = self.load_x(load, packet)?,
-            Op::St { slot } => *self.mem.get_mut(slot as usize)? = self.a,
-            Op::Stx { slot } => *self.mem.get_mut(slot as usize)? = self.x,
-            Op::Alu { op, src } => self.a = alu(op, self.a, self.operand(src))?,
-            Op::Neg => self.a = self.a.wrapping_neg(),
-            Op::Tax => self.x = self.a,
-            Op::Txa => self.a = self.x,
-            Op::Ret(_) | Op::Ja { .. } | Op::Jump { .. } => {}
-        }
-        Some(())
-    }
+fn half(bytes: &[u8], at: usize) -> Option<u32> {
+    let b = bytes.get(at..)?.first_chunk::<2>()?;
+    Some(u32::from(u16::from_be_bytes(*b)))
+}
 
-    fn load_a(&self, load: Load, packet: &Packet<'_>) -> Option<u32> {
-        match load {
-            Load::Imm(k) => Some(k),
-            Load::Abs { offset, .. } if Ancillary::from_offset(offset).is_some() => None,
-            Load::Abs { size, offset } => packet.load(u64::from(offset), size),
-            // 64-bit sum: an `X + k` that overflows 32 bits is out of bounds.
-            Load::Ind { size, offset } => packet.load(u64::from(self.x) + u64::from(offset), size),
-            Load::Mem { slot } => self.mem.get(slot as usize).copied(),
-            Load::Len => Some(packet.wire_len),
-        }
-    }
-
-    fn load_x(&self, load: LoadX, packet: &Packet<'_>) -> Option<u32> {
-        match load {
-            LoadX::Imm(k) => Some(k),
-            LoadX::Mem { slot } => self.mem.get(slot as usize).copied(),
-            LoadX::Len => Some(packet.wire_len),
-            LoadX::Msh { offset } => {
-                let byte = packet.load(u64::from(offset), Size::Byte)?;
-                Some((byte & 0xf) << 2)
-            }
-        }
-    }
+fn byte(bytes: &[u8], at: usize) -> Option<u32> {
+    bytes.get(at).copied().map(u32::from)
 }
 
 /// `a op v`; `None` for a division or modulo by zero.
@@ -423,9 +657,42 @@ mod tests {
             run(&program, Packet::whole(&[]))
         };
         assert_eq!(looping(10), 10);
-        // 64 backward jumps run the body 65 times; the 65th jump rejects.
-        assert_eq!(looping(65), 65);
-        assert_eq!(looping(66), 0);
+        // N backward jumps run the body N + 1 times; the next jump rejects.
+        assert_eq!(looping(MAX_BACKWARD_JUMPS + 1), MAX_BACKWARD_JUMPS + 1);
+        assert_eq!(looping(MAX_BACKWARD_JUMPS + 2), 0);
+    }
+
+    #[test]
+    fn fused_pairs_keep_their_jump_for_jumps_landing_on_it() {
+        // 0: ld #7; 1: ja 3; 2: ldb [0]; 3: jeq #7 jt 4 jf 5;
+        // 4: ret #1; 5: ret #2. The load at 2 fuses with the jeq at 3,
+        // which the `ja` still reaches alone, skipping the load.
+        let ops = [
+            ld_imm(7),
+            Op::Ja { k: 1 },
+            abs(Size::Byte, 0),
+            Op::Jump {
+                cond: JmpCond::Eq,
+                src: Src::K(7),
+                jt: 0,
+                jf: 1,
+            },
+            Op::Ret(RetVal::K(1)),
+            Op::Ret(RetVal::K(2)),
+        ];
+        let program = CheckedProgram::from_ops(&ops).unwrap();
+        assert!(matches!(program.code()[2], Code::LdBJeq(0, _)));
+        assert!(matches!(
+            program.code()[3],
+            Code::JeqK { k: 7, jt: 4, jf: 5 }
+        ));
+        assert_eq!(run(&program, Packet::whole(&[9])), 1);
+        assert_eq!(run(&program, Packet::whole(&[])), 1);
+        // Fused, the pair loads and compares as the two would.
+        let pair = CheckedProgram::from_ops(&ops[2..]).unwrap();
+        assert_eq!(run(&pair, Packet::whole(&[7])), 1);
+        assert_eq!(run(&pair, Packet::whole(&[9])), 2);
+        assert_eq!(run(&pair, Packet::whole(&[])), 0);
     }
 
     #[test]

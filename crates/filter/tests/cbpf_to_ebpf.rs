@@ -22,7 +22,8 @@ use std::sync::OnceLock;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use visor_filter::{
-    CheckError, CheckedProgram, Packet, Rule, Rules, check, check_with, run, to_ebpf,
+    CheckError, CheckedProgram, MAX_BACKWARD_JUMPS, Packet, Rule, Rules, check, check_with, run,
+    to_ebpf,
 };
 use visor_isa::cbpf::{
     AluOp, Ancillary, Format, JmpCond, Listing, Load, LoadX, Op, RetVal, Size, Src,
@@ -319,11 +320,12 @@ fn random_kernel_programs_agree() {
 }
 
 /// A loop that counts to `limit` takes `limit - 1` backward jumps: both
-/// engines allow 64 and reject the 65th. Random loops rarely stop at the
-/// boundary, so walk it.
+/// engines allow [`MAX_BACKWARD_JUMPS`] and reject the next. Random loops
+/// rarely stop at the boundary, so walk it.
 #[test]
 fn the_backward_jump_limit_agrees() {
-    for limit in 0..70 {
+    let max = MAX_BACKWARD_JUMPS;
+    for limit in (0..6).chain(max - 2..max + 6) {
         let ops = [
             Op::Ld(Load::Mem { slot: 0 }),
             Op::Alu {
@@ -342,7 +344,7 @@ fn the_backward_jump_limit_agrees() {
         ];
         let insns: Vec<_> = ops.iter().map(|op| op.encode()).collect();
         let program = check_with(&insns, Rules::Libpcap).unwrap();
-        let want = if limit <= 65 { limit.max(1) } else { 0 };
+        let want = if limit <= max + 1 { limit.max(1) } else { 0 };
         assert_eq!(run(&program, Packet::whole(&[])), want, "limit {limit}");
         compare(&program, [&[][..]]).unwrap();
     }

@@ -46,6 +46,8 @@ pub struct Block {
 #[derive(Clone, Debug, Default)]
 pub struct Blocks {
     blocks: Vec<Block>,
+    /// Run the optimizer when the program is laid out.
+    optimize: bool,
 }
 
 impl Blocks {
@@ -180,8 +182,17 @@ impl Blocks {
         b1
     }
 
-    /// The program rooted at `root`, laid out as libpcap does.
+    /// Makes [`Blocks::layout`] optimize the graph first.
+    pub fn optimize_on_layout(&mut self) {
+        self.optimize = true;
+    }
+
+    /// The program rooted at `root`, laid out as libpcap does (optimized
+    /// first if [`Blocks::optimize_on_layout`] was called).
     pub fn layout(&mut self, root: BlockId) -> Result<Vec<Insn>, CompileError> {
+        if std::mem::take(&mut self.optimize) {
+            return super::optimize::optimize(self, root);
+        }
         let order = self.post_order(root);
         loop {
             let total: usize = order.iter().map(|&b| self.size(b)).sum();

@@ -59,11 +59,13 @@ pub enum LinkType {
     NETANALYZER,
     NETANALYZER_TRANSPARENT,
     LINUX_SLL2,
+    DSA_TAG_BRCM,
+    DSA_TAG_DSA,
 }
 
 impl LinkType {
     /// Every supported type, with its name and `DLT_` number.
-    pub const ALL: [(LinkType, &'static str, u32); 42] = [
+    pub const ALL: [(LinkType, &'static str, u32); 44] = [
         (LinkType::NULL, "NULL", 0),
         (LinkType::EN10MB, "EN10MB", 1),
         (LinkType::IEEE802, "IEEE802", 6),
@@ -114,6 +116,8 @@ impl LinkType {
             241,
         ),
         (LinkType::LINUX_SLL2, "LINUX_SLL2", 276),
+        (LinkType::DSA_TAG_BRCM, "DSA_TAG_BRCM", 281),
+        (LinkType::DSA_TAG_DSA, "DSA_TAG_DSA", 284),
     ];
 
     /// The type called `name` (`EN10MB`, or `DLT_EN10MB`; any case).
@@ -163,6 +167,8 @@ impl LinkType {
         matches!(
             self,
             EN10MB
+                | DSA_TAG_BRCM
+                | DSA_TAG_DSA
                 | FDDI
                 | IEEE802
                 | IEEE802_11
@@ -278,6 +284,12 @@ impl Layout {
             EN10MB => Layout {
                 nl_nosnap: 3,
                 ..plain(Some(12), 14)
+            },
+            // Ethernet with a 4-byte switch tag between the source address
+            // and the type (Broadcom, Marvell DSA).
+            DSA_TAG_BRCM | DSA_TAG_DSA => Layout {
+                nl_nosnap: 3,
+                ..plain(Some(16), 18)
             },
             SLIP => plain(None, 16),
             SLIP_BSDOS => plain(None, 24),

@@ -8,13 +8,13 @@
 //! - [`names`]: hosts, ethers, networks, services and protocols, from files;
 //! - [`linktype`]: where each link type puts the fields tested;
 //! - `codegen`: code generation into a [`blocks::Blocks`] graph;
+//! - `optimize`: libpcap's optimizer over that graph ([`Optimize::On`]);
 //! - [`blocks`]: the graph's backpatching and its layout into instructions.
 //!
 //! Done: everything libpcap's `gencode.c` generates for the link types in
-//! [`LinkType::ALL`], without the optimizer (`tcpdump -O`). Not done: the
-//! optimizer ([`Optimize::On`] is rejected with
-//! [`CompileError::OptimizerUnavailable`]), `batadv`, DSA tag link types,
-//! the Juniper types other than `JUNIPER_MFR`, ERF.
+//! [`LinkType::ALL`], and its optimizer (see the `optimize` module for
+//! what it leaves out). Not done: `batadv`, DSA tag link types, the
+//! Juniper types other than `JUNIPER_MFR`, ERF.
 //!
 //! ```
 //! use visor_filter::compile::{compile, CompileOptions, LinkType};
@@ -35,6 +35,7 @@ mod codegen;
 pub mod lex;
 pub mod linktype;
 pub mod names;
+mod optimize;
 pub mod parse;
 
 use thiserror::Error;
@@ -60,8 +61,14 @@ pub enum CompileError {
     TooComplex,
     #[error("snaplen of 0 rejects all packets")]
     ZeroSnaplen,
-    #[error("the optimizer is not implemented yet; compile with optimization off (-O)")]
-    OptimizerUnavailable,
+    #[error("expression rejects all packets")]
+    RejectsAll,
+    #[error("division by zero")]
+    DivisionByZero,
+    #[error("modulus by zero")]
+    ModulusByZero,
+    #[error("shift by more than 31 bits")]
+    ShiftTooFar,
 }
 
 impl CompileError {
@@ -150,9 +157,9 @@ pub fn compile(expr: &str, opts: &CompileOptions) -> Result<Vec<Insn>, CompileEr
         return Err(CompileError::ZeroSnaplen);
     }
     let ast = parse::parse(expr)?;
-    let program = codegen::Gen::new(opts).program(ast.as_ref())?;
-    match opts.optimize {
-        Optimize::Off => Ok(program),
-        Optimize::On => Err(CompileError::OptimizerUnavailable),
+    let mut generator = codegen::Gen::new(opts);
+    if opts.optimize == Optimize::On {
+        generator.g.optimize_on_layout();
     }
+    generator.program(ast.as_ref())
 }

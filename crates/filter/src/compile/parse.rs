@@ -940,10 +940,16 @@ pub const WLAN_TYPE_MASK: u32 = 0x0c;
 pub const WLAN_SUBTYPE_MASK: u32 = 0xf0;
 
 fn wlan_type(name: &str) -> Option<u32> {
-    [("mgt", 0x00), ("ctl", 0x04), ("data", 0x08)]
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|&(_, v)| v)
+    [
+        ("mgt", 0x00),
+        ("management", 0x00),
+        ("ctl", 0x04),
+        ("control", 0x04),
+        ("data", 0x08),
+    ]
+    .iter()
+    .find(|(n, _)| n.eq_ignore_ascii_case(name))
+    .map(|&(_, v)| v)
 }
 
 /// Subtype names per type value.
@@ -1031,7 +1037,10 @@ const LLC_U_SUBTYPES: &[(&str, u32)] = &[
     ("frmr", 0x87),
 ];
 
+/// PF reason codes: OpenBSD's and FreeBSD's lists agree up to
+/// `synproxy` (14) and differ after it; libpcap takes the names of both.
 fn pf_reason(name: &str) -> Option<u32> {
+    const LATER: [(&str, u32); 3] = [("map-failed", 15), ("no-route", 16), ("dummynet", 15)];
     const REASONS: [&str; 15] = [
         "match",
         "bad-offset",
@@ -1053,10 +1062,18 @@ fn pf_reason(name: &str) -> Option<u32> {
         .iter()
         .position(|r| r.eq_ignore_ascii_case(name))
         .map(|i| i as u32)
+        .or_else(|| {
+            LATER
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|&(_, v)| v)
+        })
 }
 
+/// PF rule actions: the shared ones, then OpenBSD's (`defer` to `afrt`)
+/// and FreeBSD's (`dummynet` to `nonat64`), which reuse the same numbers.
 fn pf_action(name: &str) -> Option<u32> {
-    const ACTIONS: [(&str, u32); 13] = [
+    const ACTIONS: [(&str, u32); 22] = [
         ("pass", 0),
         ("accept", 0),
         ("drop", 1),
@@ -1070,6 +1087,15 @@ fn pf_action(name: &str) -> Option<u32> {
         ("rdr", 8),
         ("nordr", 9),
         ("synproxy-drop", 10),
+        ("defer", 11),
+        ("match", 12),
+        ("divert", 13),
+        ("rt", 14),
+        ("afrt", 15),
+        ("dummynet", 11),
+        ("nodummynet", 12),
+        ("nat64", 13),
+        ("nonat64", 14),
     ];
     ACTIONS
         .iter()

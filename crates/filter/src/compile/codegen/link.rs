@@ -71,7 +71,7 @@ impl Gen<'_> {
             return self.mpls_linktype(proto);
         }
         match self.linktype {
-            EN10MB | NETANALYZER | NETANALYZER_TRANSPARENT => {
+            EN10MB | NETANALYZER | NETANALYZER_TRANSPARENT | DSA_TAG_BRCM | DSA_TAG_DSA => {
                 let b0 = if self.is_encap {
                     None
                 } else {
@@ -151,8 +151,17 @@ impl Gen<'_> {
                 None => self.loopback_family(proto, false),
             },
             LOOP => self.loopback_family(proto, false),
+            // The address family byte: Linux's values live, and for a
+            // savefile any BSD's IPv6 value (30, 24 or 28), as for NULL.
             PFLOG => match proto {
                 ethertype::IP => self.cmp(OffRel::LinkHdr, 1, B, 2),
+                ethertype::IPV6 if self.savefile().is_some() => {
+                    let b0 = self.cmp(OffRel::LinkHdr, 1, B, 24)?;
+                    let b1 = self.cmp(OffRel::LinkHdr, 1, B, 28)?;
+                    let b1 = self.g.or(b0, b1);
+                    let b0 = self.cmp(OffRel::LinkHdr, 1, B, 30)?;
+                    Ok(self.g.or(b0, b1))
+                }
                 ethertype::IPV6 => self.cmp(OffRel::LinkHdr, 1, B, 10),
                 _ => Ok(self.false_()),
             },
@@ -364,7 +373,9 @@ impl Gen<'_> {
             ethertype::IPV6 => 0x60,
             _ => return Err(self.err("unsupported protocol over mpls")),
         };
-        let b0 = self.mcmp(OffRel::LinkPl, (-2i32) as u32, B, 0x01, 0x01)?;
+        // The last label must be the bottom of the stack.
+        let s = self.load_a(OffRel::LinkPl, (-2i32) as u32, B)?;
+        let b0 = self.set(0x01, s);
         let b1 = self.mcmp(OffRel::LinkPl, 0, B, version, 0xf0)?;
         let b1 = self.g.and(b0, b1);
         Ok(b1)
@@ -405,7 +416,7 @@ impl Gen<'_> {
     fn llc_frame(&mut self) -> Gened<BlockId> {
         use LinkType::*;
         match self.linktype {
-            EN10MB => {
+            EN10MB | DSA_TAG_BRCM | DSA_TAG_DSA => {
                 let b0 = self.cmp_le(OffRel::LinkType, 0, H, ETHERMTU)?;
                 let b1 = self.cmp_ne(OffRel::Llc, 0, H, 0xffff)?;
                 let b1 = self.g.and(b0, b1);
@@ -558,6 +569,8 @@ impl Gen<'_> {
             }
             NETANALYZER
             | NETANALYZER_TRANSPARENT
+            | DSA_TAG_BRCM
+            | DSA_TAG_DSA
             | IEEE802_11
             | PRISM_HEADER
             | IEEE802_11_RADIO_AVS
@@ -578,9 +591,12 @@ impl Gen<'_> {
             self.unset(0x01, s)
         } else {
             match self.linktype {
-                C_HDLC | EN10MB | NETANALYZER | NETANALYZER_TRANSPARENT => {
-                    self.linktype(ethertype::MPLS)?
-                }
+                C_HDLC
+                | EN10MB
+                | NETANALYZER
+                | NETANALYZER_TRANSPARENT
+                | DSA_TAG_BRCM
+                | DSA_TAG_DSA => self.linktype(ethertype::MPLS)?,
                 PPP => self.linktype(0x0281)?,
                 _ => return Err(self.fail_kw("mpls")),
             }

@@ -139,7 +139,7 @@ impl Gen<'_> {
         match proto {
             Proto::Default | Proto::Link => match self.linktype {
                 ARCNET | ARCNET_LINUX => self.mac8host(0, Dir::Dst, "multicast"),
-                EN10MB | NETANALYZER | NETANALYZER_TRANSPARENT => {
+                EN10MB | NETANALYZER | NETANALYZER_TRANSPARENT | DSA_TAG_BRCM | DSA_TAG_DSA => {
                     let b1 = self.prevlinkhdr_check_pub()?;
                     let b0 = self.mac_multicast(0)?;
                     let b0 = match b1 {
@@ -233,6 +233,10 @@ impl Gen<'_> {
             PFLOG => self.cmp(OffRel::LinkHdr, 60, B, pick(2, 1)),
             PPP_PPPD => self.cmp(OffRel::LinkHdr, 0, B, pick(1, 0)),
             JUNIPER_MFR => self.mcmp(OffRel::LinkHdr, 3, B, pick(0, 1), 0x01),
+            // The switch tag's opcode (Broadcom: 1 from the CPU, 0 to it)
+            // or mode bit (Marvell: From_CPU).
+            DSA_TAG_BRCM => self.mcmp(OffRel::LinkHdr, 12, B, pick(0x20, 0), 0xe0),
+            DSA_TAG_DSA => self.mcmp(OffRel::LinkHdr, 12, B, pick(0x40, 0), 0x40),
             _ => {
                 let kw = if outbound { "outbound" } else { "inbound" };
                 if !self.linux_live() {

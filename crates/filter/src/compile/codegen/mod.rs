@@ -466,6 +466,23 @@ impl<'a> Gen<'a> {
         self.g.constant(false)
     }
 
+    /// Whether `b` is a lone [`Gen::false_`] block (`ld #k; jeq #0` whose
+    /// outcome, after any `not`, is false).
+    pub fn never(&self, b: BlockId) -> bool {
+        let block = self.g.get(b);
+        let lone = block.jt.is_none() && block.jf.is_none() && block.head == b;
+        let constant = match block.stmts.as_slice() {
+            [ld] if ld.code == op::LD | op::IMM => Some(ld.k == 0),
+            _ => None,
+        };
+        let compares_zero = block.jump.code == op::JMP | op::JEQ | op::K && block.jump.k == 0;
+        match constant {
+            // `ld #0; jeq #0` holds; the block means that unless negated.
+            Some(holds) if lone && compares_zero => holds == block.sense,
+            _ => false,
+        }
+    }
+
     /// Whether the capture is a savefile (offline filter), and swapped.
     pub fn savefile(&self) -> Option<bool> {
         match self.opts.capture {

@@ -369,7 +369,7 @@ impl Gen<'_> {
                 Err(self.err(format!("'host' is not a valid qualifier for '{shown}'")))
             }
             AddrKind::Default | AddrKind::Host | AddrKind::Net => {
-                self.host6(a, mask, q.proto, q.dir, q.addr)
+                self.host6(&[a], mask, q.proto, q.dir, q.addr)
             }
             other => Err(self.err(format!(
                 "'{}' is not a valid qualifier for '{shown}'",
@@ -476,12 +476,15 @@ impl Gen<'_> {
         dir: Dir,
         kind: AddrKind,
     ) -> Gened<BlockId> {
-        self.host_test(addr, mask, proto, dir, kind, HostMatch::Is)
+        self.host_test(&[addr], mask, proto, dir, kind, HostMatch::Is)
     }
 
+    /// Tests the IPv4 `addrs` (a name may have several) under `proto`: one
+    /// link-layer type test per protocol, then the addresses or'ed, as
+    /// libpcap master does for a name with many addresses.
     fn host_test(
         &mut self,
-        addr: u32,
+        addrs: &[u32],
         mask: u32,
         proto: Proto,
         dir: Dir,
@@ -490,11 +493,11 @@ impl Gen<'_> {
     ) -> Gened<BlockId> {
         let (linktype, src, dst) = match proto {
             Proto::Default => {
-                let b0 = self.host_test(addr, mask, Proto::Ip, dir, kind, test)?;
+                let b0 = self.host_test(addrs, mask, Proto::Ip, dir, kind, test)?;
                 if self.label_stack_depth == 0 {
-                    let b1 = self.host_test(addr, mask, Proto::Arp, dir, kind, test)?;
+                    let b1 = self.host_test(addrs, mask, Proto::Arp, dir, kind, test)?;
                     let b1 = self.g.or(b0, b1);
-                    let b0 = self.host_test(addr, mask, Proto::Rarp, dir, kind, test)?;
+                    let b0 = self.host_test(addrs, mask, Proto::Rarp, dir, kind, test)?;
                     let b0 = self.g.or(b1, b0);
                     return Ok(b0);
                 }
@@ -505,7 +508,7 @@ impl Gen<'_> {
             Proto::Arp => (ethertype::ARP, 14, 24),
             Proto::Decnet => {
                 let b0 = self.linktype(ethertype::DN)?;
-                let b1 = self.dnhostop(addr, dir)?;
+                let b1 = self.any_of(addrs, |cg, &a| cg.dnhostop(a, dir))?;
                 let b1 = self.g.and(b0, b1);
                 return Ok(b1);
             }
@@ -522,10 +525,16 @@ impl Gen<'_> {
             }
         };
         let b0 = self.linktype(linktype)?;
-        if mask == 0 && addr == 0 {
+        // No address test behind a link type that never matches (ARP on
+        // PFLOG): its loads would only cost a header-length prologue.
+        if mask == 0 && addrs == [0] {
             return Ok(b0);
         }
-        let b1 = self.hostop(addr, mask, dir, src, dst)?;
+        let plain_dir = matches!(dir, Dir::Src | Dir::Dst | Dir::And | Dir::Or | Dir::Default);
+        if plain_dir && self.never(b0) {
+            return Ok(b0);
+        }
+        let b1 = self.any_of(addrs, |cg, &a| cg.hostop(a, mask, dir, src, dst))?;
         if test == HostMatch::IsNot {
             self.g.not(b1);
         }
@@ -533,9 +542,26 @@ impl Gen<'_> {
         Ok(b1)
     }
 
+    /// `gen(first) or gen(second) or ...`, in order; `items` is not empty.
+    fn any_of<T>(
+        &mut self,
+        items: &[T],
+        mut test_one: impl FnMut(&mut Self, &T) -> Gened<BlockId>,
+    ) -> Gened<BlockId> {
+        let mut ret: Option<BlockId> = None;
+        for item in items {
+            let b = test_one(self, item)?;
+            ret = Some(match ret {
+                Some(r) => self.g.or(r, b),
+                None => b,
+            });
+        }
+        Ok(ret.expect("callers pass at least one item"))
+    }
+
     fn host6(
         &mut self,
-        addr: u128,
+        addrs: &[u128],
         mask: u128,
         proto: Proto,
         dir: Dir,
@@ -544,10 +570,10 @@ impl Gen<'_> {
         match proto {
             Proto::Default | Proto::Ip6 => {
                 let b0 = self.linktype(ethertype::IPV6)?;
-                if mask == 0 && addr == 0 {
+                if mask == 0 && addrs == [0] {
                     return Ok(b0);
                 }
-                let b1 = self.hostop6(addr, mask, dir, 8, 24)?;
+                let b1 = self.any_of(addrs, |cg, &a| cg.hostop6(a, mask, dir, 8, 24))?;
                 let b1 = self.g.and(b0, b1);
                 Ok(b1)
             }
@@ -569,6 +595,8 @@ impl Gen<'_> {
         self.host46_test(name, p4, p6, dir, HostMatch::Is)
     }
 
+    /// A host by name: its IPv4 addresses under `p4`, then its IPv6
+    /// addresses under `p6`, each family tested once for the link type.
     fn host46_test(
         &mut self,
         name: &str,
@@ -581,31 +609,24 @@ impl Gen<'_> {
         if addrs.is_empty() {
             return Err(self.err(format!("unknown host '{name}'")));
         }
-        let mut ret: Option<BlockId> = None;
-        if p4 != Proto::Ip6 {
-            for a in &addrs {
-                if let IpAddr::V4(v4) = a {
-                    let b =
-                        self.host_test(u32::from(*v4), u32::MAX, p4, dir, AddrKind::Host, test)?;
-                    let b = match ret {
-                        Some(r) => self.g.or(r, b),
-                        None => b,
-                    };
-                    ret = Some(b);
-                }
+        let mut v4 = Vec::new();
+        let mut v6 = Vec::new();
+        for a in &addrs {
+            match a {
+                IpAddr::V4(a) => v4.push(u32::from(*a)),
+                IpAddr::V6(a) => v6.push(u128::from(*a)),
             }
         }
-        if !matches!(p6, Proto::Arp | Proto::Ip | Proto::Rarp) {
-            for a in &addrs {
-                if let IpAddr::V6(v6) = a {
-                    let b = self.host6(u128::from(*v6), u128::MAX, p6, dir, AddrKind::Host)?;
-                    let b = match ret {
-                        Some(r) => self.g.or(r, b),
-                        None => b,
-                    };
-                    ret = Some(b);
-                }
-            }
+        let mut ret: Option<BlockId> = None;
+        if p4 != Proto::Ip6 && !v4.is_empty() {
+            ret = Some(self.host_test(&v4, u32::MAX, p4, dir, AddrKind::Host, test)?);
+        }
+        if !matches!(p6, Proto::Arp | Proto::Ip | Proto::Rarp) && !v6.is_empty() {
+            let b = self.host6(&v6, u128::MAX, p6, dir, AddrKind::Host)?;
+            ret = Some(match ret {
+                Some(r) => self.g.or(r, b),
+                None => b,
+            });
         }
         ret.ok_or_else(|| {
             let tail = if p4 == Proto::Default {
@@ -672,7 +693,7 @@ impl Gen<'_> {
         use LinkType::*;
         let mut check = None;
         let (src, dst) = match self.linktype {
-            EN10MB | NETANALYZER | NETANALYZER_TRANSPARENT => {
+            EN10MB | NETANALYZER | NETANALYZER_TRANSPARENT | DSA_TAG_BRCM | DSA_TAG_DSA => {
                 check = self.prevlinkhdr_check_pub()?;
                 (6, 0)
             }
