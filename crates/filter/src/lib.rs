@@ -12,7 +12,7 @@
 //! live in [`visor_isa::cbpf`].
 //! - [`capture`] reads pcap and pcapng files.
 //! - [`compile`] turns a pcap filter expression into such a program, as
-//!   libpcap does (the unoptimized form; the optimizer is still to come).
+//!   libpcap does, optimized or not.
 //!
 //! ```
 //! use visor_filter::{Packet, check, run};

@@ -13,7 +13,7 @@
 //!
 //! Done: everything libpcap's `gencode.c` generates for the link types in
 //! [`LinkType::ALL`], and its optimizer (see the `optimize` module for
-//! what it leaves out). Not done: `batadv`, DSA tag link types, the
+//! what it leaves out). Not done: `batadv`, the
 //! Juniper types other than `JUNIPER_MFR`, ERF.
 //!
 //! ```
