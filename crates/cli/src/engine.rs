@@ -19,8 +19,39 @@ pub fn conformance_helpers() -> Helpers {
     helpers
 }
 
+/// `--jit` / `--interp`: which engine runs the program.
+#[derive(clap::Args, Clone, Copy, Debug, Default)]
+pub struct EngineFlags {
+    /// Run natively with the x86-64 JIT; fail if it cannot compile the
+    /// program (default: the JIT when it can, else the interpreter).
+    #[arg(long, conflicts_with = "interp")]
+    jit: bool,
+    /// Run in the interpreter.
+    #[arg(long)]
+    interp: bool,
+}
+
+impl EngineFlags {
+    /// `vm` set up to run in the chosen engine.
+    pub fn apply(self, mut vm: Interpreter) -> anyhow::Result<Interpreter> {
+        if self.interp {
+            return Ok(vm);
+        }
+        match vm.compile_jit() {
+            Ok(()) => Ok(vm),
+            Err(error) if self.jit => Err(error.into()),
+            // Default: the interpreter runs what the JIT does not take.
+            Err(_) => Ok(vm),
+        }
+    }
+}
+
 /// Runs `program` over `memory` with the conformance helpers.
-pub fn run_conformance(program: &Program, memory: &mut [u8]) -> anyhow::Result<u64> {
+pub fn run_conformance(
+    program: &Program,
+    memory: &mut [u8],
+    engine: EngineFlags,
+) -> anyhow::Result<u64> {
     let vm = Interpreter::new(program, conformance_helpers())?.with_budget(Some(DEFAULT_BUDGET));
-    Ok(vm.run(memory)?)
+    Ok(engine.apply(vm)?.run(memory)?)
 }

@@ -21,15 +21,14 @@ pub struct ExecArgs {
     /// is accepted, flags go before.
     #[arg(hide = true)]
     options: Option<String>,
-    /// Run in the interpreter (the only engine so far; kept for the protocol).
-    #[arg(long)]
-    interp: bool,
+    #[command(flatten)]
+    engine: engine::EngineFlags,
 }
 
 pub fn run(args: &ExecArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
     if let Some(options) = args.options.as_deref().filter(|o| !o.trim().is_empty()) {
         anyhow::bail!(
-            "unknown plugin options `{options}`: flags such as --interp go before the memory argument"
+            "unknown plugin options `{options}`: flags such as --jit or --interp go before the memory argument"
         );
     }
     let mut line = String::new();
@@ -37,7 +36,11 @@ pub fn run(args: &ExecArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
         .lock()
         .read_line(&mut line)
         .context("cannot read the program from stdin")?;
-    match execute(&line, args.memory.as_deref().unwrap_or_default()) {
+    match execute(
+        &line,
+        args.memory.as_deref().unwrap_or_default(),
+        args.engine,
+    ) {
         Ok(r0) => {
             writeln!(out, "{r0:x}")?;
             Ok(ExitCode::SUCCESS)
@@ -49,9 +52,13 @@ pub fn run(args: &ExecArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn execute(program_hex: &str, memory_hex: &str) -> anyhow::Result<u64> {
+fn execute(
+    program_hex: &str,
+    memory_hex: &str,
+    engine: engine::EngineFlags,
+) -> anyhow::Result<u64> {
     let code = hex::parse_bytes(program_hex).context("program")?;
     let program = Program::decode(&code)?;
     let mut memory = hex::parse_bytes(memory_hex).context("memory")?;
-    engine::run_conformance(&program, &mut memory)
+    engine::run_conformance(&program, &mut memory, engine)
 }

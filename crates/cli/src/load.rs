@@ -106,9 +106,12 @@ pub fn run(args: &LoadArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
             ExitCode::SUCCESS
         });
     }
+    // Blocked before the prompt, so that a Ctrl-C right after it is taken
+    // here instead of ending the process with the programs attached.
+    let interrupts = visor_kernel::Interrupts::block()?;
     writeln!(out, "running; press Ctrl-C to detach and exit")?;
     out.flush()?;
-    let signal = visor_kernel::wait_for_interrupt()?;
+    let signal = interrupts.next()?;
     for a in attached {
         let program = a.program().to_owned();
         let target = a.target().to_owned();

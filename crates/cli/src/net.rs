@@ -119,9 +119,12 @@ fn attach(args: &AttachArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
             map.fd().map_type()
         )?;
     }
+    // Blocked before the prompt, so that a Ctrl-C right after it is taken
+    // here instead of ending the process with the programs attached.
+    let interrupts = visor_kernel::Interrupts::block()?;
     writeln!(out, "running; press Ctrl-C to detach and exit")?;
     out.flush()?;
-    let signal = visor_kernel::wait_for_interrupt()?;
+    let signal = interrupts.next()?;
     link.detach()?;
     writeln!(
         out,

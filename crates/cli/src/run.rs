@@ -60,6 +60,10 @@ pub struct RunArgs {
     /// Assembly syntax (default: detected from the text).
     #[arg(long, value_enum)]
     syntax: Option<SyntaxArg>,
+    /// Engine for programs that are not objects (objects run in the
+    /// interpreter for now).
+    #[command(flatten)]
+    engine: engine::EngineFlags,
 }
 
 pub fn run(args: &RunArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
@@ -102,6 +106,7 @@ pub fn run(args: &RunArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
     };
     let budget = (args.budget > 0).then_some(args.budget);
     let vm = Interpreter::new(&program, engine::conformance_helpers())?.with_budget(budget);
+    let vm = args.engine.apply(vm)?;
 
     let mut r0 = 0;
     let started = Instant::now();

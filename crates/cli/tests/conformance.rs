@@ -20,14 +20,15 @@ fn runner_hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}  ")).collect()
 }
 
-/// Runs one test file; `Err` says why it failed.
-fn run_case(path: &Path) -> Result<(), String> {
+/// Runs one test file with `engine` (`--interp` or `--jit`); `Err` says
+/// why it failed.
+fn run_case(path: &Path, engine: &str) -> Result<(), String> {
     let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
     let case = TestCase::parse(&text);
     // crates/isa/tests/conformance_asm.rs checks the assembly against `-- raw`.
     let program = assemble(&case.asm, Syntax::Ubpf).map_err(|e| format!("assembly: {e}"))?;
     let mut child = Command::new(env!("CARGO_BIN_EXE_visor"))
-        .args(["exec", &runner_hex(&case.mem), ""])
+        .args(["exec", engine, &runner_hex(&case.mem), ""])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -71,19 +72,29 @@ fn every_conformance_test_passes_through_visor_exec() {
         .filter(|p| p.extension().is_some_and(|x| x == "data"))
         .collect();
     files.sort();
-    let failures: Vec<String> = files
-        .iter()
-        .filter_map(|path| {
-            run_case(path)
-                .err()
-                .map(|why| format!("{}: {why}", path.display()))
-        })
-        .collect();
-    println!(
-        "conformance (visor exec): {} passed, {} failed",
-        files.len() - failures.len(),
-        failures.len()
-    );
+    let mut failures = Vec::new();
+    // The JIT exists on x86-64 only; elsewhere `--jit` must refuse.
+    let engines: &[&str] = if cfg!(target_arch = "x86_64") {
+        &["--interp", "--jit"]
+    } else {
+        &["--interp"]
+    };
+    for engine in engines {
+        let failed: Vec<String> = files
+            .iter()
+            .filter_map(|path| {
+                run_case(path, engine)
+                    .err()
+                    .map(|why| format!("{engine} {}: {why}", path.display()))
+            })
+            .collect();
+        println!(
+            "conformance (visor exec {engine}): {} passed, {} failed",
+            files.len() - failed.len(),
+            failed.len()
+        );
+        failures.extend(failed);
+    }
     assert_eq!(files.len(), 313, "the suite has 313 tests");
     assert!(
         failures.is_empty(),

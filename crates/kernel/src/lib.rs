@@ -51,7 +51,7 @@
 //!   in the kernel (BTF, maps with their initial data, programs with their
 //!   map references, prog-array slots), and `loader::attach`: attaching
 //!   its programs by section name ([`LoadedObject::attach_all`]) and
-//!   [`wait_for_interrupt`]; [`LoadError`] with its [`Rejection`] kind.
+//!   [`Interrupts`]; [`LoadError`] with its [`Rejection`] kind.
 //! - `tracefs`: finding (or mounting) tracefs, [`tracepoint_id`], and
 //!   [`TracepointFormat`], the record layout of a tracepoint.
 //! - `perf_event`: [`PerfAttachment`], a program on a perf event (by link,
@@ -117,9 +117,8 @@ pub use error::{Buffer, KernelError, OsCall};
 pub use info::{Ids, MapInfo, ProgramInfo, Tag, ids, map_info, program_info, program_xlated};
 pub use link::{LinkFd, LinkTarget};
 pub use loader::{
-    AttachOptions, AttachOutcome, Attached, Attachment, BtfStatus, Interrupt, Interrupts, LoadError,
-    LoadOptions, LoadedMap, LoadedObject, LoadedProgram, ProgramFailure, Rejection,
-    wait_for_interrupt,
+    AttachOptions, AttachOutcome, Attached, Attachment, BtfStatus, Interrupt, Interrupts,
+    LoadError, LoadOptions, LoadedMap, LoadedObject, LoadedProgram, ProgramFailure, Rejection,
 };
 pub use log::{LogLevel, VerifierLog};
 pub use map::{Keys, MapBtf, MapDef, MapFd, MapSpec, UpdateMode, flags as map_flags};

@@ -1,5 +1,6 @@
-//! The interpreter on loop-heavy programs: time per run, and instructions
-//! per second (criterion's "elem/s": one element is one instruction).
+//! The interpreter and the JIT on loop-heavy programs: time per run, and
+//! instructions per second (criterion's "elem/s": one element is one
+//! instruction), one group per engine.
 //!
 //! `cargo bench -p visor-vm --bench interp`
 
@@ -48,11 +49,26 @@ fn cases() -> Vec<Case> {
     ]
 }
 
-fn interpreter(c: &mut Criterion) {
-    let mut group = c.benchmark_group("interpreter");
+/// Which engine a benchmark group runs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Engine {
+    Interpreter,
+    Jit,
+}
+
+fn bench_engine(c: &mut Criterion, engine: Engine) {
+    let name = match engine {
+        Engine::Interpreter => "interpreter",
+        Engine::Jit => "jit",
+    };
+    let mut group = c.benchmark_group(name);
     for case in cases() {
         let program = assemble(case.source, Syntax::Llvm).expect("bench program assembles");
-        let vm = Interpreter::new(&program, Helpers::new()).expect("bench program loads");
+        let mut vm = Interpreter::new(&program, Helpers::new()).expect("bench program loads");
+        if engine == Engine::Jit && vm.compile_jit().is_err() {
+            println!("skipped: no JIT on this host");
+            return;
+        }
         let mut memory = case.memory;
         let finished = vm
             .run_counted(RunInput::memory(&mut memory))
@@ -64,5 +80,30 @@ fn interpreter(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, interpreter);
+fn interpreter(c: &mut Criterion) {
+    bench_engine(c, Engine::Interpreter);
+}
+
+fn jit(c: &mut Criterion) {
+    bench_engine(c, Engine::Jit);
+}
+
+/// Compile time: the JIT on each program (criterion's "elem/s": slots
+/// compiled per second).
+fn jit_compile(c: &mut Criterion) {
+    let mut group = c.benchmark_group("jit_compile");
+    for case in cases() {
+        let program = assemble(case.source, Syntax::Llvm).expect("bench program assembles");
+        let mut vm = Interpreter::new(&program, Helpers::new()).expect("bench program loads");
+        if vm.compile_jit().is_err() {
+            println!("skipped: no JIT on this host");
+            return;
+        }
+        group.throughput(Throughput::Elements(program.slot_len() as u64));
+        group.bench_function(case.name, |b| b.iter(|| vm.compile_jit()));
+    }
+    group.finish();
+}
+
+criterion_group!(benches, interpreter, jit, jit_compile);
 criterion_main!(benches);

@@ -9,6 +9,7 @@ use visor_isa::{AtomicOp, PacketOffset, Program, Reg, Size, Source, Width};
 use crate::context::{ContextKind, RunContext};
 use crate::error::VmError;
 use crate::helpers::{HelperOutcome, Helpers, LoopCall};
+use crate::jit::{JitError, JitProgram};
 use crate::layout::{MAX_FRAMES, RegionId, STACK_FRAME_SIZE, frame_pointer};
 use crate::lower::{Names, Op, lower};
 use crate::maps::ProgramMaps;
@@ -28,6 +29,9 @@ pub struct Interpreter {
     budget: Option<u64>,
     /// `None` when the program has no maps, so a run clones nothing.
     maps: Option<Arc<ProgramMaps>>,
+    /// Native code for the same ops, when [`Interpreter::with_jit`] made
+    /// it: runs then execute it instead of the dispatch loop.
+    jit: Option<JitProgram>,
 }
 
 impl Interpreter {
@@ -67,7 +71,28 @@ impl Interpreter {
             helpers,
             budget: None,
             maps: (!maps.is_empty()).then(|| Arc::new(maps)),
+            jit: None,
         })
+    }
+
+    /// Compiles the program to native code (x86-64 only); every later run
+    /// executes it, with the same results, errors and budget as the
+    /// dispatch loop. On failure (no JIT for this host) nothing changes:
+    /// runs stay in the interpreter.
+    pub fn compile_jit(&mut self) -> Result<(), JitError> {
+        self.jit = Some(JitProgram::compile(&self.code)?);
+        Ok(())
+    }
+
+    /// [`Interpreter::compile_jit`], by value.
+    pub fn with_jit(mut self) -> Result<Interpreter, JitError> {
+        self.compile_jit()?;
+        Ok(self)
+    }
+
+    /// Whether runs execute native code ([`Interpreter::with_jit`]).
+    pub fn is_jit(&self) -> bool {
+        self.jit.is_some()
     }
 
     /// The program's maps, by index.
@@ -162,7 +187,10 @@ impl Interpreter {
                 remaining,
                 budget: self.budget,
             };
-            let end = machine.execute();
+            let end = match &program.jit {
+                Some(jit) => jit.execute(&mut machine),
+                None => machine.execute(),
+            };
             (regs, remaining) = (machine.regs, machine.remaining);
             match end {
                 // `Returned` comes only out of a callback's own execution
@@ -315,10 +343,10 @@ impl<'a> RunInput<'a> {
 
 /// An error inside the dispatch loop, boxed: errors are rare, and a
 /// pointer-sized error keeps every step's result in registers.
-type Stop = Box<VmError>;
+pub(crate) type Stop = Box<VmError>;
 
 /// What to do after an instruction.
-enum Flow {
+pub(crate) enum Flow {
     /// Execute the slot at this index next.
     Continue(usize),
     /// The program ended with this r0.
@@ -330,7 +358,7 @@ enum Flow {
 }
 
 /// How one program's execution ended.
-enum End {
+pub(crate) enum End {
     Exit(u64),
     TailCall,
     /// A `bpf_loop` callback returned this r0 (only from [`Machine::callback`]).
@@ -349,17 +377,20 @@ enum LoopEnd {
     ProgramExit(u64),
 }
 
-/// One run in progress.
-struct Machine<'i, 'r, 'm> {
-    code: &'i [Op],
+/// One run in progress. The JIT (`crate::jit`) drives the same machine:
+/// its native code keeps registers and budget in step with these fields
+/// whenever it calls back into Rust, and hands every rare instruction to
+/// [`Machine::step`].
+pub(crate) struct Machine<'i, 'r, 'm> {
+    pub(crate) code: &'i [Op],
     helpers: &'i Helpers,
-    regs: Registers,
+    pub(crate) regs: Registers,
     calls: CallStack,
     /// Borrowed, not owned: the region table is a few hundred bytes that
     /// need not move.
-    memory: &'r mut Memory<'m>,
+    pub(crate) memory: &'r mut Memory<'m>,
     /// Instructions left in the budget.
-    remaining: u64,
+    pub(crate) remaining: u64,
     budget: Option<u64>,
 }
 
@@ -368,7 +399,7 @@ impl Machine<'_, '_, '_> {
         self.execute_from(0)
     }
 
-    fn execute_from(&mut self, start: usize) -> Result<End, Stop> {
+    pub(crate) fn execute_from(&mut self, start: usize) -> Result<End, Stop> {
         let code = self.code;
         let mut pc = start;
         loop {
@@ -394,7 +425,7 @@ impl Machine<'_, '_, '_> {
     /// stays in registers; each arm is one call into `semantics` or a small
     /// method.
     #[inline(always)]
-    fn step(&mut self, pc: usize, op: &Op) -> Result<Flow, Stop> {
+    pub(crate) fn step(&mut self, pc: usize, op: &Op) -> Result<Flow, Stop> {
         match *op {
             Op::Alu {
                 width,
@@ -590,7 +621,7 @@ impl Machine<'_, '_, '_> {
     }
 
     /// Enters a fresh frame for a local call from `pc`.
-    fn call_local(&mut self, pc: usize) -> Result<(), Stop> {
+    pub(crate) fn call_local(&mut self, pc: usize) -> Result<(), Stop> {
         let frame = self
             .calls
             .push(pc + 1, &self.regs)
@@ -602,7 +633,7 @@ impl Machine<'_, '_, '_> {
 
     /// Returns from a local call or a `bpf_loop` callback, or ends the
     /// program.
-    fn exit(&mut self) -> Flow {
+    pub(crate) fn exit(&mut self) -> Flow {
         match self.calls.pop(&mut self.regs) {
             Some((ended, return_pc)) => {
                 self.memory.leave_frame(ended);

@@ -19,6 +19,7 @@ use std::borrow::Cow;
 use visor_isa::Size;
 
 use crate::context::RunContext;
+use crate::jit::HostRegion;
 use crate::layout::{
     GuestAddr, MAP_FIRST, MAX_FRAMES, REGION_SLOTS, RegionId, STACK_FRAME_SIZE, offset_of,
 };
@@ -166,6 +167,20 @@ impl<'a> Memory<'a> {
     /// Unmaps the region at `id` and returns it (reservations end so).
     pub(crate) fn unmap(&mut self, id: RegionId) -> Option<Region<'a>> {
         self.table.get_mut(id.index()).and_then(Option::take)
+    }
+
+    /// The region table as the JIT's native code reads it: host pointer
+    /// and readable and writable lengths per id (all zero when unmapped,
+    /// so every access there takes the slow path back into this type).
+    /// The pointers stay valid until this memory is next used from Rust;
+    /// the JIT refills the table after every call into Rust.
+    pub(crate) fn host_table(&mut self, out: &mut [HostRegion; REGION_SLOTS]) {
+        for (entry, region) in out.iter_mut().zip(self.table.iter_mut()) {
+            *entry = match region {
+                None => HostRegion::UNMAPPED,
+                Some(region) => HostRegion::of(region),
+            };
+        }
     }
 
     /// The CPU the program runs on (`bpf_get_smp_processor_id`; per-CPU

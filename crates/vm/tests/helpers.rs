@@ -592,8 +592,10 @@ fn skb_load_and_store_bytes_stay_in_the_packet() {
 }
 
 #[test]
-fn func_ip_is_zero_and_loop_is_not_supported_yet() {
+fn func_ip_is_zero_and_loop_needs_a_function() {
     assert_eq!(call(ids::GET_FUNC_IP, &[CTX], &mut []), 0);
+    // A callback that is not a function address stops the program;
+    // callbacks themselves run in tests/bpf_loop.rs.
     let result = call_with(
         Helpers::standard(HelperEnv::default()),
         ids::LOOP,
@@ -603,7 +605,7 @@ fn func_ip_is_zero_and_loop_is_not_supported_yet() {
     assert!(matches!(
         result,
         Err(VmError::Helper {
-            cause: HelperError::Unsupported(_),
+            cause: HelperError::BadArgument { reg: 2, .. },
             ..
         })
     ));

@@ -148,9 +148,8 @@ where
         .try_clone_to_owned()
         .context("cannot duplicate standard output")?;
     let mut out = io::LineWriter::new(std::fs::File::from(fd));
-    let worker = std::thread::spawn(move || {
-        tool(&session, &mut out).and_then(|()| Ok(out.flush()?))
-    });
+    let worker =
+        std::thread::spawn(move || tool(&session, &mut out).and_then(|()| Ok(out.flush()?)));
     while !worker.is_finished() {
         if interrupts.wait(Some(TICK))?.is_some() {
             stop.store(true, Ordering::Relaxed);

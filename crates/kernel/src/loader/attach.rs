@@ -257,7 +257,7 @@ fn describe_location(location: &UprobeLocation) -> String {
     }
 }
 
-/// The signal that ended [`wait_for_interrupt`].
+/// The signal that ended [`Interrupts::wait`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Interrupt {
     /// SIGINT: Ctrl-C.
@@ -291,26 +291,27 @@ impl Interrupts {
         Ok(Interrupts { set })
     }
 
+    /// Takes SIGINT or SIGTERM, waiting as long as it takes.
+    pub fn next(&self) -> Result<Interrupt, KernelError> {
+        loop {
+            // Without a timeout, only a signal ends the wait.
+            if let Some(interrupt) = self.wait(None)? {
+                return Ok(interrupt);
+            }
+        }
+    }
+
     /// Takes SIGINT or SIGTERM, waiting at most `timeout` (forever when
     /// `None`); `Ok(None)` when neither came in time.
     pub fn wait(&self, timeout: Option<Duration>) -> Result<Option<Interrupt>, KernelError> {
-        let taken = crate::sys::take_signal(&self.set, timeout)
-            .map_err(KernelError::os(OsCall::Sigwait, "wait for SIGINT or SIGTERM"))?;
+        let taken = crate::sys::take_signal(&self.set, timeout).map_err(KernelError::os(
+            OsCall::Sigwait,
+            "wait for SIGINT or SIGTERM",
+        ))?;
         Ok(taken.map(|signal| match signal {
             libc::SIGTERM => Interrupt::Term,
             _ => Interrupt::Int,
         }))
-    }
-}
-
-/// Blocks SIGINT and SIGTERM and waits for one (see [`Interrupts`]).
-pub fn wait_for_interrupt() -> Result<Interrupt, KernelError> {
-    let interrupts = Interrupts::block()?;
-    loop {
-        // Without a timeout, only a signal ends the wait.
-        if let Some(interrupt) = interrupts.wait(None)? {
-            return Ok(interrupt);
-        }
     }
 }
 

@@ -63,9 +63,7 @@ use crate::map::{MapBtf, MapFd, MapSpec, UpdateMode};
 use crate::program::{ProgramFd, ProgramSpec};
 use crate::types::{AttachType, MapType, ProgramType};
 
-pub use attach::{
-    AttachOptions, AttachOutcome, Attached, Attachment, Interrupt, Interrupts, wait_for_interrupt,
-};
+pub use attach::{AttachOptions, AttachOutcome, Attached, Attachment, Interrupt, Interrupts};
 pub use error::{LoadError, Rejection};
 
 /// How to load an object.

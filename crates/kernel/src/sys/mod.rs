@@ -25,8 +25,9 @@ use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 pub use cmd::BpfCmd;
 
 pub(crate) use raw::{
-    Access, Mmap, attach_classic_filter, if_nametoindex, mount_bpffs, mount_tracefs, page_size,
-    perf_event_open, perf_ioctl, poll_readable, set_socket_int, setns_net, SignalSet, block_signals, take_signal,
+    Access, Mmap, SignalSet, attach_classic_filter, block_signals, if_nametoindex, mount_bpffs,
+    mount_tracefs, page_size, perf_event_open, perf_ioctl, poll_readable, set_socket_int,
+    setns_net, take_signal,
 };
 
 use crate::map::MapFd;

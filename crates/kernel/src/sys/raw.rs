@@ -533,7 +533,9 @@ pub(crate) fn take_signal(set: &SignalSet, timeout: Option<Duration>) -> io::Res
         tv_sec: t.as_secs().min(i64::MAX as u64) as libc::time_t,
         tv_nsec: t.subsec_nanos() as libc::c_long,
     });
-    let limit_ptr = limit.as_ref().map_or(core::ptr::null(), |t| t as *const libc::timespec);
+    let limit_ptr = limit
+        .as_ref()
+        .map_or(core::ptr::null(), |t| t as *const libc::timespec);
     loop {
         // SAFETY: `set.0` is an initialised sigset_t; a null siginfo asks
         // for nothing back; `limit_ptr` is null or points at `limit`, alive

@@ -113,9 +113,6 @@ pub enum HelperError {
     /// per-CPU map without the run's CPU).
     #[error(transparent)]
     Map(MapError),
-    /// What the helper needs is not supported by this engine yet.
-    #[error("not supported in userspace: {0}")]
-    Unsupported(&'static str),
     /// Any other failure of a helper defined outside this crate.
     #[error(transparent)]
     Other(Box<dyn std::error::Error + Send + Sync>),

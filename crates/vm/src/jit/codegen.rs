@@ -1,0 +1,595 @@
+//! Lowered ops to x86-64: one method per op kind, width passed as a value
+//! (one `alu` serves ALU and ALU64, one `jump` serves JMP and JMP32).
+//!
+//! Host registers: guest r0 to r10 each live in one host register for the
+//! whole run (`HOST`); rax, rcx and rdx are scratch (division, shift
+//! counts, access checks, `cmpxchg`); r15 holds the [`JitContext`]. Calls
+//! into Rust go through one shared stub that spills every guest register
+//! to the context, aligns the stack, calls the service entry, and reloads
+//! them: so the machine on the Rust side always sees the real registers.
+
+use core::mem::offset_of;
+
+use visor_isa::{AluOp, ByteOrder, JmpCond, Reg, Source, Width};
+
+use super::memory::{Access, access_check};
+use super::x64::{AluKind, Assembler, Cond, DivKind, Gpr, Label, Mem, OperandSize, ShiftKind};
+use super::{JitContext, JitError, Service, Status};
+use crate::lower::Op;
+use crate::semantics;
+
+/// The host register of each guest register, by number.
+const HOST: [Gpr; Reg::COUNT] = [
+    Gpr::Rbx, // r0
+    Gpr::Rsi, // r1
+    Gpr::Rdi, // r2
+    Gpr::R8,  // r3
+    Gpr::R9,  // r4
+    Gpr::R10, // r5
+    Gpr::R11, // r6
+    Gpr::R12, // r7
+    Gpr::R13, // r8
+    Gpr::R14, // r9
+    Gpr::Rbp, // r10
+];
+
+/// The register holding the context's address.
+pub(super) const CTX: Gpr = Gpr::R15;
+
+/// Host registers the entry saves for its caller (System V callee-saved).
+const CALLEE_SAVED: [Gpr; 6] = [Gpr::Rbx, Gpr::Rbp, Gpr::R12, Gpr::R13, Gpr::R14, Gpr::R15];
+
+pub(super) fn host(reg: Reg) -> Gpr {
+    HOST[reg.index() % Reg::COUNT]
+}
+
+fn context_field(offset: usize) -> Mem {
+    // The context is a few hundred bytes: its offsets fit.
+    Mem::at(CTX, offset as i32)
+}
+
+/// The host operand size of a guest width.
+fn size_of_width(width: Width) -> OperandSize {
+    match width {
+        Width::W32 => OperandSize::S32,
+        Width::W64 => OperandSize::S64,
+    }
+}
+
+/// The one table of condition codes: the x86 condition under which
+/// `cmp dst, src` (or `test`, for `Set`) takes an eBPF jump.
+impl From<JmpCond> for Cond {
+    fn from(cond: JmpCond) -> Cond {
+        match cond {
+            JmpCond::Eq => Cond::E,
+            JmpCond::Ne => Cond::Ne,
+            JmpCond::Set => Cond::Ne, // after `test`, not `cmp`
+            JmpCond::Gt => Cond::A,
+            JmpCond::Ge => Cond::Ae,
+            JmpCond::Lt => Cond::B,
+            JmpCond::Le => Cond::Be,
+            JmpCond::Sgt => Cond::G,
+            JmpCond::Sge => Cond::Ge,
+            JmpCond::Slt => Cond::L,
+            JmpCond::Sle => Cond::Le,
+        }
+    }
+}
+
+/// Out-of-line code: a call into Rust for the instruction at `pc`, then
+/// back to `resume`, or out of native code.
+struct SlowPath {
+    entry: Label,
+    pc: u32,
+    service: Service,
+    /// Where to continue on `Status::Continue`; `None`: always leave.
+    resume: Option<Label>,
+}
+
+/// The code generator for one program.
+pub(super) struct Codegen<'a> {
+    pub(super) asm: Assembler,
+    code: &'a [Op],
+    /// A label per slot, and one for the end of the program.
+    labels: Vec<Label>,
+    /// Where a basic block starts.
+    leaders: Vec<bool>,
+    /// The shared stub that calls the service entry.
+    stub: Label,
+    /// Leaves native code.
+    leave: Label,
+    slow: Vec<SlowPath>,
+}
+
+/// Compiles `code`; `service` is the address of the Rust service entry.
+pub(super) fn compile(code: &[Op], service: u64) -> Result<Vec<u8>, JitError> {
+    let mut asm = Assembler::default();
+    let labels = (0..=code.len()).map(|_| asm.new_label()).collect();
+    let (stub, leave) = (asm.new_label(), asm.new_label());
+    let mut cg = Codegen {
+        asm,
+        code,
+        labels,
+        leaders: leaders(code),
+        stub,
+        leave,
+        slow: Vec::new(),
+    };
+    cg.prologue();
+    for (pc, op) in code.iter().enumerate() {
+        cg.emit_slot(pc, op)?;
+    }
+    // Falling off the end: the interpreter reports it from here.
+    cg.bind_pc(code.len());
+    cg.call_service(code.len(), Service::Resume);
+    cg.asm.jmp(cg.leave);
+    cg.slow_paths();
+    cg.service_stub(service);
+    cg.epilogue();
+    cg.asm.finish().map_err(|_| JitError::UnboundLabel)
+}
+
+/// Whether each op ends a basic block: it jumps, or calls into Rust (so a
+/// helper or callback sees exactly the budget the interpreter would).
+fn ends_block(op: &Op) -> bool {
+    !matches!(
+        op,
+        Op::Alu { .. }
+            | Op::Neg { .. }
+            | Op::Endian { .. }
+            | Op::Load { .. }
+            | Op::Store { .. }
+            | Op::Atomic { .. }
+            | Op::LoadImm64 { .. }
+    )
+}
+
+/// The first slot of every basic block.
+fn leaders(code: &[Op]) -> Vec<bool> {
+    let mut leaders = vec![false; code.len() + 1];
+    let mut mark = |pc: usize| {
+        if let Some(slot) = leaders.get_mut(pc) {
+            *slot = true;
+        }
+    };
+    mark(0);
+    for (pc, op) in code.iter().enumerate() {
+        match *op {
+            Op::Jump { target, .. } | Op::Ja { target } | Op::CallLocal { target } => {
+                mark(target as usize);
+            }
+            _ => {}
+        }
+        if ends_block(op) {
+            mark(pc + 1);
+        }
+    }
+    // A jump into the second slot of an `lddw` (an error when run) splits
+    // the `lddw` from what follows it.
+    for (pc, op) in code.iter().enumerate() {
+        if matches!(op, Op::LoadImm64 { .. })
+            && leaders.get(pc + 1) == Some(&true)
+            && let Some(slot) = leaders.get_mut(pc + 2)
+        {
+            *slot = true;
+        }
+    }
+    leaders
+}
+
+impl Codegen<'_> {
+    fn is_leader(&self, pc: usize) -> bool {
+        self.leaders.get(pc).copied().unwrap_or(false)
+    }
+
+    fn bind_pc(&mut self, pc: usize) {
+        if let Some(&label) = self.labels.get(pc) {
+            self.asm.bind(label);
+        }
+    }
+
+    fn label(&self, pc: u32) -> Result<Label, JitError> {
+        self.labels
+            .get(pc as usize)
+            .copied()
+            .ok_or(JitError::UnboundLabel)
+    }
+
+    /// Instructions the block starting at `start` executes, `lddw` once.
+    fn block_len(&self, start: usize) -> u32 {
+        let mut count = 0;
+        for (pc, op) in self.code.iter().enumerate().skip(start) {
+            if pc != start && self.is_leader(pc) {
+                break;
+            }
+            if !(matches!(op, Op::LoadImm64Tail) && pc != start) {
+                count += 1;
+            }
+            if ends_block(op) {
+                break;
+            }
+        }
+        count
+    }
+
+    fn emit_slot(&mut self, pc: usize, op: &Op) -> Result<(), JitError> {
+        if self.is_leader(pc) {
+            self.bind_pc(pc);
+            self.charge_budget(pc);
+        } else if matches!(op, Op::LoadImm64Tail) {
+            // Skipped by its `lddw`, and no jump lands here.
+            return Ok(());
+        }
+        let pc32 = u32::try_from(pc).map_err(|_| JitError::Unsupported {
+            pc,
+            what: "programs this long",
+        })?;
+        match *op {
+            Op::Alu {
+                width,
+                op,
+                dst,
+                src,
+            } => self.alu(width, op, dst, src),
+            Op::Neg { width, dst } => self.asm.neg(size_of_width(width), host(dst)),
+            Op::Endian { order, bits, dst } => self.endian(pc, order, bits, dst)?,
+            Op::Load {
+                size,
+                signed,
+                dst,
+                src,
+                off,
+            } => {
+                let (slow, resume) = (self.asm.new_label(), self.asm.new_label());
+                let mem = access_check(&mut self.asm, Access::Read, size, host(src), off, slow);
+                self.load(size, signed, host(dst), mem);
+                self.resume_after(slow, resume, pc32);
+            }
+            Op::Store {
+                size,
+                dst,
+                off,
+                src,
+            } => {
+                let (slow, resume) = (self.asm.new_label(), self.asm.new_label());
+                let mem = access_check(&mut self.asm, Access::Write, size, host(dst), off, slow);
+                self.store(size, mem, src);
+                self.resume_after(slow, resume, pc32);
+            }
+            Op::Atomic {
+                size,
+                op,
+                dst,
+                src,
+                off,
+            } => self.atomic(pc32, size, op, dst, src, off),
+            Op::LoadImm64 { dst, imm } => {
+                self.asm.mov_ri64(host(dst), imm);
+                if self.is_leader(pc + 1) {
+                    let after = self.label(pc32 + 2)?;
+                    self.asm.jmp(after);
+                }
+            }
+            Op::Jump {
+                width,
+                cond,
+                dst,
+                src,
+                target,
+            } => {
+                let target = self.label(target)?;
+                self.jump(width, cond, dst, src, target);
+            }
+            Op::Ja { target } => {
+                let target = self.label(target)?;
+                self.asm.jmp(target);
+            }
+            Op::CallLocal { target } => {
+                let target = self.label(target)?;
+                self.call_service(pc, Service::CallLocal);
+                self.leave_unless_continue();
+                self.asm.call_label(target);
+            }
+            Op::Exit => {
+                self.call_service(pc, Service::Exit);
+                self.asm.alu_ri(
+                    AluKind::Cmp,
+                    OperandSize::S32,
+                    Gpr::Rax,
+                    Status::Return as i32,
+                );
+                self.asm.jcc(Cond::Ne, self.leave);
+                self.asm.ret();
+            }
+            // Everything else runs in Rust with the interpreter's `step`:
+            // helpers, `callx`, packet loads, a jump into an `lddw`.
+            Op::LoadImm64Tail
+            | Op::LoadPacket { .. }
+            | Op::CallHelper { .. }
+            | Op::CallUnknownHelper { .. }
+            | Op::CallReg { .. } => {
+                self.call_service(pc, Service::Step);
+                self.leave_unless_continue();
+            }
+        }
+        Ok(())
+    }
+
+    /// Binds `resume` after an inline access whose slow path is `slow`.
+    pub(super) fn resume_after(&mut self, slow: Label, resume: Label, pc: u32) {
+        self.asm.bind(resume);
+        self.slow.push(SlowPath {
+            entry: slow,
+            pc,
+            service: Service::Step,
+            resume: Some(resume),
+        });
+    }
+
+    /// Charges the block starting at `pc`, or hands the run to the
+    /// interpreter there when the budget cannot pay for all of it.
+    fn charge_budget(&mut self, pc: usize) {
+        let count = i32::try_from(self.block_len(pc)).unwrap_or(i32::MAX);
+        let remaining = context_field(offset_of!(JitContext, remaining));
+        let short = self.asm.new_label();
+        self.asm
+            .alu_mi(AluKind::Cmp, OperandSize::S64, remaining, count);
+        self.asm.jcc(Cond::B, short);
+        self.asm
+            .alu_mi(AluKind::Sub, OperandSize::S64, remaining, count);
+        self.slow.push(SlowPath {
+            entry: short,
+            pc: pc as u32,
+            service: Service::Resume,
+            resume: None,
+        });
+    }
+
+    /// `mov ecx, pc; mov edx, service; call stub`: the status in eax.
+    fn call_service(&mut self, pc: usize, service: Service) {
+        self.asm.mov_ri32(Gpr::Rcx, pc as u32);
+        self.asm.mov_ri32(Gpr::Rdx, service as u32);
+        self.asm.call_label(self.stub);
+    }
+
+    fn leave_unless_continue(&mut self) {
+        self.asm.test_rr(OperandSize::S32, Gpr::Rax, Gpr::Rax);
+        self.asm.jcc(Cond::Ne, self.leave);
+    }
+
+    fn alu(&mut self, width: Width, op: AluOp, dst: Reg, src: Source) {
+        let size = size_of_width(width);
+        let d = host(dst);
+        let kind = match op {
+            AluOp::Add => Some(AluKind::Add),
+            AluOp::Sub => Some(AluKind::Sub),
+            AluOp::Or => Some(AluKind::Or),
+            AluOp::And => Some(AluKind::And),
+            AluOp::Xor => Some(AluKind::Xor),
+            _ => None,
+        };
+        if let Some(kind) = kind {
+            match src {
+                Source::Reg(s) => self.asm.alu_rr(kind, size, d, host(s)),
+                Source::Imm(imm) => self.asm.alu_ri(kind, size, d, imm),
+            }
+            return;
+        }
+        match (op, src) {
+            (AluOp::Mov, Source::Reg(s)) => self.asm.mov_rr(size, d, host(s)),
+            // `mov` and `movsx` of an immediate: the result is a constant.
+            (AluOp::Mov | AluOp::Movsx(_), Source::Imm(imm)) => {
+                let value = semantics::alu(op, width, 0, i64::from(imm) as u64);
+                self.asm.mov_ri64(d, value);
+            }
+            (AluOp::Movsx(from), Source::Reg(s)) => {
+                let from = super::memory::size_of_access(from);
+                if width == Width::W32 && from == OperandSize::S32 {
+                    self.asm.mov_rr(OperandSize::S32, d, host(s));
+                } else {
+                    self.asm.movsx_rr(from, size, d, host(s));
+                }
+            }
+            (AluOp::Mul, Source::Reg(s)) => self.asm.imul_rr(size, d, host(s)),
+            (AluOp::Mul, Source::Imm(imm)) => self.asm.imul_rri(size, d, d, imm),
+            (AluOp::Lsh | AluOp::Rsh | AluOp::Arsh, src) => self.shift(width, op, d, src),
+            (AluOp::Div | AluOp::Mod | AluOp::Sdiv | AluOp::Smod, src) => {
+                self.divide(width, op, d, src);
+            }
+            // Handled above.
+            (AluOp::Add | AluOp::Sub | AluOp::Or | AluOp::And | AluOp::Xor, _) => {}
+        }
+    }
+
+    fn shift(&mut self, width: Width, op: AluOp, d: Gpr, src: Source) {
+        let size = size_of_width(width);
+        let kind = match op {
+            AluOp::Lsh => ShiftKind::Shl,
+            AluOp::Rsh => ShiftKind::Shr,
+            _ => ShiftKind::Sar,
+        };
+        match src {
+            Source::Reg(s) => {
+                // The hardware masks cl to the width, as eBPF does.
+                self.asm.mov_rr(OperandSize::S64, Gpr::Rcx, host(s));
+                self.asm.shift_rcl(kind, size, d);
+                if width == Width::W32 {
+                    // A count of zero may leave the register unwritten:
+                    // clear the upper half explicitly.
+                    self.asm.mov_rr(OperandSize::S32, d, d);
+                }
+            }
+            Source::Imm(imm) => {
+                let count = (imm as u32 & (width.bits() - 1)) as u8;
+                match count {
+                    0 if width == Width::W32 => self.asm.mov_rr(OperandSize::S32, d, d),
+                    0 => {}
+                    count => self.asm.shift_ri(kind, size, d, count),
+                }
+            }
+        }
+    }
+
+    /// Division and modulo: x86 faults on a zero divisor and on signed
+    /// `MIN / -1`, so both are branched around with eBPF's results
+    /// (quotient 0 and dividend kept; `MIN` wrapped and 0).
+    fn divide(&mut self, width: Width, op: AluOp, d: Gpr, src: Source) {
+        let size = size_of_width(width);
+        let signed = matches!(op, AluOp::Sdiv | AluOp::Smod);
+        let remainder = matches!(op, AluOp::Mod | AluOp::Smod);
+        let (zero, normal, done) = (
+            self.asm.new_label(),
+            self.asm.new_label(),
+            self.asm.new_label(),
+        );
+        match src {
+            Source::Reg(s) => self.asm.mov_rr(OperandSize::S64, Gpr::Rcx, host(s)),
+            Source::Imm(imm) => self.asm.mov_ri64(Gpr::Rcx, i64::from(imm) as u64),
+        }
+        self.asm.test_rr(size, Gpr::Rcx, Gpr::Rcx);
+        self.asm.jcc(Cond::E, zero);
+        if signed {
+            self.asm.alu_ri(AluKind::Cmp, size, Gpr::Rcx, -1);
+            self.asm.jcc(Cond::Ne, normal);
+            if remainder {
+                self.asm.alu_rr(AluKind::Xor, OperandSize::S32, d, d);
+            } else {
+                self.asm.neg(size, d);
+            }
+            self.asm.jmp(done);
+        }
+        self.asm.bind(normal);
+        self.asm.mov_rr(size, Gpr::Rax, d);
+        if signed {
+            self.asm.sign_extend_rax(size);
+        } else {
+            self.asm
+                .alu_rr(AluKind::Xor, OperandSize::S32, Gpr::Rdx, Gpr::Rdx);
+        }
+        let kind = if signed {
+            DivKind::Signed
+        } else {
+            DivKind::Unsigned
+        };
+        self.asm.div(kind, size, Gpr::Rcx);
+        let result = if remainder { Gpr::Rdx } else { Gpr::Rax };
+        self.asm.mov_rr(size, d, result);
+        self.asm.jmp(done);
+        self.asm.bind(zero);
+        if remainder {
+            // The dividend stays, truncated to the width.
+            if width == Width::W32 {
+                self.asm.mov_rr(OperandSize::S32, d, d);
+            }
+        } else {
+            self.asm.alu_rr(AluKind::Xor, OperandSize::S32, d, d);
+        }
+        self.asm.bind(done);
+    }
+
+    fn endian(&mut self, pc: usize, order: ByteOrder, bits: u8, dst: Reg) -> Result<(), JitError> {
+        let d = host(dst);
+        match (order, bits) {
+            (ByteOrder::ToLe, 16) => self.asm.movzx_rr(OperandSize::S16, d, d),
+            (ByteOrder::ToLe, 32) => self.asm.mov_rr(OperandSize::S32, d, d),
+            (ByteOrder::ToLe, 64) => {}
+            (ByteOrder::ToBe | ByteOrder::Swap, 16) => {
+                self.asm.bswap(OperandSize::S32, d);
+                self.asm.shift_ri(ShiftKind::Shr, OperandSize::S32, d, 16);
+            }
+            (ByteOrder::ToBe | ByteOrder::Swap, 32) => self.asm.bswap(OperandSize::S32, d),
+            (ByteOrder::ToBe | ByteOrder::Swap, 64) => self.asm.bswap(OperandSize::S64, d),
+            _ => {
+                return Err(JitError::Unsupported {
+                    pc,
+                    what: "a byte swap of this width",
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn jump(&mut self, width: Width, cond: JmpCond, dst: Reg, src: Source, target: Label) {
+        let size = size_of_width(width);
+        let d = host(dst);
+        match (cond, src) {
+            (JmpCond::Set, Source::Reg(s)) => self.asm.test_rr(size, d, host(s)),
+            (JmpCond::Set, Source::Imm(imm)) => self.asm.test_ri(size, d, imm),
+            (_, Source::Reg(s)) => self.asm.alu_rr(AluKind::Cmp, size, d, host(s)),
+            (_, Source::Imm(imm)) => self.asm.alu_ri(AluKind::Cmp, size, d, imm),
+        }
+        self.asm.jcc(Cond::from(cond), target);
+    }
+
+    /// Saves the caller's registers, pins the context, loads the guest
+    /// registers.
+    fn prologue(&mut self) {
+        for reg in CALLEE_SAVED {
+            self.asm.push(reg);
+        }
+        // The context arrives in rdi (System V's first argument).
+        self.asm.mov_rr(OperandSize::S64, CTX, Gpr::Rdi);
+        let entry_rsp = context_field(offset_of!(JitContext, entry_rsp));
+        self.asm.mov_mr(OperandSize::S64, entry_rsp, Gpr::Rsp);
+        self.load_guest_registers();
+    }
+
+    /// Leaves native code from any depth: back to the entry's stack.
+    fn epilogue(&mut self) {
+        self.asm.bind(self.leave);
+        let entry_rsp = context_field(offset_of!(JitContext, entry_rsp));
+        self.asm.mov_rm(OperandSize::S64, Gpr::Rsp, entry_rsp);
+        for reg in CALLEE_SAVED.iter().rev() {
+            self.asm.pop(*reg);
+        }
+        self.asm.ret();
+    }
+
+    fn load_guest_registers(&mut self) {
+        for (n, reg) in HOST.iter().enumerate() {
+            let slot = context_field(offset_of!(JitContext, regs) + 8 * n);
+            self.asm.mov_rm(OperandSize::S64, *reg, slot);
+        }
+    }
+
+    fn spill_guest_registers(&mut self) {
+        for (n, reg) in HOST.iter().enumerate() {
+            let slot = context_field(offset_of!(JitContext, regs) + 8 * n);
+            self.asm.mov_mr(OperandSize::S64, slot, *reg);
+        }
+    }
+
+    /// The stub every call into Rust goes through: pc in ecx, service in
+    /// edx; returns the status in eax with the guest registers reloaded
+    /// (Rust may have changed them).
+    fn service_stub(&mut self, service: u64) {
+        self.asm.bind(self.stub);
+        self.spill_guest_registers();
+        // rbx is spilled and callee-saved: it keeps the stack pointer
+        // across the call while the stack is aligned for the ABI.
+        self.asm.mov_rr(OperandSize::S64, Gpr::Rbx, Gpr::Rsp);
+        self.asm
+            .alu_ri(AluKind::And, OperandSize::S64, Gpr::Rsp, -16);
+        self.asm.mov_rr(OperandSize::S64, Gpr::Rdi, CTX);
+        self.asm.mov_rr(OperandSize::S32, Gpr::Rsi, Gpr::Rcx);
+        self.asm.mov_ri64(Gpr::Rax, service);
+        self.asm.call_r(Gpr::Rax);
+        self.asm.mov_rr(OperandSize::S64, Gpr::Rsp, Gpr::Rbx);
+        self.load_guest_registers();
+        self.asm.ret();
+    }
+
+    fn slow_paths(&mut self) {
+        for slow in core::mem::take(&mut self.slow) {
+            self.asm.bind(slow.entry);
+            self.call_service(slow.pc as usize, slow.service);
+            match slow.resume {
+                Some(resume) => {
+                    self.leave_unless_continue();
+                    self.asm.jmp(resume);
+                }
+                None => self.asm.jmp(self.leave),
+            }
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! Executable memory and the two crossings between Rust and native code:
+//! the entry into compiled code, and the service entry native code calls
+//! back. This is the only module of the crate that uses `unsafe`.
+//!
+//! Code pages are written while mapped read-write, then switched to
+//! read-execute before anything runs them: never writable and executable
+//! at once.
+
+use core::ffi::c_void;
+use core::ptr::NonNull;
+
+use super::{JitContext, JitError, JitRun, serve};
+
+/// What compiled code is: a function of the pinned context.
+type Entry = unsafe extern "sysv64" fn(*mut JitContext);
+
+/// The service entry's address, for the code generator to embed.
+pub(super) fn service_entry() -> u64 {
+    let entry: extern "sysv64" fn(*mut JitContext, u32, u32) -> u32 = service;
+    entry as usize as u64
+}
+
+/// Native code in read-execute pages, unmapped on drop.
+pub(crate) struct Code {
+    ptr: NonNull<u8>,
+    /// Mapped length: the code rounded up to whole pages.
+    mapped: usize,
+    len: usize,
+}
+
+// SAFETY: the pages are immutable (read-execute) after `Code::new` and
+// owned by this value alone; running them from several threads at once is
+// fine, each run brings its own context.
+unsafe impl Send for Code {}
+// SAFETY: as for `Send`: shared access only reads and executes.
+unsafe impl Sync for Code {}
+
+impl Code {
+    /// Copies `bytes` into fresh pages and makes them executable.
+    pub(crate) fn new(bytes: &[u8]) -> Result<Code, JitError> {
+        let page = page_size();
+        let mapped = bytes.len().max(1).div_ceil(page) * page;
+        // SAFETY: an anonymous private mapping with no address hint touches
+        // no existing memory; the result is checked before use.
+        let ptr = unsafe {
+            libc::mmap(
+                core::ptr::null_mut(),
+                mapped,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(JitError::ExecutableMemory(std::io::Error::last_os_error()));
+        }
+        let Some(ptr) = NonNull::new(ptr.cast::<u8>()) else {
+            return Err(JitError::ExecutableMemory(std::io::Error::other(
+                "mmap returned null",
+            )));
+        };
+        // Owns the mapping from here, so an error below unmaps it.
+        let code = Code {
+            ptr,
+            mapped,
+            len: bytes.len(),
+        };
+        // SAFETY: the mapping is `mapped >= bytes.len()` bytes, writable,
+        // and nothing else refers to it yet.
+        unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), ptr.as_ptr(), bytes.len()) };
+        // SAFETY: changes the protection of our own mapping only.
+        let protected = unsafe {
+            libc::mprotect(
+                ptr.as_ptr().cast::<c_void>(),
+                mapped,
+                libc::PROT_READ | libc::PROT_EXEC,
+            )
+        };
+        if protected != 0 {
+            return Err(JitError::ExecutableMemory(std::io::Error::last_os_error()));
+        }
+        Ok(code)
+    }
+
+    /// Bytes of machine code.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Runs the code with `ctx`; returns when it leaves (the outcome is in
+    /// the run `ctx` points to).
+    pub(crate) fn enter(&self, ctx: &mut JitContext) {
+        // SAFETY: the pages hold code from `codegen::compile`, whose entry
+        // at offset 0 follows the System V ABI for `Entry`: it saves and
+        // restores the callee-saved registers and the stack pointer, reads
+        // and writes `ctx` only at its fields' offsets, and reaches guest
+        // memory only through `ctx.table` entries after checking the
+        // offset and length against them. `ctx.run` points to a live
+        // `JitRun` for the whole call.
+        unsafe {
+            let entry: Entry = core::mem::transmute::<*mut u8, Entry>(self.ptr.as_ptr());
+            entry(ctx);
+        }
+    }
+}
+
+impl Drop for Code {
+    fn drop(&mut self) {
+        // SAFETY: unmaps exactly the mapping `new` made; no reference to
+        // it outlives `self` (runs borrow the program).
+        unsafe {
+            libc::munmap(self.ptr.as_ptr().cast::<c_void>(), self.mapped);
+        }
+    }
+}
+
+fn page_size() -> usize {
+    // SAFETY: `sysconf` has no preconditions.
+    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    usize::try_from(size)
+        .ok()
+        .filter(|&s| s > 0)
+        .unwrap_or(4096)
+}
+
+/// The service entry: native code spills the guest registers into `ctx`
+/// and calls this with the instruction and what it needs.
+extern "sysv64" fn service(ctx: *mut JitContext, pc: u32, kind: u32) -> u32 {
+    // SAFETY: native code passes the context `Code::enter` was given,
+    // which is live and not otherwise referenced while this runs (native
+    // code is suspended in the call).
+    let ctx = unsafe { &mut *ctx };
+    // SAFETY: `ctx.run` was set by `JitProgram::execute` to its `JitRun`,
+    // which outlives the native call and is not touched by Rust until the
+    // call returns.
+    let run = unsafe { &mut *ctx.run.cast::<JitRun<'_, '_, '_, '_>>() };
+    serve(ctx, run, pc, kind) as u32
+}

@@ -1,0 +1,173 @@
+//! Guest memory from native code: the inline check against the region
+//! table, and the loads, stores and atomics behind it.
+//!
+//! ```text
+//!   rax = base + off                       (wrapping, as the interpreter)
+//!   rcx = rax >> 32        ; id >= 16 ?  -> slow path (map values, junk)
+//!   rdx = (u32)rax + len   ; > table[id].read_len (write_len) ? -> slow path
+//!   rdx = table[id].ptr + (u32)rax         ; the host byte
+//! ```
+//!
+//! Unmapped ids have lengths 0, so null, idle frames and served contexts
+//! all fall to the slow path, which runs the instruction with the
+//! interpreter's `step`: the same `Memory` code decides every value and
+//! every error that is not a plain in-bounds access.
+
+use core::mem::offset_of;
+
+use visor_isa::{AtomicOp, Reg, Size, Source};
+
+use super::codegen::{CTX, Codegen, host};
+use super::x64::{AluKind, Assembler, Cond, Gpr, Label, Mem, OperandSize};
+use super::{HOST_REGION_SHIFT, HostRegion, JitContext};
+use crate::layout::REGION_SLOTS;
+
+/// Which permission an access needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Access {
+    Read,
+    /// Stores and atomics.
+    Write,
+}
+
+/// The host operand size of an access size.
+pub(super) fn size_of_access(size: Size) -> OperandSize {
+    match size {
+        Size::B => OperandSize::S8,
+        Size::H => OperandSize::S16,
+        Size::W => OperandSize::S32,
+        Size::DW => OperandSize::S64,
+    }
+}
+
+/// Emits the check of an access of `size` at `base + off`; jumps to
+/// `slow` when it does not pass. Returns the host operand (`[rdx]`);
+/// rax and rcx are free afterwards.
+pub(super) fn access_check(
+    asm: &mut Assembler,
+    access: Access,
+    size: Size,
+    base: Gpr,
+    off: i16,
+    slow: Label,
+) -> Mem {
+    let table = offset_of!(JitContext, table);
+    let len_field = match access {
+        Access::Read => offset_of!(HostRegion, read_len),
+        Access::Write => offset_of!(HostRegion, write_len),
+    };
+    let entry = |field: usize| Mem::indexed(CTX, Gpr::Rcx, (table + field) as i32);
+    asm.lea(Gpr::Rax, Mem::at(base, i32::from(off)));
+    asm.mov_rr(OperandSize::S64, Gpr::Rcx, Gpr::Rax);
+    asm.shift_ri(super::x64::ShiftKind::Shr, OperandSize::S64, Gpr::Rcx, 32);
+    asm.alu_ri(
+        AluKind::Cmp,
+        OperandSize::S64,
+        Gpr::Rcx,
+        REGION_SLOTS as i32,
+    );
+    asm.jcc(Cond::Ae, slow);
+    asm.shift_ri(
+        super::x64::ShiftKind::Shl,
+        OperandSize::S32,
+        Gpr::Rcx,
+        HOST_REGION_SHIFT,
+    );
+    asm.mov_rr(OperandSize::S32, Gpr::Rdx, Gpr::Rax);
+    asm.alu_ri(
+        AluKind::Add,
+        OperandSize::S64,
+        Gpr::Rdx,
+        size.bytes() as i32,
+    );
+    asm.alu_rm(AluKind::Cmp, OperandSize::S64, Gpr::Rdx, entry(len_field));
+    asm.jcc(Cond::A, slow);
+    asm.mov_rm(
+        OperandSize::S64,
+        Gpr::Rdx,
+        entry(offset_of!(HostRegion, ptr)),
+    );
+    asm.mov_rr(OperandSize::S32, Gpr::Rax, Gpr::Rax);
+    asm.alu_rr(AluKind::Add, OperandSize::S64, Gpr::Rdx, Gpr::Rax);
+    Mem::at(Gpr::Rdx, 0)
+}
+
+impl Codegen<'_> {
+    /// `dst = *(size *)mem`, zero- or sign-extended to 64 bits.
+    pub(super) fn load(&mut self, size: Size, signed: bool, dst: Gpr, mem: Mem) {
+        let from = size_of_access(size);
+        match (size, signed) {
+            (Size::DW, _) => self.asm.mov_rm(OperandSize::S64, dst, mem),
+            (Size::W, false) => self.asm.mov_rm(OperandSize::S32, dst, mem),
+            (_, false) => self.asm.movzx_rm(from, dst, mem),
+            (_, true) => self.asm.movsx_rm(from, OperandSize::S64, dst, mem),
+        }
+    }
+
+    /// `*(size *)mem = src`.
+    pub(super) fn store(&mut self, size: Size, mem: Mem, src: Source) {
+        let size = size_of_access(size);
+        match src {
+            Source::Reg(s) => self.asm.mov_mr(size, mem, host(s)),
+            Source::Imm(imm) => self.asm.mov_mi(size, mem, imm),
+        }
+    }
+
+    /// An atomic read-modify-write at `dst + off` with `src` (and r0 for
+    /// `cmpxchg`). Sizes other than W and DW go to the interpreter whole.
+    pub(super) fn atomic(
+        &mut self,
+        pc: u32,
+        size: Size,
+        op: AtomicOp,
+        dst: Reg,
+        src: Reg,
+        off: i16,
+    ) {
+        let (slow, resume) = (self.asm.new_label(), self.asm.new_label());
+        if !matches!(size, Size::W | Size::DW) {
+            self.asm.jmp(slow);
+            self.resume_after(slow, resume, pc);
+            return;
+        }
+        let width = size_of_access(size);
+        let s = host(src);
+        let mem = access_check(&mut self.asm, Access::Write, size, host(dst), off, slow);
+        let alu = |op: AtomicOp| match op {
+            AtomicOp::Add { .. } => AluKind::Add,
+            AtomicOp::Or { .. } => AluKind::Or,
+            AtomicOp::And { .. } => AluKind::And,
+            _ => AluKind::Xor,
+        };
+        match op {
+            AtomicOp::Add { fetch: true } => self.asm.lock_xadd(width, mem, s),
+            AtomicOp::Add { fetch: false }
+            | AtomicOp::Or { fetch: false }
+            | AtomicOp::And { fetch: false }
+            | AtomicOp::Xor { fetch: false } => self.asm.lock_alu_mr(alu(op), width, mem, s),
+            AtomicOp::Or { fetch: true }
+            | AtomicOp::And { fetch: true }
+            | AtomicOp::Xor { fetch: true } => {
+                // No x86 instruction returns the old value of or/and/xor:
+                // retry a compare-exchange until no one raced us.
+                let again = self.asm.new_label();
+                self.asm.mov_rm(width, Gpr::Rax, mem);
+                self.asm.bind(again);
+                self.asm.mov_rr(width, Gpr::Rcx, Gpr::Rax);
+                self.asm.alu_rr(alu(op), width, Gpr::Rcx, s);
+                self.asm.lock_cmpxchg(width, mem, Gpr::Rcx);
+                self.asm.jcc(Cond::Ne, again);
+                self.asm.mov_rr(width, s, Gpr::Rax);
+            }
+            AtomicOp::Xchg => self.asm.xchg(width, mem, s),
+            AtomicOp::Cmpxchg => {
+                let r0 = host(Reg::R0);
+                self.asm.mov_rr(OperandSize::S64, Gpr::Rax, r0);
+                self.asm.lock_cmpxchg(width, mem, s);
+                // The old value, zero-extended at either width.
+                self.asm.mov_rr(width, r0, Gpr::Rax);
+            }
+        }
+        self.resume_after(slow, resume, pc);
+    }
+}

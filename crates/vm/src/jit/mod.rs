@@ -1,0 +1,334 @@
+//! The x86-64 JIT: the interpreter's lowered ops compiled to native code
+//! with the same results, errors and budget, bit for bit.
+//!
+//! # Layers
+//!
+//! - `x64`: the assembler, one method per host instruction form
+//!   (`mov_rr`, `movzx_rm`, `lock_cmpxchg`), condition codes, labels.
+//! - `codegen`: one method per [`Op`](crate::lower) kind, width passed as
+//!   a value; which guest register lives in which host register; basic
+//!   blocks and the budget.
+//! - `memory`: the inline access check against the region table.
+//! - `exec`: executable memory (written while RW, then RX: never both)
+//!   and the two crossings between Rust and native code. The only
+//!   `unsafe` of the crate is there.
+//!
+//! # Execution model
+//!
+//! Native code runs the interpreter's `Machine`: guest registers live in
+//! host registers while native code runs and are spilled to a pinned
+//! [`JitContext`] whenever it calls back into Rust through one *service*
+//! entry point, which copies them into the machine, does the work with the
+//! interpreter's own code, and copies them back. So:
+//!
+//! - ALU, byte-order, jumps, `lddw`, loads, stores and atomics on plain
+//!   regions (context, packet, stack frames, reservations) run inline.
+//!   Each access checks `addr >> 32` against the 16-entry table, then
+//!   `offset + len` against the region's readable (or, for stores and
+//!   atomics, writable) length. Anything else (null, unmapped, out of
+//!   bounds, read-only, map values at ids from 16, served contexts) takes
+//!   a slow path that executes that one instruction with the
+//!   interpreter's `step`: the same `Memory` methods, so the same values
+//!   and the same [`VmError::MemoryAccess`](crate::VmError).
+//! - Helper calls, `callx`, `LD_ABS`/`LD_IND` run through `step` too: the
+//!   same helper closures, `bpf_loop` (whose callbacks run in the
+//!   interpreter), helper `Exit` and tail calls (which leave native code;
+//!   the run loop then starts the target, natively if it has a JIT).
+//! - Local calls: the machine pushes the call (same frame regions, same
+//!   8-frame limit and error), then native code `call`s the target; `exit`
+//!   asks the machine to pop, then `ret`s, or leaves at depth 0.
+//! - Budget: the instructions of each basic block are charged when it is
+//!   entered (`lddw` once). When fewer remain than the block needs, native
+//!   code hands the machine to the interpreter at the block's first
+//!   instruction, which runs on and stops with exactly the interpreter's
+//!   `BudgetExhausted` at the same pc. Every instruction that calls into
+//!   Rust ends its block, so helpers and callbacks see the same budget.
+//!
+//! Not done yet: constant blinding of immediates, eliding checks the
+//! verifier has proven, keeping map-value accesses inline.
+
+#[cfg(target_arch = "x86_64")]
+mod codegen;
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)] // executable memory and native entry; see the module
+mod exec;
+#[cfg(target_arch = "x86_64")]
+mod memory;
+#[cfg(target_arch = "x86_64")]
+mod x64;
+
+use core::fmt;
+
+use thiserror::Error;
+
+use crate::interpreter::{End, Machine, Stop};
+use crate::layout::REGION_SLOTS;
+use crate::lower::Op;
+use crate::region::Region;
+
+/// Why a program was not compiled; the interpreter still runs it.
+#[derive(Debug, Error)]
+pub enum JitError {
+    /// The host is not x86-64.
+    #[error("no JIT for {arch} hosts; the interpreter runs the program")]
+    UnsupportedHost {
+        /// The host architecture.
+        arch: &'static str,
+    },
+    /// An instruction the JIT has no lowering for.
+    #[error("instruction {pc}: the JIT does not compile {what}; the interpreter runs the program")]
+    Unsupported {
+        /// The instruction.
+        pc: usize,
+        /// What it is.
+        what: &'static str,
+    },
+    /// The operating system refused executable memory.
+    #[error("cannot map executable memory for the JIT: {0}")]
+    ExecutableMemory(#[source] std::io::Error),
+    /// The code generator made a jump to nowhere (a JIT bug).
+    #[error("JIT internal error: a jump names no code")]
+    UnboundLabel,
+}
+
+/// One region table entry as native code reads it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct HostRegion {
+    ptr: *mut u8,
+    read_len: u64,
+    /// The length for stores and atomics: 0 when read-only.
+    write_len: u64,
+    /// Pads the entry to 32 bytes, so an id becomes an offset by a shift.
+    _pad: u64,
+}
+
+impl HostRegion {
+    pub(crate) const UNMAPPED: HostRegion = HostRegion {
+        ptr: core::ptr::null_mut(),
+        read_len: 0,
+        write_len: 0,
+        _pad: 0,
+    };
+
+    /// `region`'s bytes and permissions.
+    pub(crate) fn of(region: &mut Region<'_>) -> HostRegion {
+        let len = region.len() as u64;
+        match region.bytes_mut() {
+            Some(bytes) => HostRegion {
+                ptr: bytes.as_mut_ptr(),
+                read_len: len,
+                write_len: len,
+                _pad: 0,
+            },
+            None => HostRegion {
+                ptr: region.bytes().as_ptr().cast_mut(),
+                read_len: len,
+                write_len: 0,
+                _pad: 0,
+            },
+        }
+    }
+}
+
+/// log2 of `size_of::<HostRegion>()`.
+const HOST_REGION_SHIFT: u8 = 5;
+const _: () = assert!(core::mem::size_of::<HostRegion>() == 1 << HOST_REGION_SHIFT);
+
+/// What native code reads and writes besides guest memory, at fixed
+/// offsets from the register that holds its address for the whole run.
+#[repr(C)]
+pub(crate) struct JitContext {
+    /// r0 to r10 while Rust runs (indexed by register number).
+    regs: [u64; 16],
+    table: [HostRegion; REGION_SLOTS],
+    /// The budget left, charged per basic block.
+    remaining: u64,
+    /// The host stack pointer at entry, restored when leaving.
+    entry_rsp: u64,
+    /// The Rust side of the run (`JitRun`), for the service entry.
+    run: *mut core::ffi::c_void,
+}
+
+/// What native code asks of Rust.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+enum Service {
+    /// Execute the op at `pc` with the interpreter's `step` (slow paths,
+    /// helpers, `callx`, `LD_ABS`/`LD_IND`, errors).
+    Step = 0,
+    /// Push a local call from `pc`.
+    CallLocal = 1,
+    /// `exit` at `pc`: return from a local call, or end the program.
+    Exit = 2,
+    /// Hand the machine to the interpreter from `pc` to the end.
+    Resume = 3,
+}
+
+impl Service {
+    fn from_u32(kind: u32) -> Service {
+        match kind {
+            0 => Service::Step,
+            1 => Service::CallLocal,
+            2 => Service::Exit,
+            // Resume is always correct: the interpreter finishes the run.
+            _ => Service::Resume,
+        }
+    }
+}
+
+/// What native code does after a service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+enum Status {
+    /// Go on with the next instruction.
+    Continue = 0,
+    /// The run is over (or left to the interpreter): leave native code.
+    Leave = 1,
+    /// A local call returned: `ret` to the caller's native code.
+    Return = 2,
+}
+
+/// The Rust side of one native run.
+struct JitRun<'a, 'i, 'r, 'm> {
+    machine: &'a mut Machine<'i, 'r, 'm>,
+    /// How the program ended, set by the service that said `Leave`.
+    outcome: Option<Result<End, Stop>>,
+}
+
+/// A program compiled to native code.
+pub struct JitProgram {
+    #[cfg(target_arch = "x86_64")]
+    code: exec::Code,
+    #[cfg(not(target_arch = "x86_64"))]
+    never: core::convert::Infallible,
+}
+
+impl fmt::Debug for JitProgram {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        #[cfg(target_arch = "x86_64")]
+        return f
+            .debug_struct("JitProgram")
+            .field("code_bytes", &self.code.len())
+            .finish();
+        #[cfg(not(target_arch = "x86_64"))]
+        match self.never {}
+    }
+}
+
+impl JitProgram {
+    /// Compiles lowered `code`.
+    pub(crate) fn compile(code: &[Op]) -> Result<JitProgram, JitError> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let bytes = codegen::compile(code, exec::service_entry())?;
+            Ok(JitProgram {
+                code: exec::Code::new(&bytes)?,
+            })
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = code;
+            Err(JitError::UnsupportedHost {
+                arch: std::env::consts::ARCH,
+            })
+        }
+    }
+
+    /// Runs the machine's program natively from its first instruction.
+    pub(crate) fn execute(&self, machine: &mut Machine<'_, '_, '_>) -> Result<End, Stop> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let mut ctx = JitContext {
+                regs: [0; 16],
+                table: [HostRegion::UNMAPPED; REGION_SLOTS],
+                remaining: machine.remaining,
+                entry_rsp: 0,
+                run: core::ptr::null_mut(),
+            };
+            to_native(&mut ctx, machine);
+            let end_pc = machine.code.len();
+            let mut run = JitRun {
+                machine,
+                outcome: None,
+            };
+            ctx.run = (&raw mut run).cast();
+            self.code.enter(&mut ctx);
+            // Native code leaves only after a service set the outcome.
+            run.outcome
+                .unwrap_or_else(|| Err(Box::new(crate::VmError::FellOffEnd { pc: end_pc })))
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = machine;
+            match self.never {}
+        }
+    }
+}
+
+/// Registers, budget and region table from the machine into the context.
+fn to_native(ctx: &mut JitContext, machine: &mut Machine<'_, '_, '_>) {
+    for (n, slot) in ctx.regs.iter_mut().enumerate().take(visor_isa::Reg::COUNT) {
+        if let Some(reg) = u8::try_from(n).ok().and_then(visor_isa::Reg::new) {
+            *slot = machine.regs[reg];
+        }
+    }
+    ctx.remaining = machine.remaining;
+    machine.memory.host_table(&mut ctx.table);
+}
+
+/// Registers and budget from the context into the machine.
+fn from_native(ctx: &JitContext, machine: &mut Machine<'_, '_, '_>) {
+    for (n, value) in ctx.regs.iter().enumerate().take(visor_isa::Reg::COUNT) {
+        if let Some(reg) = u8::try_from(n).ok().and_then(visor_isa::Reg::new) {
+            machine.regs[reg] = *value;
+        }
+    }
+    machine.remaining = ctx.remaining;
+}
+
+/// What the service entry does for native code: `kind` at `pc`, with the
+/// interpreter's own methods.
+fn serve(ctx: &mut JitContext, run: &mut JitRun<'_, '_, '_, '_>, pc: u32, kind: u32) -> Status {
+    use crate::interpreter::Flow;
+
+    let pc = pc as usize;
+    let machine = &mut *run.machine;
+    from_native(ctx, machine);
+    let mut leave = |end: Result<End, Stop>| {
+        run.outcome = Some(end);
+        Status::Leave
+    };
+    let status = match Service::from_u32(kind) {
+        Service::Step => {
+            let code = machine.code;
+            let flow = match code.get(pc) {
+                Some(op) => machine.step(pc, op),
+                None => Err(Box::new(crate::VmError::FellOffEnd { pc })),
+            };
+            match flow {
+                Ok(Flow::Continue(next)) if next == pc + 1 => Status::Continue,
+                // Not expected from the ops native code hands over; the
+                // interpreter takes it from there, correctly.
+                Ok(Flow::Continue(next)) => leave(machine.execute_from(next)),
+                Ok(Flow::Exit(r0)) => leave(Ok(End::Exit(r0))),
+                Ok(Flow::TailCall) => leave(Ok(End::TailCall)),
+                Ok(Flow::Returned(r0)) => leave(Ok(End::Returned(r0))),
+                Err(stop) => leave(Err(stop)),
+            }
+        }
+        Service::CallLocal => match machine.call_local(pc) {
+            Ok(()) => Status::Continue,
+            Err(stop) => leave(Err(stop)),
+        },
+        Service::Exit => match machine.exit() {
+            Flow::Continue(_) => Status::Return,
+            Flow::Exit(r0) => leave(Ok(End::Exit(r0))),
+            Flow::TailCall => leave(Ok(End::TailCall)),
+            Flow::Returned(r0) => leave(Ok(End::Returned(r0))),
+        },
+        Service::Resume => leave(machine.execute_from(pc)),
+    };
+    to_native(ctx, machine);
+    status
+}

@@ -1,0 +1,786 @@
+//! The interpreter and the JIT tested as one: each program runs through
+//! both engines, which must agree on r0 or the error, on the input bytes
+//! afterwards and on the instruction count; the expected outcome is stated
+//! once. Then random valid programs (every instruction kind, forward
+//! branches, bounded loops, stack and input traffic, atomics, helper and
+//! local calls, faults, small budgets) compared the same way.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::*;
+use visor_isa::{AluOp, AtomicOp, ByteOrder, Insn, JmpCond, LoadImm, Reg, Size, Source, Width};
+use visor_vm::{
+    HelperOutcome, Helpers, Interpreter, Map, MapDef, MapKind, MapOps, ProgramMaps, RunInput,
+    UpdateMode,
+};
+
+/// What a run gave: r0 or the error's text, the instructions counted, and
+/// the input bytes after it.
+#[derive(Debug, PartialEq, Eq)]
+struct Observed {
+    result: Result<u64, String>,
+    instructions: Option<u64>,
+    memory: Vec<u8>,
+}
+
+fn observe(vm: &Interpreter, input: &[u8]) -> Observed {
+    let mut memory = input.to_vec();
+    let counted = vm.run_counted(RunInput::memory(&mut memory));
+    Observed {
+        result: counted.as_ref().map(|f| f.r0).map_err(|e| e.to_string()),
+        instructions: counted.ok().map(|f| f.instructions),
+        memory,
+    }
+}
+
+/// Runs `vm` in the interpreter and, on x86-64, natively; both must agree.
+/// Returns what they observed.
+#[track_caller]
+fn both_engines(vm: Interpreter, input: &[u8]) -> Observed {
+    let interpreted = observe(&vm, input);
+    if cfg!(target_arch = "x86_64") {
+        let jit = vm
+            .with_jit()
+            .expect("the JIT takes what the interpreter runs");
+        assert!(jit.is_jit());
+        let native = observe(&jit, input);
+        assert_eq!(
+            native, interpreted,
+            "the JIT disagrees with the interpreter"
+        );
+    }
+    interpreted
+}
+
+/// The conformance helpers, a deterministic mixing helper (1) and a
+/// helper that stores r2 at address r1 through the memory model (2).
+fn test_helpers() -> Helpers {
+    let mut helpers = conformance_helpers();
+    helpers.register(1, "mix", |args, _| {
+        let mixed = args.iter().fold(0x9e37_79b9_7f4a_7c15u64, |h, &a| {
+            (h ^ a).rotate_left(13).wrapping_mul(31)
+        });
+        Ok(HelperOutcome::Return(mixed))
+    });
+    helpers.register(2, "poke", |args, memory| {
+        Ok(match memory.store(args[0], Size::DW, args[1]) {
+            Ok(()) => HelperOutcome::Return(0),
+            Err(_) => HelperOutcome::Return(u64::MAX),
+        })
+    });
+    helpers
+}
+
+fn vm_with(insns: Vec<Insn>, budget: Option<u64>) -> Interpreter {
+    Interpreter::new(&program(insns), test_helpers())
+        .expect("test program loads")
+        .with_budget(budget)
+}
+
+/// Checks that both engines give `expected` (r0, or text the error
+/// contains) over `input`.
+#[track_caller]
+fn check_engines(insns: Vec<Insn>, input: &[u8], expected: Result<u64, &str>) {
+    let observed = both_engines(vm_with(insns, Some(100_000)), input);
+    match (&observed.result, expected) {
+        (Ok(r0), Ok(want)) => assert_eq!(*r0, want),
+        (Err(error), Err(want)) => assert!(error.contains(want), "{error}"),
+        (got, want) => panic!("got {got:?}, expected {want:?}"),
+    }
+}
+
+fn alu32(op: AluOp, dst: Reg, src: Source) -> Insn {
+    alu(Width::W32, op, dst, src)
+}
+
+fn imm(value: i32) -> Source {
+    Source::Imm(value)
+}
+
+fn reg(r: Reg) -> Source {
+    Source::Reg(r)
+}
+
+#[test]
+fn add32_wraps_and_clears_the_upper_half() {
+    check_engines(
+        vec![mov(R0, -1), alu32(AluOp::Add, R0, imm(2)), exit()],
+        &[],
+        Ok(1),
+    );
+}
+
+#[test]
+fn division_by_zero_and_min_by_minus_one() {
+    let min64 = i64::MIN as u64;
+    for (width, op, dividend, divisor, want) in [
+        (Width::W64, AluOp::Div, 7, 0, 0),
+        (Width::W64, AluOp::Mod, 7, 0, 7),
+        (Width::W32, AluOp::Mod, u64::MAX, 0, 0xffff_ffff),
+        (Width::W64, AluOp::Sdiv, min64, u64::MAX, min64),
+        (Width::W64, AluOp::Smod, min64, u64::MAX, 0),
+        (Width::W32, AluOp::Sdiv, 0x8000_0000, u64::MAX, 0x8000_0000),
+        (Width::W32, AluOp::Sdiv, 0xffff_fff9, 2, 0xffff_fffd),
+        (Width::W64, AluOp::Smod, (-7i64) as u64, 2, (-1i64) as u64),
+        (Width::W32, AluOp::Div, 0x1_0000_0007, 2, 3),
+    ] {
+        check_engines(
+            vec![
+                lddw(R0, dividend),
+                lddw(R1, divisor),
+                alu(width, op, R0, reg(R1)),
+                exit(),
+            ],
+            &[],
+            Ok(want),
+        );
+    }
+    // Immediate divisors take the same branches.
+    check_engines(
+        vec![mov(R0, 9), alu64(AluOp::Sdiv, R0, imm(-1)), exit()],
+        &[],
+        Ok(-9i64 as u64),
+    );
+    check_engines(
+        vec![mov(R0, 9), alu32(AluOp::Mod, R0, imm(0)), exit()],
+        &[],
+        Ok(9),
+    );
+}
+
+#[test]
+fn shifts_are_masked_and_32_bit_shifts_by_zero_still_clear_the_top() {
+    check_engines(
+        vec![
+            lddw(R0, 0xffff_ffff_0000_0001),
+            mov(R1, 32),
+            alu32(AluOp::Lsh, R0, reg(R1)),
+            exit(),
+        ],
+        &[],
+        Ok(1),
+    );
+    check_engines(
+        vec![mov(R0, -8), alu64(AluOp::Arsh, R0, imm(65)), exit()],
+        &[],
+        Ok(-4i64 as u64),
+    );
+}
+
+#[test]
+fn movsx_ldsx_and_byte_swaps() {
+    check_engines(
+        vec![
+            mov(R1, 0x80),
+            alu64(AluOp::Movsx(Size::B), R0, reg(R1)),
+            exit(),
+        ],
+        &[],
+        Ok(-128i64 as u64),
+    );
+    check_engines(
+        vec![
+            mov(R1, 0x8000),
+            alu32(AluOp::Movsx(Size::H), R0, reg(R1)),
+            exit(),
+        ],
+        &[],
+        Ok(0xffff_8000),
+    );
+    check_engines(
+        vec![load_signed(Size::H, R0, R1, 0), exit()],
+        &[0xfe, 0xff],
+        Ok(-2i64 as u64),
+    );
+    for (order, bits, want) in [
+        (ByteOrder::ToBe, 16, 0x1122),
+        (ByteOrder::ToLe, 32, 0x4433_2211),
+        (ByteOrder::Swap, 64, 0x1122_3344_5566_7788),
+        (ByteOrder::Swap, 32, 0x1122_3344),
+    ] {
+        check_engines(
+            vec![
+                lddw(R0, 0x8877_6655_4433_2211),
+                Insn::Endian {
+                    order,
+                    bits,
+                    dst: R0,
+                },
+                exit(),
+            ],
+            &[],
+            Ok(want),
+        );
+    }
+}
+
+#[test]
+fn every_jump_condition_at_both_widths() {
+    for cond in JmpCond::ALL {
+        for width in [Width::W32, Width::W64] {
+            for (a, b) in [(1u64, 2u64), (u64::MAX, 1), (0x1_0000_0000, 0), (5, 5)] {
+                let vm = vm_with(
+                    vec![
+                        lddw(R1, a),
+                        lddw(R2, b),
+                        mov(R0, 0),
+                        jump(width, cond, R1, reg(R2), 1),
+                        exit(),
+                        mov(R0, 1),
+                        exit(),
+                    ],
+                    None,
+                );
+                both_engines(vm, &[]);
+            }
+        }
+    }
+}
+
+#[test]
+fn atomics_fetch_into_src_and_cmpxchg_into_r0() {
+    let ops = [
+        AtomicOp::Add { fetch: true },
+        AtomicOp::Or { fetch: true },
+        AtomicOp::And { fetch: true },
+        AtomicOp::Xor { fetch: true },
+        AtomicOp::Add { fetch: false },
+        AtomicOp::Xchg,
+        AtomicOp::Cmpxchg,
+    ];
+    for op in ops {
+        for size in [Size::W, Size::DW] {
+            let vm = vm_with(
+                vec![
+                    lddw(R3, 0x1234_5678_9abc_def0),
+                    store(Size::DW, R10, -8, reg(R3)),
+                    lddw(R2, 0xf0f0_0000_ffff_0001),
+                    lddw(R0, 0x9abc_def0),
+                    atomic(size, op, R10, -8, R2),
+                    load(Size::DW, R4, R10, -8),
+                    alu64(AluOp::Xor, R0, reg(R2)),
+                    alu64(AluOp::Xor, R0, reg(R4)),
+                    exit(),
+                ],
+                None,
+            );
+            both_engines(vm, &[]);
+        }
+    }
+}
+
+#[test]
+fn faults_name_the_same_instruction_and_region() {
+    check_engines(
+        vec![mov(R0, 0), load(Size::W, R0, R1, 6), exit()],
+        &[1, 2, 3, 4, 5, 6, 7, 8],
+        Err("instruction 1: out-of-bounds read of 4 bytes at 0x1_0000_0006 (context, 8 bytes)"),
+    );
+    check_engines(
+        vec![store(Size::DW, R10, 0, imm(1)), exit()],
+        &[],
+        Err("instruction 0: out-of-bounds write"),
+    );
+    check_engines(
+        vec![mov(R2, 16), load(Size::B, R0, R2, 0), exit()],
+        &[],
+        Err("null-pointer read of 1 byte at 0x10"),
+    );
+}
+
+#[test]
+fn the_budget_stops_both_at_the_same_instruction() {
+    // A loop: the budget runs out in the middle of a block.
+    for budget in [1, 2, 3, 7, 10, 11, 12, 100] {
+        let vm = vm_with(
+            vec![
+                mov(R0, 0),
+                mov(R1, 10),
+                add(R0, 3),
+                add(R1, -1),
+                jump(Width::W64, JmpCond::Ne, R1, imm(0), -3),
+                exit(),
+            ],
+            Some(budget),
+        );
+        both_engines(vm, &[]);
+    }
+}
+
+#[test]
+fn local_calls_helpers_callx_and_unwind() {
+    check_engines(
+        vec![
+            mov(R1, 20),
+            call_local(3),
+            add(R0, 1),
+            exit(),
+            exit(),
+            mov_reg(R0, R1),
+            store(Size::DW, R10, -8, reg(R10)),
+            load(Size::DW, R2, R10, -8),
+            alu64(AluOp::Sub, R2, reg(R10)),
+            alu64(AluOp::Add, R0, reg(R2)),
+            exit(),
+        ],
+        &[],
+        Ok(21),
+    );
+    // Depth: a call that recurses forever stops at the frame limit.
+    check_engines(vec![call_local(-1), exit()], &[], Err("call"));
+    // callx with a register holding helper 5; unwind ends the program.
+    check_engines(
+        vec![
+            mov(R1, 0),
+            mov(R2, 5),
+            Insn::CallReg(R2),
+            mov(R0, 7),
+            exit(),
+        ],
+        &[],
+        Ok(0),
+    );
+    check_engines(
+        vec![
+            mov_reg(R1, R10),
+            add(R1, -16),
+            lddw(R2, 0xdead_beef_0000_0001),
+            call_helper(2),
+            load(Size::DW, R0, R10, -16),
+            exit(),
+        ],
+        &[],
+        Ok(0xdead_beef_0000_0001),
+    );
+}
+
+#[test]
+fn packet_loads_and_jumps_into_lddw() {
+    check_engines(
+        vec![ld_abs(Size::H, 1), exit()],
+        &[0x11, 0x22, 0x33],
+        Ok(0x2233),
+    );
+    check_engines(vec![mov(R0, 5), ld_abs(Size::W, 1), exit()], &[1, 2], Ok(0));
+    // Falling off the end.
+    check_engines(vec![mov(R0, 1)], &[], Err("fell off the end"));
+}
+
+#[test]
+fn map_values_go_through_the_slow_path_with_the_same_results() {
+    let data = Arc::new(Map::new(MapDef::new(MapKind::Array, 4, 8, 1)).unwrap());
+    data.update(&0u32.to_le_bytes(), &7u64.to_le_bytes(), UpdateMode::Any)
+        .unwrap();
+    let insns = vec![
+        Insn::LoadImm64 {
+            kind: LoadImm::MapIdxValue,
+            dst: R1,
+            imm: 0,
+        },
+        load(Size::DW, R0, R1, 0),
+        add(R0, 1),
+        store(Size::DW, R1, 0, reg(R0)),
+        mov(R2, 1),
+        atomic(Size::DW, AtomicOp::Add { fetch: true }, R1, 0, R2),
+        load(Size::DW, R0, R1, 0),
+        alu64(AluOp::Add, R0, reg(R2)),
+        load(Size::DW, R3, R1, 8),
+        exit(),
+    ];
+    let maps: ProgramMaps = [Arc::clone(&data)].into_iter().collect();
+    let vm = Interpreter::with_maps(&program(insns), Helpers::new(), maps).unwrap();
+    let observed = both_engines(vm, &[]);
+    let error = observed.result.unwrap_err();
+    assert!(error.contains("instruction 9"), "{error}");
+}
+
+// ---------------------------------------------------------------------
+// Random valid programs.
+
+/// A small deterministic generator (xorshift), so a failing case is
+/// reproduced from its seed alone.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+        items[self.below(items.len() as u64) as usize]
+    }
+
+    fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+}
+
+/// Bytes of input each random program gets; r9 points at them.
+const INPUT_LEN: i16 = 64;
+/// The loop counter: only loops write it.
+const COUNTER: Reg = R8;
+/// The input pointer: never written after the prologue.
+const INPUT: Reg = R9;
+const SCRATCH: [Reg; 8] = [R0, R1, R2, R3, R4, R5, R6, R7];
+const SOURCES: [Reg; 11] = [R0, R1, R2, R3, R4, R5, R6, R7, R8, R9, R10];
+
+/// A piece of a program: instructions, or a forward jump over the next
+/// `skip` pieces, or a local call to the subprogram.
+enum Piece {
+    Insns(Vec<Insn>),
+    JumpOver {
+        width: Width,
+        cond: JmpCond,
+        dst: Reg,
+        src: Source,
+        skip: usize,
+    },
+    CallSub,
+}
+
+fn interesting_imm(rng: &mut Rng) -> i32 {
+    match rng.below(6) {
+        0 => rng.pick(&[0, 1, -1, i32::MIN, i32::MAX, 31, 32, 63, 64]),
+        1 => rng.below(64) as i32,
+        _ => rng.next() as i32,
+    }
+}
+
+fn size(rng: &mut Rng) -> Size {
+    rng.pick(&Size::ALL)
+}
+
+/// `LD_ABS`/`LD_IND` sizes (no 8-byte form).
+fn packet_size(rng: &mut Rng) -> Size {
+    rng.pick(&[Size::B, Size::H, Size::W])
+}
+
+/// One straight-line instruction (or an `lddw`).
+fn straight(rng: &mut Rng, out: &mut Vec<Insn>) {
+    let dst = rng.pick(&SCRATCH);
+    let src = if rng.chance(50) {
+        Source::Reg(rng.pick(&SOURCES))
+    } else {
+        Source::Imm(interesting_imm(rng))
+    };
+    let width = rng.pick(&[Width::W32, Width::W64]);
+    match rng.below(16) {
+        0..=4 => {
+            let op = rng.pick(&[
+                AluOp::Add,
+                AluOp::Sub,
+                AluOp::Mul,
+                AluOp::Div,
+                AluOp::Sdiv,
+                AluOp::Or,
+                AluOp::And,
+                AluOp::Lsh,
+                AluOp::Rsh,
+                AluOp::Mod,
+                AluOp::Smod,
+                AluOp::Xor,
+                AluOp::Mov,
+                AluOp::Arsh,
+            ]);
+            out.push(alu(width, op, dst, src));
+        }
+        5 => {
+            // movsx takes a register; 32-bit forms only from 8 and 16 bits.
+            let from = match width {
+                Width::W64 => rng.pick(&[Size::B, Size::H, Size::W]),
+                Width::W32 => rng.pick(&[Size::B, Size::H]),
+            };
+            out.push(alu(width, AluOp::Movsx(from), dst, reg(rng.pick(&SOURCES))));
+        }
+        6 => out.push(Insn::Neg { width, dst }),
+        7 => {
+            let order = rng.pick(&[ByteOrder::ToLe, ByteOrder::ToBe, ByteOrder::Swap]);
+            let bits = rng.pick(&[16, 32, 64]);
+            out.push(Insn::Endian { order, bits, dst });
+        }
+        8 => out.push(lddw(dst, rng.next())),
+        9 | 10 => {
+            // Stack traffic inside the frame.
+            let size = size(rng);
+            let off = -(rng.below(512 / size.bytes() as u64) as i16 + 1) * size.bytes() as i16;
+            match rng.below(3) {
+                0 => out.push(store(size, R10, off, src)),
+                1 => out.push(load(size, dst, R10, off)),
+                _ => out.push(sign_extending_load(size, dst, R10, off)),
+            }
+        }
+        11 | 12 => {
+            let size = size(rng);
+            let off = rng.below((INPUT_LEN as usize - size.bytes() + 1) as u64) as i16;
+            match rng.below(3) {
+                0 => out.push(store(size, INPUT, off, src)),
+                1 => out.push(load(size, dst, INPUT, off)),
+                _ => out.push(sign_extending_load(size, dst, INPUT, off)),
+            }
+        }
+        13 => {
+            let size = rng.pick(&[Size::W, Size::DW]);
+            let op = rng.pick(&[
+                AtomicOp::Add { fetch: false },
+                AtomicOp::Add { fetch: true },
+                AtomicOp::Or { fetch: false },
+                AtomicOp::Or { fetch: true },
+                AtomicOp::And { fetch: false },
+                AtomicOp::And { fetch: true },
+                AtomicOp::Xor { fetch: false },
+                AtomicOp::Xor { fetch: true },
+                AtomicOp::Xchg,
+                AtomicOp::Cmpxchg,
+            ]);
+            let (base, off) = if rng.chance(50) {
+                (R10, -(rng.below(64) as i16 + 1) * 8)
+            } else {
+                (INPUT, rng.below(8) as i16 * 8)
+            };
+            out.push(atomic(size, op, base, off, rng.pick(&SCRATCH)));
+        }
+        14 => match rng.below(8) {
+            // A helper: mixing (by `call` or `callx`), or a store through
+            // the memory model; rarely a packet load, which ends the
+            // program with r0 = 0 when it misses.
+            0..=2 => out.push(call_helper(1)),
+            3 => {
+                out.push(mov(dst, 1));
+                out.push(Insn::CallReg(dst));
+            }
+            4 | 5 => {
+                out.push(mov_reg(R1, R10));
+                out.push(add(R1, -(rng.below(64) as i32 + 1) * 8));
+                out.push(call_helper(2));
+            }
+            6 => out.push(ld_abs(packet_size(rng), rng.below(70) as i32)),
+            _ => {
+                let offset = rng.pick(&SOURCES);
+                out.push(ld_ind(packet_size(rng), offset, rng.below(70) as i32));
+            }
+        },
+        _ => {
+            // Rarely, an access that faults: past the input, or through a
+            // register that holds a number, not a pointer.
+            if rng.chance(15) {
+                let number = rng.pick(&SCRATCH);
+                let base = rng.pick(&[INPUT, R10, number]);
+                out.push(load(size(rng), dst, base, interesting_imm(rng) as i16));
+            } else {
+                out.push(alu(width, AluOp::Add, dst, src));
+            }
+        }
+    }
+}
+
+/// `ldsx` where it exists (1, 2 and 4 bytes), else a plain load.
+fn sign_extending_load(size: Size, dst: Reg, src: Reg, off: i16) -> Insn {
+    match size {
+        Size::DW => load(size, dst, src, off),
+        _ => load_signed(size, dst, src, off),
+    }
+}
+
+fn pieces(rng: &mut Rng, count: usize, allow_control: bool) -> Vec<Piece> {
+    (0..count)
+        .map(|_| match rng.below(10) {
+            0 | 1 if allow_control => Piece::JumpOver {
+                width: rng.pick(&[Width::W32, Width::W64]),
+                cond: rng.pick(&JmpCond::ALL),
+                dst: rng.pick(&SOURCES),
+                src: if rng.chance(50) {
+                    reg(rng.pick(&SOURCES))
+                } else {
+                    imm(interesting_imm(rng))
+                },
+                skip: rng.below(4) as usize + 1,
+            },
+            2 if allow_control => {
+                // A bounded loop over straight-line code.
+                let mut body = Vec::new();
+                for _ in 0..rng.below(4) + 1 {
+                    straight(rng, &mut body);
+                }
+                let back = -(body.iter().map(|i| i.slot_count()).sum::<usize>() as i16) - 2;
+                let mut insns = vec![mov(COUNTER, rng.below(5) as i32 + 1)];
+                insns.extend(body);
+                insns.push(add(COUNTER, -1));
+                insns.push(jump(Width::W64, JmpCond::Ne, COUNTER, imm(0), back));
+                Piece::Insns(insns)
+            }
+            3 if allow_control && rng.chance(30) => Piece::CallSub,
+            _ => {
+                let mut insns = Vec::new();
+                straight(rng, &mut insns);
+                Piece::Insns(insns)
+            }
+        })
+        .collect()
+}
+
+/// Folds r0 to r9 and the whole stack frame into r0: the final dump.
+fn dump(out: &mut Vec<Insn>) {
+    for r in [R1, R2, R3, R4, R5, R6, R7, R8, R9] {
+        out.push(alu64(AluOp::Mul, R0, imm(31)));
+        out.push(alu64(AluOp::Xor, R0, reg(r)));
+    }
+    for slot in 1..=64 {
+        out.push(load(Size::DW, R1, R10, -8 * slot));
+        out.push(alu64(AluOp::Mul, R0, imm(31)));
+        out.push(alu64(AluOp::Add, R0, reg(R1)));
+    }
+    out.push(exit());
+}
+
+fn slots(piece: &Piece) -> usize {
+    match piece {
+        Piece::Insns(insns) => insns.iter().map(Insn::slot_count).sum(),
+        Piece::JumpOver { .. } | Piece::CallSub => 1,
+    }
+}
+
+/// A random valid program: prologue, random pieces, the dump, then a
+/// subprogram the pieces may call.
+fn random_program(seed: u64) -> Vec<Insn> {
+    let mut rng = Rng(seed | 1);
+    let mut out = vec![mov_reg(INPUT, R1)];
+    for r in SCRATCH {
+        out.push(lddw(r, rng.next()));
+    }
+    let count = rng.below(40) as usize + 1;
+    let main = pieces(&mut rng, count, true);
+    let mut sub = Vec::new();
+    for _ in 0..rng.below(6) + 1 {
+        straight(&mut rng, &mut sub);
+    }
+    sub.push(exit());
+    let mut tail = Vec::new();
+    dump(&mut tail);
+    // Slot positions, to resolve jumps and calls.
+    let start = out.iter().map(Insn::slot_count).sum::<usize>();
+    let mut at = Vec::with_capacity(main.len() + 1);
+    let mut pc = start;
+    for piece in &main {
+        at.push(pc);
+        pc += slots(piece);
+    }
+    at.push(pc);
+    let sub_start = pc + tail.iter().map(Insn::slot_count).sum::<usize>();
+    for (i, piece) in main.iter().enumerate() {
+        match piece {
+            Piece::Insns(insns) => out.extend(insns.iter().copied()),
+            Piece::JumpOver {
+                width,
+                cond,
+                dst,
+                src,
+                skip,
+            } => {
+                let target = at[(i + 1 + skip).min(main.len())];
+                let off = (target - (at[i] + 1)) as i16;
+                out.push(jump(*width, *cond, *dst, *src, off));
+            }
+            Piece::CallSub => out.push(call_local((sub_start - (at[i] + 1)) as i32)),
+        }
+    }
+    out.extend(tail);
+    out.extend(sub);
+    out
+}
+
+fn random_input(seed: u64) -> Vec<u8> {
+    let mut rng = Rng(seed.rotate_left(17) | 1);
+    (0..INPUT_LEN).map(|_| rng.next() as u8).collect()
+}
+
+/// Runs the program of `seed` in both engines; returns how it ended in
+/// the interpreter.
+fn run_random(seed: u64) -> Observed {
+    let insns = random_program(seed);
+    let mut rng = Rng(seed ^ 0x5555);
+    // Mostly ample budgets; sometimes one that runs out mid-program.
+    let budget = if rng.chance(20) {
+        Some(rng.below(300) + 1)
+    } else {
+        Some(1_000_000)
+    };
+    let vm = Interpreter::new(&program(insns.clone()), test_helpers())
+        .expect("random programs load")
+        .with_budget(budget);
+    let interpreted = observe(&vm, &random_input(seed));
+    if cfg!(target_arch = "x86_64") {
+        let jit = vm.with_jit().expect("the JIT takes every random program");
+        let native = observe(&jit, &random_input(seed));
+        assert_eq!(
+            native, interpreted,
+            "seed {seed:#x}, budget {budget:?}, program {insns:?}"
+        );
+    }
+    interpreted
+}
+
+/// A longer run with a summary of how the programs ended (returned,
+/// faulted, out of budget): `VISOR_JIT_DIFF_CASES=1000000` for more.
+#[test]
+fn random_programs_end_every_way_and_agree() {
+    let cases: u64 = std::env::var("VISOR_JIT_DIFF_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1_000);
+    let started = std::time::Instant::now();
+    let (mut returned, mut faulted, mut budget, mut other) = (0, 0, 0, 0);
+    for seed in 0..cases {
+        match run_random(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15)).result {
+            Ok(_) => returned += 1,
+            Err(e) if e.contains("budget") => budget += 1,
+            Err(e) if e.contains("read") || e.contains("write") || e.contains("atomic") => {
+                faulted += 1
+            }
+            Err(_) => other += 1,
+        }
+    }
+    println!(
+        "{cases} random programs in {:.2?}: {returned} returned, {faulted} faulted, \
+         {budget} ran out of budget, {other} other errors",
+        started.elapsed()
+    );
+    assert!(returned > 0 && faulted > 0 && budget > 0);
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2_000))]
+    #[test]
+    fn random_valid_programs_agree(seed: u64) {
+        run_random(seed);
+    }
+}
+
+#[test]
+fn a_compiled_program_is_shared_by_threads() {
+    fn shared<T: Send + Sync>(_: &T) {}
+    let vm = vm_with(vec![mov(R0, 3), exit()], None);
+    let Ok(vm) = vm.with_jit() else {
+        println!("skipped: no JIT on this host");
+        return;
+    };
+    shared(&vm);
+    let vm = Arc::new(vm);
+    let runs: Vec<_> = (0..4)
+        .map(|_| {
+            let vm = Arc::clone(&vm);
+            std::thread::spawn(move || vm.run(&mut []).map_err(|e| e.to_string()))
+        })
+        .collect();
+    for run in runs {
+        assert_eq!(run.join().unwrap(), Ok(3));
+    }
+}
