@@ -18,6 +18,7 @@ mod prog;
 mod run;
 mod run_object;
 mod trace;
+mod verify;
 
 use std::io::{self, Write};
 use std::process::ExitCode;
@@ -60,6 +61,8 @@ enum Command {
     Net(net::NetArgs),
     /// Run a program in the userspace engine and in the kernel on the same inputs, and compare.
     Diff(diff::DiffArgs),
+    /// Check programs statically, as the kernel's verifier would; explain each rejection.
+    Verify(verify::VerifyArgs),
 }
 
 fn main() -> ExitCode {
@@ -80,6 +83,7 @@ fn main() -> ExitCode {
         Command::Trace(args) => trace::run(&args),
         Command::Net(args) => net::run(&args, &mut out),
         Command::Diff(args) => diff::run(&args, &mut out),
+        Command::Verify(args) => verify::run(&args, &mut out),
     };
     match result.and_then(|code| out.flush().map(|()| code).map_err(Into::into)) {
         Ok(code) => code,

@@ -1,0 +1,304 @@
+//! Program contexts: which bytes of `r1`'s struct a program type may read
+//! or write, at which sizes, and what a load gives (`data`, `data_end` and
+//! `data_meta` give packet pointers).
+//!
+//! Layouts follow the kernel's UAPI structs (`struct __sk_buff`,
+//! `struct xdp_md`, `struct bpf_sock_ops`, `struct pt_regs` on x86-64).
+//! Program types without a table here get a read-only context whose every
+//! aligned load within [`GENERIC_CTX_SIZE`] gives a scalar.
+
+use visor_object::ProgramType;
+
+/// Context bytes readable by program types this module has no table for.
+pub const GENERIC_CTX_SIZE: i64 = 4096;
+
+/// What a context load produces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Loaded {
+    Scalar,
+    PacketData,
+    PacketEnd,
+    PacketMeta,
+}
+
+/// One field of a context struct.
+#[derive(Clone, Copy, Debug)]
+struct Field {
+    name: &'static str,
+    off: i64,
+    size: usize,
+    /// Loads narrower than the field are allowed.
+    narrow: bool,
+    loaded: Loaded,
+    writable: Writable,
+}
+
+/// Who may store to a field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Writable {
+    No,
+    /// Every program type using the struct.
+    All,
+    /// Only TC programs (`sched_cls`, `sched_act`).
+    Tc,
+}
+
+const fn f(name: &'static str, off: i64, size: usize) -> Field {
+    Field {
+        name,
+        off,
+        size,
+        narrow: true,
+        loaded: Loaded::Scalar,
+        writable: Writable::No,
+    }
+}
+
+const fn ptr(name: &'static str, off: i64, loaded: Loaded) -> Field {
+    Field {
+        name,
+        off,
+        size: 4,
+        narrow: false,
+        loaded,
+        writable: Writable::No,
+    }
+}
+
+const fn w(field: Field, writable: Writable) -> Field {
+    Field { writable, ..field }
+}
+
+/// `struct __sk_buff`.
+const SK_BUFF: &[Field] = &[
+    f("len", 0, 4),
+    f("pkt_type", 4, 4),
+    w(f("mark", 8, 4), Writable::Tc),
+    w(f("queue_mapping", 12, 4), Writable::Tc),
+    f("protocol", 16, 4),
+    f("vlan_present", 20, 4),
+    f("vlan_tci", 24, 4),
+    f("vlan_proto", 28, 4),
+    w(f("priority", 32, 4), Writable::Tc),
+    f("ingress_ifindex", 36, 4),
+    f("ifindex", 40, 4),
+    w(f("tc_index", 44, 4), Writable::Tc),
+    w(f("cb", 48, 20), Writable::All),
+    f("hash", 68, 4),
+    w(f("tc_classid", 72, 4), Writable::Tc),
+    ptr("data", 76, Loaded::PacketData),
+    ptr("data_end", 80, Loaded::PacketEnd),
+    f("napi_id", 84, 4),
+    f("family", 88, 4),
+    f("remote_ip4", 92, 4),
+    f("local_ip4", 96, 4),
+    f("remote_ip6", 100, 16),
+    f("local_ip6", 116, 16),
+    f("remote_port", 132, 4),
+    f("local_port", 136, 4),
+    ptr("data_meta", 140, Loaded::PacketMeta),
+    w(f("tstamp", 152, 8), Writable::Tc),
+    f("wire_len", 160, 4),
+    f("gso_segs", 164, 4),
+    f("gso_size", 176, 4),
+    f("hwtstamp", 184, 8),
+];
+
+/// `struct xdp_md`.
+const XDP_MD: &[Field] = &[
+    ptr("data", 0, Loaded::PacketData),
+    ptr("data_end", 4, Loaded::PacketEnd),
+    ptr("data_meta", 8, Loaded::PacketMeta),
+    f("ingress_ifindex", 12, 4),
+    f("rx_queue_index", 16, 4),
+    f("egress_ifindex", 20, 4),
+];
+
+/// `struct bpf_sock_ops`: `op`, the argument union, `reply`, then
+/// read-only socket fields up to `skb_tcp_flags`.
+const SOCK_OPS: &[Field] = &[
+    f("op", 0, 4),
+    w(f("args", 4, 16), Writable::All),
+    f("family", 20, 4),
+    f("socket_fields", 24, 160),
+];
+
+/// What a context access is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    Write,
+}
+
+/// Checks an access of `size` bytes at constant offset `off` of the
+/// context of `program` and says what a load yields; `Err` says why not.
+pub fn check(
+    program: Option<ProgramType>,
+    off: i64,
+    size: usize,
+    access: Access,
+) -> Result<Loaded, String> {
+    use ProgramType as P;
+    let tc = matches!(program, Some(P::SchedCls | P::SchedAct));
+    let (fields, name) = match program {
+        Some(
+            P::SocketFilter
+            | P::SchedCls
+            | P::SchedAct
+            | P::CgroupSkb
+            | P::LwtIn
+            | P::LwtOut
+            | P::LwtXmit
+            | P::SkSkb,
+        ) => (SK_BUFF, "struct __sk_buff"),
+        Some(P::Xdp) => (XDP_MD, "struct xdp_md"),
+        Some(P::SockOps) => (SOCK_OPS, "struct bpf_sock_ops"),
+        Some(P::Kprobe | P::PerfEvent) => {
+            return read_only_words(off, size, access, 168 + 16, "struct pt_regs");
+        }
+        Some(P::Tracepoint) => {
+            return read_only_words(off, size, access, 2048, "the tracepoint record");
+        }
+        Some(P::RawTracepoint | P::RawTracepointWritable | P::Tracing) => {
+            return read_only_words(off, size, access, 96, "the raw tracepoint arguments");
+        }
+        _ => return generic(off, size, access),
+    };
+    let end = off + size as i64;
+    let Some(field) = fields
+        .iter()
+        .find(|f| f.off <= off && end <= f.off + f.size as i64)
+    else {
+        return Err(format!(
+            "{name} has no field at offset {off} of size {size}"
+        ));
+    };
+    let whole = off == field.off && size == field.size;
+    let aligned = off % size as i64 == 0;
+    if field.loaded != Loaded::Scalar {
+        // Packet pointers: one aligned 32-bit load (the kernel's rule).
+        if access == Access::Write {
+            return Err(format!("{name}.{} is read-only", field.name));
+        }
+        if !whole {
+            return Err(format!(
+                "{name}.{} must be loaded whole, as a 32-bit value",
+                field.name
+            ));
+        }
+        let packet_ok = match program {
+            Some(P::SocketFilter) => false,
+            Some(P::SchedCls | P::SchedAct | P::Xdp) => true,
+            _ => field.loaded != Loaded::PacketMeta,
+        };
+        if !packet_ok {
+            return Err(format!(
+                "{name}.{} is not available to this program type",
+                field.name
+            ));
+        }
+        return Ok(field.loaded);
+    }
+    if !aligned || (!field.narrow && !whole) {
+        return Err(format!(
+            "misaligned or partial access to {name}.{}",
+            field.name
+        ));
+    }
+    if access == Access::Write {
+        let allowed = match field.writable {
+            Writable::No => false,
+            Writable::All => true,
+            Writable::Tc => tc,
+        };
+        if !allowed || size < 4 && field.size >= 4 {
+            return Err(format!(
+                "{name}.{} cannot be written by this program type at size {size}",
+                field.name
+            ));
+        }
+    }
+    Ok(Loaded::Scalar)
+}
+
+/// Program types without a table (unknown sections): an `xdp_md`-like
+/// head (`data`, `data_end`, `data_meta` at 0, 4 and 8) that cannot be
+/// written, then bytes any load or store may use, up to
+/// [`GENERIC_CTX_SIZE`]. Loads need no alignment.
+fn generic(off: i64, size: usize, access: Access) -> Result<Loaded, String> {
+    const POINTERS: [(i64, Loaded); 3] = [
+        (0, Loaded::PacketData),
+        (4, Loaded::PacketEnd),
+        (8, Loaded::PacketMeta),
+    ];
+    let end = off + size as i64;
+    if off < 0 || end > GENERIC_CTX_SIZE {
+        return Err(format!(
+            "offset {off} is outside the context ({GENERIC_CTX_SIZE} bytes)"
+        ));
+    }
+    let overlaps = off < 12;
+    if access == Access::Write && overlaps {
+        return Err("the context's packet pointers (bytes 0..12) cannot be written".to_string());
+    }
+    // Only a whole 32-bit load gives a packet pointer; other loads read
+    // plain bytes.
+    match POINTERS.iter().find(|(at, _)| *at == off) {
+        Some((_, loaded)) if size == 4 => Ok(*loaded),
+        _ => Ok(Loaded::Scalar),
+    }
+}
+
+fn read_only_words(
+    off: i64,
+    size: usize,
+    access: Access,
+    len: i64,
+    name: &str,
+) -> Result<Loaded, String> {
+    if access == Access::Write {
+        return Err(format!("{name} is read-only"));
+    }
+    if off < 0 || off + size as i64 > len {
+        return Err(format!("offset {off} is outside {name} ({len} bytes)"));
+    }
+    if off % size as i64 != 0 {
+        return Err(format!(
+            "misaligned {size}-byte access at offset {off} of {name}"
+        ));
+    }
+    Ok(Loaded::Scalar)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sk_buff_rules() {
+        let tc = Some(ProgramType::SchedCls);
+        let socket = Some(ProgramType::SocketFilter);
+        assert_eq!(check(tc, 76, 4, Access::Read), Ok(Loaded::PacketData));
+        assert_eq!(check(tc, 80, 4, Access::Read), Ok(Loaded::PacketEnd));
+        assert!(check(socket, 76, 4, Access::Read).is_err());
+        assert!(check(tc, 76, 8, Access::Read).is_err());
+        assert_eq!(check(socket, 0, 2, Access::Read), Ok(Loaded::Scalar));
+        assert!(check(socket, 8, 4, Access::Write).is_err());
+        assert!(check(tc, 8, 4, Access::Write).is_ok());
+        assert!(check(socket, 52, 4, Access::Write).is_ok());
+        assert!(check(tc, 0, 4, Access::Write).is_err());
+        assert!(check(tc, 500, 4, Access::Read).is_err());
+    }
+
+    #[test]
+    fn xdp_and_tracing_rules() {
+        let xdp = Some(ProgramType::Xdp);
+        assert_eq!(check(xdp, 8, 4, Access::Read), Ok(Loaded::PacketMeta));
+        assert!(check(xdp, 12, 4, Access::Write).is_err());
+        assert!(check(xdp, 24, 4, Access::Read).is_err());
+        let tp = Some(ProgramType::Tracepoint);
+        assert!(check(tp, 8, 8, Access::Read).is_ok());
+        assert!(check(tp, 8, 8, Access::Write).is_err());
+        assert!(check(tp, 4, 8, Access::Read).is_err());
+    }
+}

@@ -1,0 +1,237 @@
+//! Static safety analysis of eBPF programs, for a program type: what the
+//! kernel's verifier proves before a program runs, with one root-cause
+//! diagnostic per rejection.
+//!
+//! ```
+//! use visor_isa::asm::{Syntax, assemble};
+//! use visor_verifier::{Category, VerifyEnv, verify};
+//! let ok = assemble("r0 = *(u32 *)(r1 + 0)\nexit", Syntax::Llvm).unwrap();
+//! let env = VerifyEnv::for_type(visor_object::ProgramType::SocketFilter);
+//! assert!(verify(&ok, &env).is_ok());
+//! let bad = assemble("r0 = *(u64 *)(r10 - 8)\nexit", Syntax::Llvm).unwrap();
+//! assert_eq!(verify(&bad, &env).unwrap_err().category, Category::UninitStack);
+//! ```
+//!
+//! # Module map
+//!
+//! | module | what |
+//! |---|---|
+//! | [`cfg`] | control flow before values: functions, reachability, jumps inside functions, recursion, call depth, combined stack; prune points and register liveness |
+//! | [`tnum`] | known bits of a 64-bit value |
+//! | [`scalar`] | [`Scalar`]: signed and unsigned 64- and 32-bit ranges plus a tnum, kept consistent; every ALU op; refinement by conditional jumps |
+//! | [`state`] | registers ([`Value`], [`PtrKind`]), stack frames tracked per byte with spills, the inclusion order used for pruning |
+//! | `analyze` | the abstract interpreter: depth-first over paths with state pruning; ALU, jumps, exit and return ranges |
+//! | `access` | loads, stores, atomics, legacy packet loads, helper memory: one bounds check per region |
+//! | `calls` | helper calls against their prototypes; local calls with a new frame |
+//! | [`helpers`] | helper prototypes and the program types allowed to call them |
+//! | [`context`] | context layouts per program type: readable/writable fields, packet pointers |
+//! | [`diagnostic`] | [`Rejection`] and its [`Category`] |
+//! | `report` | [`verify_object`]: every program of an object, rendered as text or JSON |
+//!
+//! # Tests
+//!
+//! Unit tests beside the code (one per rule in `tests.rs`; tnum and scalar
+//! operations and refinements property-tested against concrete values);
+//! `tests/corpus.rs` judges `../shared/objects/build` per program, for the
+//! right reason, and compares verdicts with the running kernel's over the
+//! corpus (Cilium only in release builds); `tests/prevail.rs` translates
+//! PREVAIL's YAML cases and prints `N agree, M disagree`;
+//! `tests/soundness.rs` runs random accepted programs in visor-vm's
+//! interpreter. `examples/verify_timed.rs` times each program of objects.
+//!
+//! # Decisions
+//!
+//! - Privileges: the defaults follow a privileged loader (no pointer
+//!   masking, no Spectre rules) except that pointers may not leak into
+//!   maps, helper memory or the return value ([`VerifyEnv::allow_ptr_leaks`]
+//!   turns that off, as `CAP_PERFMON` does in the kernel).
+//! - Array map keys that are constants on the stack are range-checked
+//!   against `max_entries` (the kernel only fails such calls at run time).
+//! - Division by zero is allowed: eBPF defines it (the result is zero).
+//! - Loops are explored iteration by iteration, like the kernel; a loop
+//!   that returns to an identical state is rejected at once, others when
+//!   the instruction budget ([`VerifyEnv::budget`]) runs out.
+//!
+//! # Not yet modelled
+//!
+//! Scalar ids linking copies of a register (a bound learned on one copy is
+//! not applied to the others), reference tracking (ring buffer records and
+//! socket references must be released), callbacks (`bpf_loop`,
+//! `bpf_for_each_map_elem`), kfuncs, `callx`, BTF-typed pointers
+//! (fentry/fexit/lsm arguments), spin locks, dynptrs and iterators, and
+//! widening of loop states (cost still grows with a loop's trip count).
+#![forbid(unsafe_code)]
+
+mod access;
+mod analyze;
+mod calls;
+pub mod cfg;
+pub mod context;
+pub mod diagnostic;
+pub mod helpers;
+mod report;
+pub mod scalar;
+pub mod state;
+pub mod tnum;
+
+pub use diagnostic::{Category, Rejection, SourceLine};
+pub use report::{ProgramReport, Report, object_env, verify_object, verify_object_logged};
+pub use scalar::Scalar;
+pub use state::{PtrKind, Value};
+
+use visor_isa::Program;
+use visor_object::{MapDef, ProgramType};
+
+/// The kernel's instruction budget (`BPF_COMPLEXITY_LIMIT_INSNS`).
+pub const DEFAULT_BUDGET: u64 = 1_000_000;
+
+/// What a program is verified against.
+#[derive(Clone, Debug)]
+pub struct VerifyEnv {
+    /// The program type; `None` for an unknown section (generic rules: a
+    /// read-only context, every helper allowed).
+    pub program_type: Option<ProgramType>,
+    /// Map definitions, by the index `lddw` `PSEUDO_MAP_IDX` carries.
+    pub maps: Vec<MapDef>,
+    /// BTF line info: `(slot, source line)`, sorted by slot.
+    pub lines: Vec<(usize, SourceLine)>,
+    /// Calls the object could not resolve: `(slot, function name)`.
+    pub unresolved_calls: Vec<(usize, String)>,
+    /// Allow pointers to be stored in maps or returned.
+    pub allow_ptr_leaks: bool,
+    /// Prove that loops end (off: a loop back to an explored state is
+    /// pruned like any other path, which proves safety only).
+    pub check_termination: bool,
+    /// Allow divisors that may be zero (eBPF defines the result).
+    pub allow_division_by_zero: bool,
+    /// Instructions processed (over all paths) before giving up.
+    pub budget: u64,
+}
+
+impl VerifyEnv {
+    pub fn new(program_type: Option<ProgramType>) -> VerifyEnv {
+        VerifyEnv {
+            program_type,
+            maps: Vec::new(),
+            lines: Vec::new(),
+            unresolved_calls: Vec::new(),
+            allow_ptr_leaks: false,
+            check_termination: true,
+            allow_division_by_zero: true,
+            budget: DEFAULT_BUDGET,
+        }
+    }
+
+    pub fn for_type(program_type: ProgramType) -> VerifyEnv {
+        VerifyEnv::new(Some(program_type))
+    }
+
+    pub fn with_maps(mut self, maps: Vec<MapDef>) -> VerifyEnv {
+        self.maps = maps;
+        self
+    }
+
+    /// The source line slot `pc` was compiled from.
+    pub fn source_line(&self, pc: usize) -> Option<&SourceLine> {
+        let end = self.lines.partition_point(|(at, _)| *at <= pc);
+        self.lines[..end].last().map(|(_, line)| line)
+    }
+}
+
+/// What an accepted program cost to verify.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Instructions interpreted, over all paths.
+    pub insns_processed: u64,
+    /// States stored at prune points.
+    pub states_stored: u64,
+    /// Paths cut short because an explored state included theirs.
+    pub pruned: u64,
+    /// Stack bytes used by the entry function.
+    pub stack_depth: usize,
+}
+
+/// What an accepted program's analysis found besides its cost.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Findings {
+    pub stats: Stats,
+    /// Conditional jumps one of whose outcomes never happens, as
+    /// `(slot, taken)`: dead code the compiler (or the author) left.
+    pub dead_branches: Vec<(usize, bool)>,
+}
+
+/// Verifies `program` against `env`.
+pub fn verify(program: &Program, env: &VerifyEnv) -> Result<Stats, Rejection> {
+    verify_logged(program, env, false).0
+}
+
+/// Verifies `program` and returns, with the verdict, the per-instruction
+/// log (`--log`): each instruction interpreted, on every path, with the
+/// registers it changed; path starts show the whole state.
+pub fn verify_logged(
+    program: &Program,
+    env: &VerifyEnv,
+    log: bool,
+) -> (Result<Stats, Rejection>, String) {
+    let (result, text) = verify_from(program, env, state::State::entry(), log);
+    (result.map(|f| f.stats), text)
+}
+
+/// Verifies `program` from `entry` instead of the program-entry state (a
+/// test harness's pre-state), with the findings of an accepted program.
+pub fn verify_from(
+    program: &Program,
+    env: &VerifyEnv,
+    entry: state::State,
+    log: bool,
+) -> (Result<Findings, Rejection>, String) {
+    let mut text = String::new();
+    let result = run(program, env, entry, log, &mut text);
+    let result = result.map_err(|mut rejection| {
+        let insn = program
+            .iter()
+            .find(|(pc, _)| *pc == rejection.pc)
+            .map(|(_, i)| *i);
+        if let Some(insn) = insn {
+            rejection.insn = visor_isa::disasm::format_insn(&insn);
+        }
+        rejection.source = env.source_line(rejection.pc).cloned().map(Box::new);
+        rejection
+    });
+    (result, text)
+}
+
+fn run(
+    program: &Program,
+    env: &VerifyEnv,
+    entry: state::State,
+    log: bool,
+    text: &mut String,
+) -> Result<Findings, Rejection> {
+    if let Some((pc, name)) = env.unresolved_calls.first() {
+        return Err(Rejection::new(
+            *pc,
+            Category::UnknownHelper,
+            format!(
+                "`{name}` is neither a helper nor a function of this object: call helpers through their declarations in bpf_helpers.h, or define the function"
+            ),
+        ));
+    }
+    let cfg = cfg::Cfg::build(program)?;
+    let mut analyzer = analyze::Analyzer::new(&cfg, env, log);
+    let result = analyzer.run(entry);
+    if let Some(log) = analyzer.log.take() {
+        *text = log;
+    }
+    result?;
+    cfg.check_stack(&analyzer.stack_depth)?;
+    let mut stats = analyzer.stats;
+    stats.stack_depth = analyzer.stack_depth.first().copied().unwrap_or(0);
+    Ok(Findings {
+        stats,
+        dead_branches: analyzer.dead_branches(),
+    })
+}
+
+#[cfg(test)]
+mod tests;

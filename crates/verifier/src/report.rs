@@ -1,0 +1,173 @@
+//! Verifying every program of an object, and printing the verdicts.
+
+use crate::diagnostic::SourceLine;
+use crate::{Rejection, Stats, VerifyEnv, verify_logged};
+use core::fmt::Write as _;
+use visor_object::{Object, ProgramType};
+
+/// One program's verdict.
+#[derive(Clone, Debug)]
+pub struct ProgramReport {
+    pub name: String,
+    pub section: String,
+    pub program_type: Option<ProgramType>,
+    pub result: Result<Stats, Rejection>,
+    /// The per-instruction log, when asked for.
+    pub log: String,
+}
+
+/// The verdicts of an object's programs.
+#[derive(Clone, Debug, Default)]
+pub struct Report {
+    pub programs: Vec<ProgramReport>,
+}
+
+/// The environment an object gives one of its programs: its program type
+/// from the section name, the object's maps, its BTF line info.
+pub fn object_env(object: &Object<'_>, program: &visor_object::Program<'_>) -> VerifyEnv {
+    let maps = object.maps().iter().map(|m| m.def().clone()).collect();
+    let mut env = VerifyEnv::new(program.kind().program_type()).with_maps(maps);
+    env.unresolved_calls = program
+        .extern_refs()
+        .iter()
+        .filter(|e| e.call)
+        .map(|e| (e.insn, e.name.to_string()))
+        .collect();
+    env.lines = program
+        .line_info()
+        .iter()
+        .map(|l| {
+            let line = SourceLine {
+                file: l.file().into_owned(),
+                line: l.line,
+                text: l.text().into_owned(),
+            };
+            (l.insn, line)
+        })
+        .collect();
+    env
+}
+
+/// Verifies every program of `object`, or only the one named `only`
+/// (matched against the function name, then the section name).
+pub fn verify_object(object: &Object<'_>, only: Option<&str>) -> Report {
+    verify_object_logged(object, only, false)
+}
+
+/// [`verify_object`], keeping each program's `--log` text.
+pub fn verify_object_logged(object: &Object<'_>, only: Option<&str>, log: bool) -> Report {
+    let programs = object
+        .programs()
+        .iter()
+        .filter(|p| only.is_none_or(|name| p.name() == name || p.section() == name))
+        .map(|program| {
+            let env = object_env(object, program);
+            let (result, log) = verify_logged(program.insns(), &env, log);
+            ProgramReport {
+                name: program.name().to_string(),
+                section: program.section().to_string(),
+                program_type: env.program_type,
+                result,
+                log,
+            }
+        })
+        .collect();
+    Report { programs }
+}
+
+impl Report {
+    pub fn all_accepted(&self) -> bool {
+        self.programs.iter().all(|p| p.result.is_ok())
+    }
+
+    /// Human-readable verdicts: one line per accepted program, the
+    /// diagnostic for each rejected one.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        for p in &self.programs {
+            let kind = p.program_type.map_or("unknown type", |t| t.name());
+            if !p.log.is_empty() {
+                let _ = writeln!(out, "{} ({}, {kind}): log", p.name, p.section);
+                out.push_str(&p.log);
+            }
+            match &p.result {
+                Ok(stats) => {
+                    let _ = writeln!(
+                        out,
+                        "{} ({}, {kind}): accepted ({} instructions processed, {} states, {} pruned, stack {} bytes)",
+                        p.name,
+                        p.section,
+                        stats.insns_processed,
+                        stats.states_stored,
+                        stats.pruned,
+                        stats.stack_depth
+                    );
+                }
+                Err(rejection) => {
+                    let _ = writeln!(out, "{} ({}, {kind}): rejected", p.name, p.section);
+                    out.push_str(&rejection.to_string());
+                }
+            }
+        }
+        out
+    }
+
+    /// The verdicts as a JSON array.
+    pub fn to_json(&self) -> String {
+        let items: Vec<String> = self
+            .programs
+            .iter()
+            .map(|p| {
+                let mut fields = vec![
+                    format!("\"name\":{}", json_string(&p.name)),
+                    format!("\"section\":{}", json_string(&p.section)),
+                    format!("\"type\":{}", p.program_type.map_or("null".to_string(), |t| json_string(t.name()))),
+                ];
+                match &p.result {
+                    Ok(s) => {
+                        fields.push("\"accepted\":true".to_string());
+                        fields.push(format!(
+                            "\"stats\":{{\"insns_processed\":{},\"states\":{},\"pruned\":{},\"stack_depth\":{}}}",
+                            s.insns_processed, s.states_stored, s.pruned, s.stack_depth
+                        ));
+                    }
+                    Err(r) => {
+                        fields.push("\"accepted\":false".to_string());
+                        let source = r.source.as_ref().map_or("null".to_string(), |s| {
+                            format!("{{\"file\":{},\"line\":{},\"text\":{}}}", json_string(&s.file), s.line, json_string(s.text.trim()))
+                        });
+                        fields.push(format!(
+                            "\"error\":{{\"pc\":{},\"insn\":{},\"category\":{},\"message\":{},\"state\":{},\"source\":{}}}",
+                            r.pc,
+                            json_string(&r.insn),
+                            json_string(r.category.name()),
+                            json_string(&r.message),
+                            json_string(&r.state),
+                            source
+                        ));
+                    }
+                }
+                format!("{{{}}}", fields.join(","))
+            })
+            .collect();
+        format!("[{}]\n", items.join(","))
+    }
+}
+
+fn json_string(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}

@@ -1,0 +1,556 @@
+//! The abstract machine state: registers and stack frames.
+//!
+//! A register is [`Value::Uninit`], a [`Value::Scalar`] or a
+//! [`Value::Ptr`]: a [`PtrKind`] (what region it points into) plus an offset
+//! from the region's start, itself a [`Scalar`]. Stack pointers count their
+//! offset from the frame pointer, so valid offsets are `-512..0`.
+//!
+//! The stack of each frame is tracked per byte ([`Byte`]); an aligned 8-byte
+//! store of a register also records the register's whole value ("spill"), so
+//! a later aligned 8-byte load gives it back exactly ("fill"), pointers
+//! included.
+//!
+//! [`State::includes`] orders states for pruning: `Uninit` is the top of
+//! every register (a path that never reads a register is safe whatever it
+//! holds), scalars are ordered by inclusion, pointers must agree on kind.
+
+use crate::scalar::Scalar;
+use core::fmt;
+use std::collections::BTreeMap;
+use visor_isa::Reg;
+
+/// Bytes in one stack frame.
+pub const STACK_SIZE: usize = 512;
+/// Nested frames at most (the kernel's `MAX_CALL_FRAMES`).
+pub const MAX_FRAMES: usize = 8;
+
+/// What region a pointer points into.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PtrKind {
+    /// The program's context (`r1` at entry).
+    Ctx,
+    /// A stack frame, by depth (0 is the entry function's).
+    Stack { frame: usize },
+    /// A map value of the map at this index.
+    MapValue { map: usize },
+    /// A map lookup's result before its null check; copies share `id`.
+    MapValueOrNull { map: usize, id: u32 },
+    /// A map itself (`lddw` of a map), to be passed to helpers.
+    MapPtr { map: usize },
+    /// An inner map from a map-in-map lookup, before its null check.
+    MapPtrOrNull { map: usize, id: u32 },
+    /// Packet data: from `data` when `id` is 0, else from a base that a
+    /// variable offset was added to ([`State::packet_bases`]).
+    Packet { id: u32 },
+    /// One past the packet's last byte (`data_end`): compared, never read.
+    PacketEnd,
+    /// Packet metadata from `data_meta`, which ends at `data`.
+    PacketMeta,
+    /// Helper-allocated memory of `size` bytes (a ring buffer record).
+    Mem { size: u32 },
+    /// Allocated memory before its null check.
+    MemOrNull { size: u32, id: u32 },
+    /// A local function's address (`lddw` of a function), for callbacks.
+    Func { pc: usize },
+}
+
+impl PtrKind {
+    /// What the kernel's log calls this kind.
+    pub fn name(self) -> &'static str {
+        match self {
+            PtrKind::Ctx => "ctx",
+            PtrKind::Stack { .. } => "fp",
+            PtrKind::MapValue { .. } => "map_value",
+            PtrKind::MapValueOrNull { .. } => "map_value_or_null",
+            PtrKind::MapPtr { .. } => "map_ptr",
+            PtrKind::MapPtrOrNull { .. } => "map_ptr_or_null",
+            PtrKind::Packet { .. } => "pkt",
+            PtrKind::PacketEnd => "pkt_end",
+            PtrKind::PacketMeta => "pkt_meta",
+            PtrKind::Mem { .. } => "mem",
+            PtrKind::MemOrNull { .. } => "mem_or_null",
+            PtrKind::Func { .. } => "func",
+        }
+    }
+
+    /// Whether this kind may be null (needs a check before use).
+    pub fn maybe_null(self) -> bool {
+        matches!(
+            self,
+            PtrKind::MapValueOrNull { .. }
+                | PtrKind::MemOrNull { .. }
+                | PtrKind::MapPtrOrNull { .. }
+        )
+    }
+}
+
+/// A pointer: a region and an offset into it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Pointer {
+    pub kind: PtrKind,
+    pub off: Scalar,
+}
+
+impl Pointer {
+    pub fn new(kind: PtrKind, off: i64) -> Pointer {
+        Pointer {
+            kind,
+            off: Scalar::constant(off as u64),
+        }
+    }
+}
+
+/// One register's abstract value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Value {
+    Uninit,
+    Scalar(Scalar),
+    Ptr(Pointer),
+}
+
+impl Value {
+    pub fn constant(value: u64) -> Value {
+        Value::Scalar(Scalar::constant(value))
+    }
+
+    pub fn includes(&self, other: &Value) -> bool {
+        match (self, other) {
+            (Value::Uninit, _) => true,
+            (Value::Scalar(a), Value::Scalar(b)) => a.includes(b),
+            (Value::Ptr(a), Value::Ptr(b)) => a.kind == b.kind && a.off.includes(&b.off),
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Uninit => f.write_str("uninit"),
+            Value::Scalar(s) => write!(f, "{s}"),
+            Value::Ptr(p) => {
+                let name = p.kind.name();
+                let region = match p.kind {
+                    PtrKind::Stack { frame } if frame > 0 => format!("{name}{frame}"),
+                    PtrKind::MapValue { map }
+                    | PtrKind::MapValueOrNull { map, .. }
+                    | PtrKind::MapPtr { map }
+                    | PtrKind::MapPtrOrNull { map, .. } => format!("{name}(map #{map})"),
+                    PtrKind::Mem { size } | PtrKind::MemOrNull { size, .. } => {
+                        format!("{name}({size} bytes)")
+                    }
+                    PtrKind::Func { pc } => format!("{name}(pc {pc})"),
+                    PtrKind::Packet { id } if id > 0 => format!("{name}#{id}"),
+                    _ => name.to_string(),
+                };
+                match p.off.as_const() {
+                    Some(0) => f.write_str(&region),
+                    Some(c) => write!(f, "{region}{:+}", c as i64),
+                    None => write!(f, "{region}+{}", p.off),
+                }
+            }
+        }
+    }
+}
+
+/// What the verifier knows of one stack byte.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Byte {
+    Uninit,
+    /// Written with a value not known.
+    Unknown,
+    /// Written with a known value.
+    Known(u8),
+    /// Part of a spilled register (see [`Stack::spills`]).
+    Spill,
+}
+
+/// One frame's 512 bytes.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Stack {
+    /// Byte `i` is at frame offset `i - 512`.
+    bytes: Vec<Byte>,
+    /// Registers spilled to aligned slots, by slot (`byte index / 8`).
+    spills: BTreeMap<usize, Value>,
+}
+
+impl Default for Stack {
+    fn default() -> Self {
+        Stack {
+            bytes: vec![Byte::Uninit; STACK_SIZE],
+            spills: BTreeMap::new(),
+        }
+    }
+}
+
+/// A byte range inside a frame, from a frame-pointer offset.
+pub fn stack_index(off: i64, len: usize) -> Option<usize> {
+    let start = off.checked_add(STACK_SIZE as i64)?;
+    let end = start.checked_add(len as i64)?;
+    (start >= 0 && end <= STACK_SIZE as i64).then_some(start as usize)
+}
+
+impl Stack {
+    pub fn byte(&self, index: usize) -> Byte {
+        self.bytes.get(index).copied().unwrap_or(Byte::Uninit)
+    }
+
+    pub fn spill_at(&self, index: usize) -> Option<&Value> {
+        if !index.is_multiple_of(8) {
+            return None;
+        }
+        self.spills.get(&(index / 8))
+    }
+
+    /// Stores `value` as `len` bytes at `index`.
+    pub fn write(&mut self, index: usize, len: usize, value: &Value) {
+        self.break_spills(index, len);
+        if len == 8 && index.is_multiple_of(8) && !matches!(value, Value::Uninit) {
+            self.spills.insert(index / 8, *value);
+            self.bytes[index..index + 8].fill(Byte::Spill);
+            return;
+        }
+        let known = match value {
+            Value::Scalar(s) => s.as_const(),
+            _ => None,
+        };
+        for i in 0..len {
+            self.bytes[index + i] = match known {
+                Some(c) => Byte::Known((c >> (8 * i)) as u8),
+                None => Byte::Unknown,
+            };
+        }
+    }
+
+    /// Marks `len` bytes written with unknown data (helpers, atomics).
+    pub fn clobber(&mut self, index: usize, len: usize) {
+        self.break_spills(index, len);
+        self.bytes[index..index + len].fill(Byte::Unknown);
+    }
+
+    /// Turns spills overlapping `index..index + len` into plain bytes.
+    fn break_spills(&mut self, index: usize, len: usize) {
+        let first = index / 8;
+        let last = (index + len).div_ceil(8);
+        for slot in first..last {
+            let Some(value) = self.spills.remove(&slot) else {
+                continue;
+            };
+            let known = match value {
+                Value::Scalar(s) => s.as_const(),
+                _ => None,
+            };
+            for i in 0..8 {
+                self.bytes[slot * 8 + i] = match known {
+                    Some(c) => Byte::Known((c >> (8 * i)) as u8),
+                    None => Byte::Unknown,
+                };
+            }
+        }
+    }
+
+    /// The value of `len` bytes at `index`, or the first uninitialised byte.
+    pub fn read(&self, index: usize, len: usize) -> Result<Value, usize> {
+        if let Some(value) = self.spill_at(index).filter(|_| len == 8) {
+            return Ok(*value);
+        }
+        let mut constant = Some(0u64);
+        for i in 0..len {
+            let byte = match self.byte(index + i) {
+                Byte::Uninit => return Err(index + i),
+                Byte::Known(b) => Some(b),
+                Byte::Spill => {
+                    let slot = (index + i) / 8;
+                    match self.spills.get(&slot) {
+                        Some(Value::Scalar(s)) => {
+                            s.as_const().map(|c| (c >> (8 * ((index + i) % 8))) as u8)
+                        }
+                        _ => None,
+                    }
+                }
+                Byte::Unknown => None,
+            };
+            constant = match (constant, byte) {
+                (Some(c), Some(b)) => Some(c | u64::from(b) << (8 * i)),
+                _ => None,
+            };
+        }
+        Ok(match constant {
+            Some(c) => Value::constant(c),
+            None => Value::Scalar(Scalar::of_size(len)),
+        })
+    }
+
+    /// Whether `len` bytes at `index` hold a spilled pointer.
+    pub fn holds_pointer(&self, index: usize, len: usize) -> Option<usize> {
+        (index..index + len).find(|&i| {
+            self.byte(i) == Byte::Spill && matches!(self.spills.get(&(i / 8)), Some(Value::Ptr(_)))
+        })
+    }
+
+    pub fn includes(&self, other: &Stack) -> bool {
+        // Slot by slot: equal slots (the common case) compare as a whole.
+        (0..STACK_SIZE / 8).all(|slot| {
+            let range = slot * 8..slot * 8 + 8;
+            let (mine, theirs) = (&self.bytes[range.clone()], &other.bytes[range]);
+            if mine == theirs && mine[0] != Byte::Spill {
+                return true;
+            }
+            mine.iter().zip(theirs).all(|(a, b)| match (a, b) {
+                (Byte::Uninit, _) => true,
+                (Byte::Unknown, Byte::Unknown | Byte::Known(_)) => true,
+                (Byte::Unknown, Byte::Spill) => {
+                    matches!(other.spills.get(&slot), Some(Value::Scalar(_)))
+                }
+                (Byte::Known(x), Byte::Known(y)) => x == y,
+                (Byte::Spill, Byte::Spill) => {
+                    match (self.spills.get(&slot), other.spills.get(&slot)) {
+                        (Some(x), Some(y)) => x.includes(y),
+                        _ => false,
+                    }
+                }
+                _ => false,
+            })
+        })
+    }
+
+    /// Bytes in use, from the frame pointer down: the frame's depth.
+    pub fn depth(&self) -> usize {
+        self.bytes
+            .iter()
+            .position(|b| *b != Byte::Uninit)
+            .map_or(0, |i| STACK_SIZE - i)
+    }
+
+    /// A compact listing of the written slots, for logs.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        for slot in 0..STACK_SIZE / 8 {
+            let bytes = &self.bytes[slot * 8..slot * 8 + 8];
+            if bytes.iter().all(|b| *b == Byte::Uninit) {
+                continue;
+            }
+            let off = slot as i64 * 8 - STACK_SIZE as i64;
+            let text = match self.spills.get(&slot) {
+                Some(v) => v.to_string(),
+                None => bytes
+                    .iter()
+                    .map(|b| match b {
+                        Byte::Uninit => '.',
+                        Byte::Unknown => 'm',
+                        Byte::Known(0) => '0',
+                        Byte::Known(_) => 'k',
+                        Byte::Spill => 's',
+                    })
+                    .collect(),
+            };
+            parts.push(format!("fp{off}={text}"));
+        }
+        parts.join(" ")
+    }
+}
+
+/// One function activation: its registers and stack.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Frame {
+    pub regs: [Value; Reg::COUNT],
+    pub stack: Stack,
+    /// Where the caller resumes (`None` for the entry function).
+    pub return_pc: Option<usize>,
+    /// The function's first instruction.
+    pub function: usize,
+}
+
+/// Where a packet pointer with a variable offset starts, and how many bytes
+/// after it comparisons with `data_end` proved present.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PacketBase {
+    /// The base's offset from `data`.
+    pub from_data: Scalar,
+    pub proven: u64,
+}
+
+/// Everything the verifier knows at one instruction on one path.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct State {
+    /// The entry function's frame first; the last is the running one.
+    pub frames: Vec<Frame>,
+    /// Packet bytes proven present after `data` (by comparisons with
+    /// `data_end`).
+    pub packet_min: u64,
+    /// Metadata bytes proven present before `data`.
+    pub meta_min: u64,
+    /// Bases of packet pointers with variable offsets, by id.
+    pub packet_bases: BTreeMap<u32, PacketBase>,
+    /// The next id for a pointer that may be null.
+    pub next_id: u32,
+}
+
+impl State {
+    /// Program entry: `r1` is the context, `r10` the frame pointer.
+    pub fn entry() -> State {
+        let mut regs = [Value::Uninit; Reg::COUNT];
+        regs[Reg::R1.index()] = Value::Ptr(Pointer::new(PtrKind::Ctx, 0));
+        regs[Reg::R10.index()] = Value::Ptr(Pointer::new(PtrKind::Stack { frame: 0 }, 0));
+        State {
+            frames: vec![Frame {
+                regs,
+                stack: Stack::default(),
+                return_pc: None,
+                function: 0,
+            }],
+            packet_min: 0,
+            meta_min: 0,
+            packet_bases: BTreeMap::new(),
+            next_id: 1,
+        }
+    }
+
+    pub fn frame(&self) -> &Frame {
+        self.frames.last().expect("a state always has a frame")
+    }
+
+    pub fn frame_mut(&mut self) -> &mut Frame {
+        self.frames.last_mut().expect("a state always has a frame")
+    }
+
+    pub fn depth(&self) -> usize {
+        self.frames.len() - 1
+    }
+
+    pub fn reg(&self, reg: Reg) -> Value {
+        self.frame().regs[reg.index()]
+    }
+
+    pub fn set(&mut self, reg: Reg, value: Value) {
+        self.frame_mut().regs[reg.index()] = value;
+    }
+
+    /// Applies `f` to every register and spilled value of every frame.
+    pub fn map_values(&mut self, mut f: impl FnMut(&mut Value)) {
+        for frame in &mut self.frames {
+            frame.regs.iter_mut().for_each(&mut f);
+            frame.stack.spills.values_mut().for_each(&mut f);
+        }
+    }
+
+    /// Whether every concrete state `other` stands for is one of `self`'s.
+    /// Registers are compared first: they differ most often, and cheaply.
+    pub fn includes(&self, other: &State) -> bool {
+        self.frames.len() == other.frames.len()
+            && self.packet_min <= other.packet_min
+            && self.meta_min <= other.meta_min
+            && self.frames.iter().zip(&other.frames).all(|(a, b)| {
+                a.return_pc == b.return_pc && a.regs.iter().zip(&b.regs).all(|(x, y)| x.includes(y))
+            })
+            && self.packet_bases.iter().all(|(id, base)| {
+                other.packet_bases.get(id).is_some_and(|o| {
+                    base.from_data.includes(&o.from_data) && base.proven <= o.proven
+                })
+            })
+            && self
+                .frames
+                .iter()
+                .zip(&other.frames)
+                .all(|(a, b)| a.stack.includes(&b.stack))
+    }
+
+    /// Drops packet bases no register or spill refers to any more.
+    pub fn forget_unused_bases(&mut self) {
+        if self.packet_bases.is_empty() {
+            return;
+        }
+        let mut used = Vec::new();
+        self.map_values(|value| {
+            if let Value::Ptr(Pointer {
+                kind: PtrKind::Packet { id },
+                ..
+            }) = value
+            {
+                used.push(*id);
+            }
+        });
+        self.packet_bases.retain(|id, _| used.contains(id));
+    }
+
+    /// The same knowledge, ignoring id counters.
+    pub fn same_as(&self, other: &State) -> bool {
+        self.frames == other.frames
+            && self.packet_bases == other.packet_bases
+            && self.packet_min == other.packet_min
+            && self.meta_min == other.meta_min
+    }
+
+    /// The registers other than `Uninit`, as `r1=ctx r10=fp`.
+    pub fn describe_regs(&self) -> String {
+        let frame = self.frame();
+        let mut parts = Vec::new();
+        for (i, value) in frame.regs.iter().enumerate() {
+            if *value != Value::Uninit {
+                parts.push(format!("r{i}={value}"));
+            }
+        }
+        parts.join(" ")
+    }
+
+    /// Registers, stack and packet knowledge, one line.
+    pub fn describe(&self) -> String {
+        let mut text = self.describe_regs();
+        let stack = self.frame().stack.describe();
+        if !stack.is_empty() {
+            text.push(' ');
+            text.push_str(&stack);
+        }
+        if self.packet_min > 0 {
+            text.push_str(&format!(" pkt_len>={}", self.packet_min));
+        }
+        if self.depth() > 0 {
+            text = format!("[frame {}] {text}", self.depth());
+        }
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spills_fill_back_exactly_and_break_on_partial_writes() {
+        let mut stack = Stack::default();
+        let ptr = Value::Ptr(Pointer::new(PtrKind::Ctx, 0));
+        let at = stack_index(-8, 8).unwrap();
+        stack.write(at, 8, &ptr);
+        assert_eq!(stack.read(at, 8), Ok(ptr));
+        assert_eq!(stack.holds_pointer(at, 8), Some(at));
+        stack.write(at, 4, &Value::constant(7));
+        assert_eq!(stack.holds_pointer(at, 8), None);
+        assert_eq!(stack.read(at, 4), Ok(Value::constant(7)));
+        assert_eq!(stack.read(at + 4, 4), Ok(Value::Scalar(Scalar::of_size(4))));
+    }
+
+    #[test]
+    fn uninitialised_bytes_are_reported() {
+        let mut stack = Stack::default();
+        let at = stack_index(-16, 8).unwrap();
+        stack.write(at, 4, &Value::constant(1));
+        assert_eq!(stack.read(at, 8), Err(at + 4));
+        assert_eq!(stack_index(-520, 8), None);
+        assert_eq!(stack_index(-4, 8), None);
+        assert_eq!(stack.depth(), 16);
+    }
+
+    #[test]
+    fn uninit_registers_include_anything() {
+        let mut wide = State::entry();
+        let narrow = {
+            let mut s = wide.clone();
+            s.set(Reg::R2, Value::constant(3));
+            s
+        };
+        assert!(wide.includes(&narrow));
+        assert!(!narrow.includes(&wide));
+        wide.set(Reg::R2, Value::Scalar(Scalar::urange(0, 9)));
+        assert!(wide.includes(&narrow));
+    }
+}

@@ -1,0 +1,238 @@
+//! One test per rule, on small assembly programs.
+
+use crate::{Category, VerifyEnv, verify};
+use visor_isa::asm::{Syntax, assemble};
+use visor_object::{MapDef, MapType, ProgramType};
+
+fn map(map_type: MapType, key_size: u32, value_size: u32, max_entries: u32) -> MapDef {
+    MapDef {
+        map_type,
+        key_size,
+        value_size,
+        max_entries,
+        ..MapDef::default()
+    }
+}
+
+fn env(program_type: ProgramType) -> VerifyEnv {
+    VerifyEnv::for_type(program_type).with_maps(vec![
+        map(MapType::Hash, 4, 8, 16),
+        map(MapType::Array, 4, 4, 1),
+        map(MapType::Ringbuf, 0, 0, 4096),
+        map(MapType::ProgArray, 4, 4, 4),
+    ])
+}
+
+#[track_caller]
+fn check(text: &str, program_type: ProgramType) -> Result<(), Category> {
+    let program = assemble(text, Syntax::Llvm).expect("test program assembles");
+    verify(&program, &env(program_type))
+        .map(|_| ())
+        .map_err(|r| {
+            eprintln!("{r}");
+            r.category
+        })
+}
+
+#[track_caller]
+fn accepts(text: &str) {
+    assert_eq!(check(text, ProgramType::Xdp), Ok(()));
+}
+
+#[track_caller]
+fn rejects(text: &str, category: Category) {
+    assert_eq!(check(text, ProgramType::Xdp), Err(category));
+}
+
+const LOOKUP: &str =
+    "r1 = 0\n*(u32 *)(r10 - 4) = r1\nr2 = r10\nr2 += -4\nr1 = map[idx:0] ll\ncall 1\n";
+
+#[test]
+fn registers_must_be_written_before_read() {
+    rejects("r0 = r2\nexit", Category::UninitRegister);
+    rejects("exit", Category::UninitRegister);
+    accepts("r0 = 0\nexit");
+}
+
+#[test]
+fn the_frame_pointer_is_read_only() {
+    rejects("r10 = 0\nr0 = 0\nexit", Category::FramePointerWrite);
+}
+
+#[test]
+fn stack_reads_need_initialised_bytes_and_stay_in_the_frame() {
+    rejects("r0 = *(u64 *)(r10 - 8)\nexit", Category::UninitStack);
+    rejects(
+        "*(u64 *)(r10 - 520) = 1\nr0 = 0\nexit",
+        Category::OutOfBounds,
+    );
+    rejects("*(u64 *)(r10 + 0) = 1\nr0 = 0\nexit", Category::OutOfBounds);
+    accepts("*(u32 *)(r10 - 8) = 7\nr0 = *(u32 *)(r10 - 8)\nexit");
+}
+
+#[test]
+fn spilled_pointers_fill_back() {
+    accepts("*(u64 *)(r10 - 8) = r1\nr2 = *(u64 *)(r10 - 8)\nr0 = *(u32 *)(r2 + 12)\nexit");
+}
+
+#[test]
+fn map_lookups_must_be_null_checked() {
+    rejects(
+        &format!("{LOOKUP}r0 = *(u64 *)(r0 + 0)\nexit"),
+        Category::NullPointer,
+    );
+    accepts(&format!(
+        "{LOOKUP}if r0 == 0 goto +1\nr0 = *(u64 *)(r0 + 0)\nr0 = 0\nexit"
+    ));
+    rejects(
+        &format!("{LOOKUP}if r0 == 0 goto +1\nr0 = *(u64 *)(r0 + 4)\nr0 = 0\nexit"),
+        Category::OutOfBounds,
+    );
+}
+
+#[test]
+fn copies_of_a_checked_pointer_are_checked_too() {
+    accepts(&format!(
+        "{LOOKUP}r6 = r0\nif r0 == 0 goto +1\nr0 = *(u64 *)(r6 + 0)\nr0 = 0\nexit"
+    ));
+}
+
+#[test]
+fn packet_access_needs_a_bounds_check() {
+    let load = "r2 = *(u32 *)(r1 + 0)\nr3 = *(u32 *)(r1 + 4)\n";
+    rejects(
+        &format!("{load}r0 = *(u8 *)(r2 + 0)\nexit"),
+        Category::PacketBounds,
+    );
+    accepts(&format!(
+        "{load}r4 = r2\nr4 += 14\nif r4 > r3 goto +1\nr0 = *(u8 *)(r2 + 13)\nr0 = 0\nexit"
+    ));
+    rejects(
+        &format!(
+            "{load}r4 = r2\nr4 += 14\nif r4 > r3 goto +1\nr0 = *(u8 *)(r2 + 14)\nr0 = 0\nexit"
+        ),
+        Category::PacketBounds,
+    );
+}
+
+#[test]
+fn pointer_arithmetic_rules() {
+    rejects(
+        "r2 = *(u32 *)(r1 + 0)\nr3 = *(u32 *)(r1 + 4)\nr2 += r3\nr0 = 0\nexit",
+        Category::PointerArithmetic,
+    );
+    rejects(
+        "r1 = map[idx:0] ll\nr1 += 8\nr0 = 0\nexit",
+        Category::PointerArithmetic,
+    );
+    rejects("r1 &= 7\nr0 = 0\nexit", Category::PointerArithmetic);
+    rejects(
+        "r0 = 5\nr0 = *(u32 *)(r0 + 0)\nexit",
+        Category::InvalidMemoryAccess,
+    );
+}
+
+#[test]
+fn context_fields_follow_the_program_type() {
+    rejects("r0 = *(u32 *)(r1 + 24)\nexit", Category::ContextAccess);
+    rejects(
+        "*(u32 *)(r1 + 12) = 0\nr0 = 0\nexit",
+        Category::ContextAccess,
+    );
+    assert_eq!(
+        check("r0 = *(u32 *)(r1 + 76)\nexit", ProgramType::SocketFilter),
+        Err(Category::ContextAccess)
+    );
+    assert_eq!(
+        check("r0 = *(u32 *)(r1 + 0)\nexit", ProgramType::SocketFilter),
+        Ok(())
+    );
+}
+
+#[test]
+fn helpers_check_their_arguments() {
+    rejects("call 9999\nexit", Category::UnknownHelper);
+    rejects(
+        "r1 = 0\nr2 = 0\nr3 = 0\nr4 = 0\ncall 53\nexit",
+        Category::HelperNotAllowed,
+    );
+    // bpf_get_current_comm into 1 byte of stack, size 20.
+    rejects(
+        "r1 = r10\nr1 += -1\nr2 = 20\ncall 16\nexit",
+        Category::OutOfBounds,
+    );
+    // bpf_ringbuf_output of uninitialised stack.
+    rejects(
+        "r1 = map[idx:2] ll\nr2 = r10\nr2 += -8\nr3 = 8\nr4 = 0\ncall 130\nexit",
+        Category::UninitStack,
+    );
+    // bpf_tail_call with an array instead of a program array.
+    rejects(
+        "r2 = map[idx:1] ll\nr3 = 0\ncall 12\nexit",
+        Category::HelperArgument,
+    );
+    accepts("r2 = map[idx:3] ll\nr3 = 0\ncall 12\nr0 = 0\nexit");
+}
+
+#[test]
+fn pointers_must_not_leak() {
+    rejects(
+        "*(u64 *)(r10 - 8) = r1\nr1 = map[idx:0] ll\nr2 = r10\nr2 += -8\nr3 = r10\nr3 += -8\nr4 = 0\ncall 2\nexit",
+        Category::PointerLeak,
+    );
+    rejects("r0 = r1\nexit", Category::PointerLeak);
+}
+
+#[test]
+fn array_keys_are_range_checked() {
+    // An update of array map #1 (one entry) at key 10 can never succeed.
+    rejects(
+        "r1 = 10\n*(u32 *)(r10 - 4) = r1\n*(u32 *)(r10 - 8) = r1\nr2 = r10\nr2 += -4\nr3 = r10\nr3 += -8\nr4 = 0\nr1 = map[idx:1] ll\ncall 2\nr0 = 0\nexit",
+        Category::MapKeyOutOfRange,
+    );
+}
+
+#[test]
+fn helpers_that_move_the_packet_invalidate_packet_pointers() {
+    let tc =
+        "r2 = *(u32 *)(r1 + 76)\nr3 = *(u32 *)(r1 + 80)\nr4 = r2\nr4 += 4\nif r4 > r3 goto +4\n";
+    let pull = "r6 = r2\nr2 = 0\ncall 39\nr0 = *(u8 *)(r6 + 0)\n";
+    assert_eq!(
+        check(&format!("{tc}{pull}r0 = 0\nexit"), ProgramType::SchedCls),
+        Err(Category::InvalidMemoryAccess)
+    );
+}
+
+#[test]
+fn loops_must_terminate() {
+    rejects("l: goto l", Category::Termination);
+    rejects(
+        "r0 = 0\nl: r0 += 1\nif r0 != 0 goto l\nexit",
+        Category::Termination,
+    );
+    accepts("r0 = 0\nl: r0 += 1\nif r0 < 10 goto l\nexit");
+}
+
+#[test]
+fn both_branches_are_refined() {
+    // r0 in [0, 255]; after `if r0 > 7` the fall-through keeps 0..=7,
+    // so a stack index derived from it stays inside 8 bytes.
+    accepts(
+        "*(u64 *)(r10 - 8) = 0\nr0 = *(u8 *)(r10 - 8)\nif r0 > 7 goto +4\nr1 = r10\nr1 += -8\nr1 += r0\nr0 = *(u8 *)(r1 + 0)\nr0 = 0\nexit",
+    );
+}
+
+#[test]
+fn local_calls_get_a_frame() {
+    accepts("r1 = 1\ncall pc+1\nexit\nr0 = r1\nexit");
+    rejects("call pc+1\nexit\nr0 = r6\nexit", Category::UninitRegister);
+}
+
+#[test]
+fn return_values_follow_the_program_type() {
+    assert_eq!(
+        check("r0 = 2\nexit", ProgramType::CgroupSkb),
+        Err(Category::ReturnValue)
+    );
+    assert_eq!(check("r0 = 1\nexit", ProgramType::CgroupSkb), Ok(()));
+}
