@@ -211,6 +211,39 @@ pub enum AluOp {
 }
 
 impl AluOp {
+    /// The operations that take any source, immediate or register: every
+    /// one but the sign-extending moves.
+    pub const BINARY: [AluOp; 14] = [
+        AluOp::Add,
+        AluOp::Sub,
+        AluOp::Mul,
+        AluOp::Div,
+        AluOp::Sdiv,
+        AluOp::Or,
+        AluOp::And,
+        AluOp::Lsh,
+        AluOp::Rsh,
+        AluOp::Mod,
+        AluOp::Smod,
+        AluOp::Xor,
+        AluOp::Mov,
+        AluOp::Arsh,
+    ];
+
+    /// Every operation: [`AluOp::BINARY`] and the three sign-extending moves.
+    pub const ALL: [AluOp; 17] = {
+        let mut all = [AluOp::Add; 17];
+        let mut i = 0;
+        while i < AluOp::BINARY.len() {
+            all[i] = AluOp::BINARY[i];
+            i += 1;
+        }
+        all[14] = AluOp::Movsx(Size::B);
+        all[15] = AluOp::Movsx(Size::H);
+        all[16] = AluOp::Movsx(Size::W);
+        all
+    };
+
     /// The op field and the `off` that selects this operation.
     pub(crate) const fn encoding(self) -> (u8, i16) {
         match self {

@@ -29,22 +29,7 @@ fn source() -> impl Strategy<Value = Source> {
 /// Binary operations with an immediate or a register, and sign-extending
 /// moves (register only; 32-bit moves extend 8 or 16 bits).
 fn alu() -> impl Strategy<Value = Insn> {
-    let ops = vec![
-        AluOp::Add,
-        AluOp::Sub,
-        AluOp::Mul,
-        AluOp::Div,
-        AluOp::Sdiv,
-        AluOp::Or,
-        AluOp::And,
-        AluOp::Lsh,
-        AluOp::Rsh,
-        AluOp::Mod,
-        AluOp::Smod,
-        AluOp::Xor,
-        AluOp::Mov,
-        AluOp::Arsh,
-    ];
+    let ops = AluOp::BINARY.to_vec();
     let binary =
         (width(), select(ops), reg(), source()).prop_map(|(width, op, dst, src)| Insn::Alu {
             width,

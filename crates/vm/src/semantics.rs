@@ -156,26 +156,6 @@ mod tests {
     use proptest::prelude::*;
     use visor_isa::Size;
 
-    const ALU_OPS: [AluOp; 17] = [
-        AluOp::Add,
-        AluOp::Sub,
-        AluOp::Mul,
-        AluOp::Div,
-        AluOp::Sdiv,
-        AluOp::Or,
-        AluOp::And,
-        AluOp::Lsh,
-        AluOp::Rsh,
-        AluOp::Mod,
-        AluOp::Smod,
-        AluOp::Xor,
-        AluOp::Mov,
-        AluOp::Movsx(Size::B),
-        AluOp::Movsx(Size::H),
-        AluOp::Movsx(Size::W),
-        AluOp::Arsh,
-    ];
-
     /// The 64-bit operations, written with Rust's own 64-bit types.
     fn reference64(op: AluOp, a: u64, b: u64) -> u64 {
         let (sa, sb) = (a as i64, b as i64);
@@ -306,8 +286,8 @@ mod tests {
     proptest! {
         /// The width-generic ALU agrees with Rust's native 32- and 64-bit arithmetic.
         #[test]
-        fn alu_matches_native_types(index in 0..ALU_OPS.len(), a: u64, b: u64, small in 0u64..70) {
-            let op = ALU_OPS[index];
+        fn alu_matches_native_types(index in 0..AluOp::ALL.len(), a: u64, b: u64, small in 0u64..70) {
+            let op = AluOp::ALL[index];
             for b in [b, small, small.wrapping_neg()] {
                 prop_assert_eq!(alu(op, Width::W64, a, b), reference64(op, a, b), "{:?} 64", op);
                 prop_assert_eq!(alu(op, Width::W32, a, b), reference32(op, a, b), "{:?} 32", op);

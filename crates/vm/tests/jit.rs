@@ -475,22 +475,7 @@ fn straight(rng: &mut Rng, out: &mut Vec<Insn>) {
     let width = rng.pick(&[Width::W32, Width::W64]);
     match rng.below(16) {
         0..=4 => {
-            let op = rng.pick(&[
-                AluOp::Add,
-                AluOp::Sub,
-                AluOp::Mul,
-                AluOp::Div,
-                AluOp::Sdiv,
-                AluOp::Or,
-                AluOp::And,
-                AluOp::Lsh,
-                AluOp::Rsh,
-                AluOp::Mod,
-                AluOp::Smod,
-                AluOp::Xor,
-                AluOp::Mov,
-                AluOp::Arsh,
-            ]);
+            let op = rng.pick(&AluOp::BINARY);
             out.push(alu(width, op, dst, src));
         }
         5 => {

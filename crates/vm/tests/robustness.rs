@@ -55,25 +55,7 @@ fn mem_off() -> impl Strategy<Value = i16> {
 }
 
 fn alu_op() -> impl Strategy<Value = AluOp> {
-    prop::sample::select(vec![
-        AluOp::Add,
-        AluOp::Sub,
-        AluOp::Mul,
-        AluOp::Div,
-        AluOp::Sdiv,
-        AluOp::Or,
-        AluOp::And,
-        AluOp::Lsh,
-        AluOp::Rsh,
-        AluOp::Mod,
-        AluOp::Smod,
-        AluOp::Xor,
-        AluOp::Mov,
-        AluOp::Movsx(Size::B),
-        AluOp::Movsx(Size::H),
-        AluOp::Movsx(Size::W),
-        AluOp::Arsh,
-    ])
+    prop::sample::select(AluOp::ALL.to_vec())
 }
 
 fn atomic_op() -> impl Strategy<Value = AtomicOp> {
