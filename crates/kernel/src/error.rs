@@ -123,6 +123,10 @@ pub enum KernelError {
         name: String,
         path: PathBuf,
     },
+    /// The kernel's BTF has no type of that name: for a `tp_btf` program,
+    /// no tracepoint of that name.
+    #[error("no type {name} in {}", path.display())]
+    BtfTypeNotFound { name: String, path: PathBuf },
     /// A binary to probe is not an ELF file this crate can read.
     #[error("cannot read {} as an ELF file", path.display())]
     Elf {

@@ -43,6 +43,10 @@ pub struct ProgramInfo {
     pub created_by_uid: u32,
     pub gpl_compatible: bool,
     pub btf_id: u32,
+    /// Functions and source-line records the program was loaded with (0
+    /// without BTF).
+    pub func_info_count: u32,
+    pub line_info_count: u32,
     /// Run statistics; counted only while stats are enabled
     /// ([`crate::enable_stats`] or `sysctl kernel.bpf_stats_enabled`).
     pub run_time_ns: u64,
@@ -118,6 +122,8 @@ pub fn program_info(fd: BorrowedFd<'_>) -> Result<ProgramInfo, KernelError> {
         created_by_uid: raw.created_by_uid,
         gpl_compatible: raw.flags & 1 != 0,
         btf_id: raw.btf_id,
+        func_info_count: raw.nr_func_info,
+        line_info_count: raw.nr_line_info,
         run_time_ns: raw.run_time_ns,
         run_count: raw.run_cnt,
         verified_insns: raw.verified_insns,

@@ -56,7 +56,8 @@
 //!   [`TracepointFormat`], the record layout of a tracepoint.
 //! - `perf_event`: [`PerfAttachment`], a program on a perf event (by link,
 //!   or by ioctl on kernels without perf links).
-//! - `tracepoint`: [`attach_tracepoint`] and [`attach_raw_tracepoint`].
+//! - `tracepoint`: [`attach_tracepoint`], [`attach_raw_tracepoint`] and
+//!   [`attach_btf_tracepoint`].
 //! - `uprobe`: [`attach_uprobe`] by path and symbol ([`symbol_offset`]).
 //! - `socket`: [`SocketFilter`], eBPF and classic filters on a socket.
 //! - `net`: [`attach_tcx`] and [`attach_xdp`] (links), [`ifindex`],
@@ -67,6 +68,8 @@
 //!   array.
 //! - `ringbuf`: [`RingBuffer`], the reader of a ring buffer map.
 //! - `stats`: [`enable_stats`], `BPF_ENABLE_STATS`.
+//! - `vmlinux`: the kernel's own BTF and [`btf_tracepoint_type_id`], the
+//!   target of a `tp_btf` program.
 //! - `cpus`: the possible-CPU count that sizes per-CPU values.
 //! - `error`: [`KernelError`].
 //!
@@ -109,6 +112,7 @@ mod tracefs;
 mod tracepoint;
 mod types;
 mod uprobe;
+mod vmlinux;
 
 pub use batch::{Batch, BatchCursor};
 pub use btf::BtfFd;
@@ -126,7 +130,7 @@ pub use net::{TcDirection, XdpMode, attach_tcx, attach_xdp, enter_netns, ifindex
 pub use perf_buffer::{PerfBuffer, PerfEvent};
 pub use perf_event::{PerfAttachMode, PerfAttachment};
 pub use pin::{BPFFS, ensure_bpffs, is_bpffs, pin, unpin};
-pub use program::{ProgramFd, ProgramSpec};
+pub use program::{FuncRecord, LineRecord, ProgramFd, ProgramSource, ProgramSpec};
 pub use ringbuf::RingBuffer;
 pub use socket::SocketFilter;
 pub use stats::{StatsGuard, StatsKind, enable_stats};
@@ -134,6 +138,7 @@ pub use sys::{BpfCmd, ObjectKind};
 pub use test_run::{TestRun, TestRunResult, flags as test_run_flags};
 pub use trace_pipe::{TraceLine, TracePipe};
 pub use tracefs::{FormatField, TRACEFS, TracepointFormat, tracefs, tracepoint_id};
-pub use tracepoint::{attach_raw_tracepoint, attach_tracepoint};
+pub use tracepoint::{attach_btf_tracepoint, attach_raw_tracepoint, attach_tracepoint};
 pub use types::{AttachType, MapType, ProgramType};
 pub use uprobe::{ProbeKind, UprobeLocation, UprobeSpec, attach_uprobe, symbol_offset};
+pub use vmlinux::{VMLINUX_BTF, btf_tracepoint_type_id};

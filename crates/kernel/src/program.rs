@@ -12,6 +12,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 use visor_isa::Program;
 
+use crate::btf::BtfFd;
 use crate::error::KernelError;
 use crate::log::{LOG_START, LogLevel, VerifierLog, grown};
 use crate::map::check_name;
@@ -37,6 +38,67 @@ pub struct ProgramSpec<'a> {
     pub kernel_version: u32,
     /// `BPF_F_*` load flags (`prog_flags`).
     pub flags: u32,
+    /// The program's functions and source lines, so that the verifier's
+    /// log quotes the source and `bpftool`-style dumps can show it.
+    pub source: Option<ProgramSource<'a>>,
+    /// The kernel BTF type a `tp_btf` (or fentry, LSM) program attaches
+    /// to: `btf_trace_NAME` in vmlinux for a BTF tracepoint.
+    pub attach_btf_id: Option<u32>,
+}
+
+/// BTF func and line info of one program, in the kernel's record form;
+/// instruction offsets are slot indices from the program's start.
+#[derive(Clone, Debug)]
+pub struct ProgramSource<'a> {
+    /// The BTF the type ids and string offsets refer to.
+    pub btf: &'a BtfFd,
+    /// Where each function (the program, then its subprograms) starts.
+    pub functions: Vec<FuncRecord>,
+    /// Ordered by instruction; the first at slot 0.
+    pub lines: Vec<LineRecord>,
+}
+
+/// `struct bpf_func_info`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FuncRecord {
+    pub insn: u32,
+    /// A BTF `FUNC`.
+    pub type_id: u32,
+}
+
+/// `struct bpf_line_info`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LineRecord {
+    pub insn: u32,
+    /// Offsets into the BTF string table.
+    pub file_name_off: u32,
+    pub line_off: u32,
+    pub line: u32,
+    pub column: u32,
+}
+
+impl ProgramSource<'_> {
+    /// The records as the kernel reads them: `(func_info, line_info)`.
+    fn to_bytes(&self) -> (Vec<u8>, Vec<u8>) {
+        let functions = self
+            .functions
+            .iter()
+            .flat_map(|f| [f.insn, f.type_id])
+            .flat_map(u32::to_le_bytes)
+            .collect();
+        let lines = self
+            .lines
+            .iter()
+            // The line number is in the high 22 bits, the column in the
+            // low 10 (both cut to fit, as the compiler does).
+            .flat_map(|l| {
+                let line_col = (l.line << 10) | (l.column & 0x3ff);
+                [l.insn, l.file_name_off, l.line_off, line_col]
+            })
+            .flat_map(u32::to_le_bytes)
+            .collect();
+        (functions, lines)
+    }
 }
 
 impl<'a> ProgramSpec<'a> {
@@ -50,6 +112,8 @@ impl<'a> ProgramSpec<'a> {
             license: "GPL".to_owned(),
             kernel_version: 0,
             flags: 0,
+            source: None,
+            attach_btf_id: None,
         }
     }
 }
@@ -68,6 +132,8 @@ struct Prepared {
     attr: ProgLoadAttr,
     insns: Vec<u8>,
     license: CString,
+    func_info: Vec<u8>,
+    line_info: Vec<u8>,
 }
 
 /// One attempt's outcome.
@@ -202,12 +268,24 @@ fn prepare(spec: &ProgramSpec<'_>) -> Result<Prepared, KernelError> {
         prog_flags: spec.flags,
         prog_name: name_field(&spec.name),
         expected_attach_type: spec.expected_attach_type.map_or(0, AttachType::number),
+        prog_btf_fd: spec
+            .source
+            .as_ref()
+            .map_or(0, |s| sys::fd_u32(s.btf.as_fd())),
+        attach_btf_id: spec.attach_btf_id.unwrap_or(0),
         ..ProgLoadAttr::default()
     };
+    let (func_info, line_info) = spec
+        .source
+        .as_ref()
+        .map(ProgramSource::to_bytes)
+        .unwrap_or_default();
     Ok(Prepared {
         attr,
         insns: spec.program.to_bytes(),
         license,
+        func_info,
+        line_info,
     })
 }
 
@@ -221,6 +299,8 @@ fn attempt(prepared: &Prepared, level: LogLevel, log_len: usize) -> Attempt {
         },
         insns: &prepared.insns,
         license: &prepared.license,
+        func_info: &prepared.func_info,
+        line_info: &prepared.line_info,
         log: &mut log,
         log_true_size: 0,
     };

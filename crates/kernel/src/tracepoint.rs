@@ -21,13 +21,15 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! Not done: BTF-typed tracepoints (`tp_btf`, `BPF_TRACE_RAW_TP` programs
-//! of type `TRACING`), which need a type id looked up in the kernel's
-//! vmlinux BTF at load time; attaching one would be
-//! `BPF_RAW_TRACEPOINT_OPEN` with no name, as [`attach_raw_tracepoint`]
-//! already sends when the name is empty.
+//! A BTF tracepoint program (`tp_btf/NAME`, type `TRACING` with expected
+//! attach type `BPF_TRACE_RAW_TP`, Linux 5.5) gets the same arguments as
+//! a raw tracepoint, but typed: the verifier knows each is, say, a
+//! `struct task_struct *`, and lets the program read through it directly.
+//! It names its tracepoint at load (its `attach_btf_id`, see
+//! [`crate::btf_tracepoint_type_id`]) and is attached by
+//! [`attach_btf_tracepoint`].
 
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 use std::os::fd::AsFd;
 
 use crate::error::KernelError;
@@ -70,16 +72,33 @@ pub fn attach_raw_tracepoint(program: &ProgramFd, name: &str) -> Result<LinkFd, 
         name: name.to_owned(),
         reason: "a tracepoint name may not contain a NUL byte",
     })?;
+    raw_tracepoint_open(
+        program,
+        (!name.is_empty()).then_some(c_name.as_c_str()),
+        &format!("raw tracepoint `{name}`"),
+    )
+}
+
+/// Attaches a BTF tracepoint program to the tracepoint it was loaded for;
+/// `name` (the `NAME` of `tp_btf/NAME`) only labels errors.
+pub fn attach_btf_tracepoint(program: &ProgramFd, name: &str) -> Result<LinkFd, KernelError> {
+    raw_tracepoint_open(program, None, &format!("BTF tracepoint `{name}`"))
+}
+
+/// `BPF_RAW_TRACEPOINT_OPEN`: by name, or by the program's attach BTF id
+/// when `name` is `None`.
+fn raw_tracepoint_open(
+    program: &ProgramFd,
+    name: Option<&CStr>,
+    target: &str,
+) -> Result<LinkFd, KernelError> {
     let mut command = Command::RawTracepointOpen {
-        name: (!name.is_empty()).then_some(c_name.as_c_str()),
+        name,
         prog: program.as_fd(),
         cookie: 0,
     };
     let fd = sys::bpf_fd(&mut command).map_err(|source| {
-        let what = format!(
-            "attach program `{}` to raw tracepoint `{name}`",
-            program.name()
-        );
+        let what = format!("attach program `{}` to {target}", program.name());
         KernelError::syscall(BpfCmd::RawTracepointOpen, what, source)
     })?;
     Ok(LinkFd::from_fd(fd, AttachType::TraceRawTp))

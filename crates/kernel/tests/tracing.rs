@@ -8,10 +8,12 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{asm_with_maps, bpf_available, bump, chain, count, counters, load, thread_id};
+use std::os::fd::AsFd;
+
 use visor_kernel::{
-    KernelError, MapFd, MapSpec, MapType, PerfAttachMode, PerfBuffer, PerfEvent, ProgramType,
-    RingBuffer, TracePipe, TracepointFormat, UprobeSpec, attach_raw_tracepoint, attach_tracepoint,
-    attach_uprobe,
+    AttachOptions, AttachOutcome, KernelError, LoadOptions, LoadedObject, MapFd, MapSpec, MapType,
+    PerfAttachMode, PerfBuffer, PerfEvent, ProgramType, RingBuffer, TracePipe, TracepointFormat,
+    UprobeSpec, attach_raw_tracepoint, attach_tracepoint, attach_uprobe, program_info,
 };
 
 /// Whether tracing is possible here: bpf(2), and tracefs with the
@@ -314,6 +316,51 @@ fn a_raw_tracepoint_counts_this_threads_getpid_calls() {
     drop(link);
     getpid_n_times(5);
     assert_eq!(count(&counts, 0), 777, "no counts after drop");
+}
+
+/// `tests/bpf/btf_getpid.bpf.c`: `tp_btf/sys_enter` counting getpid(2)
+/// per thread through a subprogram. Loaded as an object, it gets the
+/// tracepoint's BTF id, its func and line info, and attaches by section.
+#[test]
+fn a_btf_tracepoint_object_counts_this_threads_getpid_calls() {
+    if !tracing_available("a_btf_tracepoint_object_counts_this_threads_getpid_calls") {
+        return;
+    }
+    if !std::path::Path::new(visor_kernel::VMLINUX_BTF).exists() {
+        println!(
+            "skipped: a_btf_tracepoint_object_counts_this_threads_getpid_calls: no kernel BTF"
+        );
+        return;
+    }
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/bpf/btf_getpid.bpf.o");
+    let bytes = std::fs::read(path).unwrap();
+    let loaded = LoadedObject::load(&bytes, &LoadOptions::default())
+        .unwrap_or_else(|e| panic!("{}", chain(&e)));
+    let program = loaded.program("count_getpid").unwrap();
+    let info = program_info(program.fd().as_fd()).unwrap();
+    assert_eq!(info.program_type(), Some(ProgramType::Tracing));
+    assert_ne!(info.btf_id, 0, "loaded with the object's BTF");
+    assert_eq!(info.func_info_count, 2, "count_getpid and count_thread");
+    assert!(
+        info.line_info_count >= 6,
+        "{} line records",
+        info.line_info_count
+    );
+
+    let outcomes = loaded.attach_all(&AttachOptions::default());
+    let [AttachOutcome::Attached(attached)] = &outcomes[..] else {
+        panic!("{outcomes:?}");
+    };
+    assert_eq!(attached.target(), "BTF tracepoint sys_enter");
+    let tid = thread_id();
+    getpid_n_times(321);
+    let calls = loaded.map("getpid_calls").unwrap().fd();
+    let seen = count(calls, tid);
+    println!("tp_btf/sys_enter: 321 getpid calls, {seen} counted");
+    assert_eq!(seen, 321);
+    drop(outcomes);
+    getpid_n_times(5);
+    assert_eq!(count(calls, tid), 321, "no counts after detach");
 }
 
 const PROBE_TARGET_C: &str = r#"

@@ -5,6 +5,7 @@
 //! |---|---|
 //! | `tracepoint/CAT/NAME`, `tp/CAT/NAME` | [`crate::attach_tracepoint`] |
 //! | `raw_tracepoint/NAME`, `raw_tp/NAME` | [`crate::attach_raw_tracepoint`] |
+//! | `tp_btf/NAME` | [`crate::attach_btf_tracepoint`] |
 //! | `uprobe/PATH:SYMBOL[+OFFSET]`, `uretprobe/...` | [`crate::attach_uprobe`]; `PATH` without a `/` is looked up in `$PATH` |
 //! | `xdp` | [`crate::attach_xdp`] on [`AttachOptions::interface`] |
 //! | `tc/ingress`, `tcx/egress`, ... | [`crate::attach_tcx`] on the interface |
@@ -12,20 +13,21 @@
 //!
 //! Everything else is skipped with a reason: socket filters need a socket
 //! (use [`crate::SocketFilter`]), and kprobes, cgroups, fentry/LSM and the
-//! other hooks have no attach path in this crate yet.
+//! other hooks have no attach path in this crate yet (this machine kind's
+//! kernel has neither kprobes nor BPF trampolines).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use visor_object::ProgramKind;
-use visor_object::kind::{TcAttach, XdpAttach};
+use visor_object::kind::{TcAttach, TracingHook, XdpAttach};
 
 use super::{LoadedObject, LoadedProgram};
 use crate::error::{KernelError, OsCall};
 use crate::link::LinkFd;
 use crate::net::{TcDirection, XdpMode, attach_tcx, attach_xdp, ifindex};
 use crate::perf_event::PerfAttachment;
-use crate::tracepoint::{attach_raw_tracepoint, attach_tracepoint};
+use crate::tracepoint::{attach_btf_tracepoint, attach_raw_tracepoint, attach_tracepoint};
 use crate::uprobe::{UprobeLocation, UprobeSpec, attach_uprobe};
 
 /// Where the hooks that need a place go.
@@ -125,6 +127,12 @@ fn attach_program(program: &LoadedProgram, options: &AttachOptions) -> AttachOut
             .map(|a| (Attachment::Perf(a), format!("tracepoint {category}:{name}"))),
         ProgramKind::RawTracepoint { name, .. } => attach_raw_tracepoint(fd, name)
             .map(|l| (Attachment::Link(l), format!("raw tracepoint {name}"))),
+        ProgramKind::Tracing {
+            hook: TracingHook::TpBtf,
+            target,
+            ..
+        } => attach_btf_tracepoint(fd, target)
+            .map(|l| (Attachment::Link(l), format!("BTF tracepoint {target}"))),
         ProgramKind::Uprobe { target, .. } | ProgramKind::Uretprobe { target, .. } => {
             let returning = matches!(program.kind(), ProgramKind::Uretprobe { .. });
             let Some(spec) = uprobe_spec(target, returning) else {

@@ -38,12 +38,16 @@
 //! - A program without a `license` section gets an empty license, as with
 //!   libbpf: GPL-only helpers then fail in the verifier.
 //!
+//! Programs get the object's func and line info when the kernel took its
+//! BTF, so the verifier's log quotes source lines and the kernel can give
+//! them back to tools (`bpftool prog dump ... linum`); `tp_btf/NAME`
+//! programs get the id of `btf_trace_NAME` in the kernel's BTF.
+//!
 //! Not done yet: CO-RE relocations (recorded by `visor-object`, not
 //! applied), externs (`.kconfig`, `.ksyms`, kfuncs: a clear
-//! [`LoadError::Extern`]), func and line info for programs (the verifier
-//! log then has no source lines), `numa_node`, map pinning by name, BTF
+//! [`LoadError::Extern`]), `numa_node`, map pinning by name, BTF
 //! sanitising for kernels older than the object's BTF, and the attach BTF
-//! ids that fentry, LSM and `tp_btf` programs need.
+//! ids of fentry and LSM programs (hooks this machine kind lacks).
 
 mod attach;
 mod btf_fixup;
@@ -53,6 +57,7 @@ use std::os::fd::AsRawFd;
 
 use object::{Object as _, ObjectSection as _};
 use visor_isa::{Insn, LoadImm, Program};
+use visor_object::kind::TracingHook;
 use visor_object::{DataKind, MapOrigin, ProgramKind, SlotTarget};
 
 use crate::btf::BtfFd;
@@ -60,8 +65,9 @@ use crate::cpus::possible_cpus;
 use crate::error::KernelError;
 use crate::log::LogLevel;
 use crate::map::{MapBtf, MapFd, MapSpec, UpdateMode};
-use crate::program::{ProgramFd, ProgramSpec};
+use crate::program::{FuncRecord, LineRecord, ProgramFd, ProgramSource, ProgramSpec};
 use crate::types::{AttachType, MapType, ProgramType};
+use crate::vmlinux::btf_tracepoint_type_id;
 
 pub use attach::{AttachOptions, AttachOutcome, Attached, Attachment, Interrupt, Interrupts};
 pub use error::{LoadError, Rejection};
@@ -308,6 +314,7 @@ impl LoadedObject {
                 }
             })?),
         };
+        let attach_btf_id = attach_btf_id(program)?;
         let insns = self.relocate(name, program.insns())?;
         let spec = ProgramSpec {
             name: kernel_name(name),
@@ -317,6 +324,8 @@ impl LoadedObject {
             license: object.license().unwrap_or_default().to_owned(),
             kernel_version: object.kernel_version().unwrap_or(0),
             flags: 0,
+            source: self.program_source(program),
+            attach_btf_id,
         };
         let loaded = if options.full_log {
             ProgramFd::load_logged(&spec, LogLevel::Basic).map(|(fd, _log)| fd)
@@ -327,6 +336,45 @@ impl LoadedObject {
             program: name.to_owned(),
             section: program.section().to_owned(),
             source: Box::new(source),
+        })
+    }
+
+    /// The program's func and line info, when the kernel has the object's
+    /// BTF and the object has records for every function.
+    fn program_source<'a>(
+        &'a self,
+        program: &visor_object::Program<'_>,
+    ) -> Option<ProgramSource<'a>> {
+        let BtfStatus::Loaded(btf) = &self.btf else {
+            return None;
+        };
+        let functions: Vec<_> = program
+            .func_info()
+            .iter()
+            .map(|f| FuncRecord {
+                insn: slot_u32(f.insn),
+                type_id: f.type_id,
+            })
+            .collect();
+        // The kernel wants one record per function, or none at all.
+        if functions.len() != program.functions().len() {
+            return None;
+        }
+        let lines = program
+            .line_info()
+            .iter()
+            .map(|l| LineRecord {
+                insn: slot_u32(l.insn),
+                file_name_off: l.file_name_off,
+                line_off: l.line_off,
+                line: l.line,
+                column: l.column,
+            })
+            .collect();
+        Some(ProgramSource {
+            btf,
+            functions,
+            lines,
         })
     }
 
@@ -404,6 +452,31 @@ fn raw_btf(elf: &[u8]) -> Option<&[u8]> {
     let file = object::File::parse(elf).ok()?;
     let section = file.section_by_name(".BTF")?;
     section.data().ok().filter(|data| !data.is_empty())
+}
+
+/// The kernel type a program is typed against, for the kinds that name
+/// one at load: `tp_btf/NAME` is typed by `btf_trace_NAME`.
+fn attach_btf_id(program: &visor_object::Program<'_>) -> Result<Option<u32>, LoadError> {
+    match program.kind() {
+        ProgramKind::Tracing {
+            hook: TracingHook::TpBtf,
+            target,
+            ..
+        } => btf_tracepoint_type_id(target)
+            .map(Some)
+            .map_err(|source| LoadError::Program {
+                program: program.name().to_owned(),
+                section: program.section().to_owned(),
+                source: Box::new(source),
+            }),
+        _ => Ok(None),
+    }
+}
+
+/// A slot index as the kernel's record field; programs this long were
+/// refused before (`ProgramTooLong`).
+fn slot_u32(slot: usize) -> u32 {
+    u32::try_from(slot).unwrap_or(u32::MAX)
 }
 
 /// A name the kernel accepts: 15 bytes at most from `[A-Za-z0-9_.]`.

@@ -282,6 +282,16 @@ fn addr(bytes: &[u8]) -> u64 {
     }
 }
 
+/// Bytes of one `struct bpf_func_info` and one `struct bpf_line_info`.
+pub(crate) const FUNC_INFO_LEN: usize = 8;
+pub(crate) const LINE_INFO_LEN: usize = 16;
+
+/// The record size field of a record array: zero with no records, as
+/// libbpf sends it.
+fn record_len(records: &[u8], len: usize) -> u32 {
+    if records.is_empty() { 0 } else { len_u32(len) }
+}
+
 /// [`addr`] of a buffer the kernel writes, derived from the unique borrow.
 fn addr_mut(bytes: &mut [u8]) -> u64 {
     if bytes.is_empty() {
@@ -386,12 +396,20 @@ impl Attr {
                 attr,
                 insns,
                 license,
+                func_info,
+                line_info,
                 log,
                 ..
             } => Attr::ProgLoad(ProgLoadAttr {
                 insn_cnt: len_u32(insns.len() / visor_isa::SLOT_LEN),
                 insns: addr(insns),
                 license: addr(license.to_bytes_with_nul()),
+                func_info_rec_size: record_len(func_info, FUNC_INFO_LEN),
+                func_info: addr(func_info),
+                func_info_cnt: len_u32(func_info.len() / FUNC_INFO_LEN),
+                line_info_rec_size: record_len(line_info, LINE_INFO_LEN),
+                line_info: addr(line_info),
+                line_info_cnt: len_u32(line_info.len() / LINE_INFO_LEN),
                 log_size: len_u32(log.len()),
                 log_buf: addr_mut(log),
                 log_level: if log.is_empty() { 0 } else { attr.log_level },

@@ -91,6 +91,10 @@ pub(crate) enum Command<'a> {
         attr: attr::ProgLoadAttr,
         insns: &'a [u8],
         license: &'a CStr,
+        /// `struct bpf_func_info` records (needs `attr.prog_btf_fd`).
+        func_info: &'a [u8],
+        /// `struct bpf_line_info` records.
+        line_info: &'a [u8],
         log: &'a mut [u8],
         /// Out (Linux 6.4+): the log size the whole log would need.
         log_true_size: u32,
@@ -312,12 +316,18 @@ impl Command<'_> {
                 let n = *count as usize;
                 short("keys", keys.len(), n.saturating_mul(map.key_size()))
             }
-            Command::ProgLoad { insns, .. } => {
-                if insns.len() % visor_isa::SLOT_LEN == 0 {
-                    Ok(())
-                } else {
-                    short("instructions", insns.len(), insns.len().next_multiple_of(8))
-                }
+            Command::ProgLoad {
+                insns,
+                func_info,
+                line_info,
+                ..
+            } => {
+                let whole = |what, bytes: &[u8], record: usize| {
+                    short(what, bytes.len(), bytes.len().next_multiple_of(record))
+                };
+                whole("instructions", insns, visor_isa::SLOT_LEN)?;
+                whole("func info", func_info, attr::FUNC_INFO_LEN)?;
+                whole("line info", line_info, attr::LINE_INFO_LEN)
             }
             _ => Ok(()),
         }

@@ -42,6 +42,10 @@ pub struct LineInfo<'data> {
     text: &'data [u8],
     pub line: u32,
     pub column: u32,
+    /// Where the file name and the line's text start in the `.BTF` string
+    /// table: the kernel takes line info in this raw form.
+    pub file_name_off: u32,
+    pub line_off: u32,
 }
 
 impl<'data> LineInfo<'data> {
@@ -172,8 +176,10 @@ fn func_record<'data>(c: &mut Cursor<'data, '_>, btf: &Btf<'data>) -> Result<Fun
 
 fn line_record<'data>(c: &mut Cursor<'data, '_>, btf: &Btf<'data>) -> Result<LineInfo<'data>> {
     let insn = c.len32("line info insn_off")?;
-    let file = btf.bytes_at(c.u32("line info file_name_off")?)?;
-    let text = btf.bytes_at(c.u32("line info line_off")?)?;
+    let file_name_off = c.u32("line info file_name_off")?;
+    let line_off = c.u32("line info line_off")?;
+    let file = btf.bytes_at(file_name_off)?;
+    let text = btf.bytes_at(line_off)?;
     // The line number is in the high 22 bits, the column in the low 10.
     let line_col = c.u32("line info line_col")?;
     Ok(LineInfo {
@@ -182,6 +188,8 @@ fn line_record<'data>(c: &mut Cursor<'data, '_>, btf: &Btf<'data>) -> Result<Lin
         text,
         line: line_col >> 10,
         column: line_col & 0x3ff,
+        file_name_off,
+        line_off,
     })
 }
 
