@@ -13,6 +13,8 @@ use visor_kernel::{
     AttachOptions, AttachOutcome, BtfStatus, LoadError, LoadOptions, LoadedObject, XdpMode,
 };
 
+use crate::net::TcPath;
+
 #[derive(Args)]
 pub struct LoadArgs {
     /// ELF object built by `clang -target bpf` (or `visor build`).
@@ -26,6 +28,10 @@ pub struct LoadArgs {
     /// XDP in generic (skb) mode instead of the driver's.
     #[arg(long)]
     xdp_generic: bool,
+    /// TC programs: by TCX link, by clsact filter, or TCX falling back to
+    /// clsact where the kernel has no TCX.
+    #[arg(long, value_enum, default_value_t = TcPath::Auto)]
+    tc_mode: TcPath,
     /// Print the verifier's whole log when a program is rejected.
     #[arg(long)]
     log: bool,
@@ -80,6 +86,7 @@ pub fn run(args: &LoadArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
         } else {
             XdpMode::Any
         },
+        tc_mode: args.tc_mode.into(),
     };
     let mut attached = Vec::new();
     let mut failed = false;

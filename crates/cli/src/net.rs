@@ -1,5 +1,5 @@
 //! `visor net attach xdp|tc OBJ --dev IF`: one program of an object on a
-//! network interface (XDP or TC through TCX, both bpf links) until Ctrl-C,
+//! network interface (XDP by link; TC by TCX link or clsact filter) until Ctrl-C,
 //! printing what was attached and the ids of the object's maps, which
 //! `visor map dump ID` reads while it runs.
 
@@ -10,7 +10,9 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
-use visor_kernel::{LoadOptions, LoadedObject, LoadedProgram, ProgramType, TcDirection, XdpMode};
+use visor_kernel::{
+    Attachment, LoadOptions, LoadedObject, LoadedProgram, ProgramType, TcDirection, TcMode, XdpMode,
+};
 
 #[derive(Args)]
 pub struct NetArgs {
@@ -43,6 +45,29 @@ struct AttachArgs {
     /// TC: which direction.
     #[arg(long, value_enum, default_value_t = Direction::Ingress)]
     direction: Direction,
+    /// TC: a TCX link (Linux 6.6), a cls_bpf filter on a clsact qdisc (the
+    /// older path, which `tc filter show` lists), or TCX falling back to
+    /// clsact where the kernel has no TCX.
+    #[arg(long, value_enum, default_value_t = TcPath::Auto)]
+    tc_mode: TcPath,
+}
+
+/// `--tc-mode`, shared with `visor load --attach`.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum TcPath {
+    Auto,
+    Tcx,
+    Clsact,
+}
+
+impl From<TcPath> for TcMode {
+    fn from(path: TcPath) -> TcMode {
+        match path {
+            TcPath::Auto => TcMode::Auto,
+            TcPath::Tcx => TcMode::Tcx,
+            TcPath::Clsact => TcMode::Clsact,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -80,29 +105,31 @@ fn attach(args: &AttachArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
     };
     let program = choose(&object, args.program.as_deref(), wanted)?;
     let index = visor_kernel::ifindex(&args.dev)?;
-    let link = match args.hook {
+    let (attachment, place) = match args.hook {
         Hook::Xdp => {
             let mode = match args.mode {
                 None => XdpMode::Any,
                 Some(Mode::Generic) => XdpMode::Generic,
                 Some(Mode::Native) => XdpMode::Native,
             };
-            visor_kernel::attach_xdp(program.fd(), index, mode)?
+            let link = visor_kernel::attach_xdp(program.fd(), index, mode)?;
+            let place = match args.mode {
+                None => "xdp".to_owned(),
+                Some(mode) => format!("xdp ({mode:?} mode)").to_lowercase(),
+            };
+            (Attachment::Link(link), place)
         }
         Hook::Tc => {
             let direction = match args.direction {
                 Direction::Ingress => TcDirection::Ingress,
                 Direction::Egress => TcDirection::Egress,
             };
-            visor_kernel::attach_tcx(program.fd(), index, direction)?
+            let tc = visor_kernel::attach_tc(program.fd(), index, direction, args.tc_mode.into())?;
+            let place = format!("{} {direction:?}", tc.describe()).to_lowercase();
+            (Attachment::Tc(tc), place)
         }
     };
     let info = program.fd().info()?;
-    let place = match (args.hook, args.mode, args.direction) {
-        (Hook::Xdp, None, _) => "xdp".to_owned(),
-        (Hook::Xdp, Some(mode), _) => format!("xdp ({mode:?} mode)").to_lowercase(),
-        (Hook::Tc, _, direction) => format!("tcx {direction:?}").to_lowercase(),
-    };
     writeln!(
         out,
         "attached {} (prog id {}) to {place} on {} (ifindex {index})",
@@ -125,7 +152,7 @@ fn attach(args: &AttachArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
     writeln!(out, "running; press Ctrl-C to detach and exit")?;
     out.flush()?;
     let signal = interrupts.next()?;
-    link.detach()?;
+    attachment.detach()?;
     writeln!(
         out,
         "detached {} from {} on {signal}",

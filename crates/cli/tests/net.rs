@@ -216,20 +216,37 @@ fn xdp_counter_counts_each_datagram() {
     assert_eq!(attached.count("protocols", "01 00 00 00"), 0);
 }
 
-#[test]
-fn tc_example_counts_by_destination_port() {
+/// `examples/net.bpf.o` on veth1's TC ingress with `extra` arguments;
+/// `place` is where visor says it attached.
+fn tc_example_counts_by_destination_port(tag: &str, extra: &[&str], place: &str) {
     if !root("net attach tc") {
         return;
     }
-    let Some(pair) = Pair::new("tc") else { return };
+    let Some(pair) = Pair::new(tag) else { return };
     let obj = object("../../examples/net.bpf.o");
-    let attached = Attached::start(&pair, &["tc", obj.to_str().unwrap(), "--dev", "veth1"]);
+    let mut args = vec!["tc", obj.to_str().unwrap(), "--dev", "veth1"];
+    args.extend_from_slice(extra);
+    let attached = Attached::start(&pair, &args);
     assert!(
-        attached.lines[0].ends_with("to tcx ingress on veth1 (ifindex 2)"),
+        attached.lines[0].ends_with(&format!("to {place} on veth1 (ifindex 2)")),
         "{:?}",
         attached.lines
     );
     pair.send_udp(5);
     // net.bpf.c's key: IP version 4, protocol 17, port 9999 little-endian.
     assert_eq!(attached.count("packets", "04 11 0f 27"), 5);
+}
+
+#[test]
+fn tc_example_counts_on_a_tcx_link() {
+    tc_example_counts_by_destination_port("tc", &[], "tcx ingress");
+}
+
+#[test]
+fn tc_example_counts_on_a_clsact_filter() {
+    tc_example_counts_by_destination_port(
+        "cls",
+        &["--tc-mode", "clsact"],
+        "clsact (pref 1) ingress",
+    );
 }

@@ -163,6 +163,8 @@ pub enum OsCall {
     IfNameToIndex,
     Mount,
     Sigwait,
+    Socket,
+    Netlink,
 }
 
 impl core::fmt::Display for OsCall {
@@ -178,6 +180,8 @@ impl core::fmt::Display for OsCall {
             OsCall::IfNameToIndex => "if_nametoindex",
             OsCall::Mount => "mount",
             OsCall::Sigwait => "sigwait",
+            OsCall::Socket => "socket",
+            OsCall::Netlink => "rtnetlink",
         })
     }
 }

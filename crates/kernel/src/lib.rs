@@ -60,8 +60,11 @@
 //!   [`attach_btf_tracepoint`].
 //! - `uprobe`: [`attach_uprobe`] by path and symbol ([`symbol_offset`]).
 //! - `socket`: [`SocketFilter`], eBPF and classic filters on a socket.
-//! - `net`: [`attach_tcx`] and [`attach_xdp`] (links), [`ifindex`],
-//!   [`enter_netns`].
+//! - `net`: [`attach_tc`] (TCX, or clsact where the kernel has no TCX),
+//!   [`attach_tcx`] and [`attach_xdp`] (links), [`ifindex`],
+//!   [`enter_netns`]; `tc`: [`attach_tc_clsact`], a `cls_bpf` filter on a
+//!   `clsact` qdisc ([`TcFilter`]), over `netlink`, the rtnetlink requests
+//!   TC needs.
 //! - `trace_pipe`: [`TracePipe`] and [`TraceLine`], `bpf_trace_printk`'s
 //!   output.
 //! - `perf_buffer`: [`PerfBuffer`], per-CPU rings behind a perf event
@@ -98,6 +101,7 @@ mod loader;
 mod log;
 mod map;
 mod net;
+mod netlink;
 mod perf_buffer;
 mod perf_event;
 mod pin;
@@ -106,6 +110,7 @@ mod ringbuf;
 mod socket;
 mod stats;
 mod sys;
+mod tc;
 mod test_run;
 mod trace_pipe;
 mod tracefs;
@@ -126,7 +131,10 @@ pub use loader::{
 };
 pub use log::{LogLevel, VerifierLog};
 pub use map::{Keys, MapBtf, MapDef, MapFd, MapSpec, UpdateMode, flags as map_flags};
-pub use net::{TcDirection, XdpMode, attach_tcx, attach_xdp, enter_netns, ifindex};
+pub use net::{
+    TcAttachment, TcDirection, TcMode, XdpMode, attach_tc, attach_tcx, attach_xdp, enter_netns,
+    ifindex,
+};
 pub use perf_buffer::{PerfBuffer, PerfEvent};
 pub use perf_event::{PerfAttachMode, PerfAttachment};
 pub use pin::{BPFFS, ensure_bpffs, is_bpffs, pin, unpin};
@@ -135,6 +143,7 @@ pub use ringbuf::RingBuffer;
 pub use socket::SocketFilter;
 pub use stats::{StatsGuard, StatsKind, enable_stats};
 pub use sys::{BpfCmd, ObjectKind};
+pub use tc::{TcFilter, attach_tc_clsact};
 pub use test_run::{TestRun, TestRunResult, flags as test_run_flags};
 pub use trace_pipe::{TraceLine, TracePipe};
 pub use tracefs::{FormatField, TRACEFS, TracepointFormat, tracefs, tracepoint_id};

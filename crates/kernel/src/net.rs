@@ -1,14 +1,12 @@
-//! Network attach points: TC through TCX links (Linux 6.6) and XDP
-//! through links (Linux 5.9), plus what finding a device needs: its index
+//! Network attach points: TC through TCX links (Linux 6.6) or, on older
+//! kernels, a `clsact` qdisc's `cls_bpf` filter (see `tc`), and XDP
+//! through links (Linux 5.9); plus what finding a device needs: its index
 //! and, for devices in another network namespace, entering that namespace.
 //!
-//! Both attachments are [`LinkFd`]s: dropping one detaches the program.
-//! Interface indexes, like the attachments, belong to the network
-//! namespace of the calling thread.
+//! Every attachment detaches when dropped. Interface indexes, like the
+//! attachments, belong to the network namespace of the calling thread.
 //!
-//! Not done: the older TC path (a `clsact` qdisc and a `cls_bpf` filter in
-//! direct-action mode, made over rtnetlink) for kernels without TCX, and
-//! XDP attachment by netlink for kernels without XDP links.
+//! Not done: XDP attachment by netlink for kernels without XDP links.
 
 use std::ffi::CString;
 use std::os::fd::AsFd;
@@ -18,6 +16,7 @@ use crate::error::{KernelError, OsCall};
 use crate::link::{LinkFd, LinkTarget};
 use crate::program::ProgramFd;
 use crate::sys;
+use crate::tc::{TcFilter, attach_tc_clsact};
 use crate::types::AttachType;
 
 /// Which way packets go through a TC hook.
@@ -26,6 +25,72 @@ pub enum TcDirection {
     Ingress,
     Egress,
 }
+
+/// How to attach to a TC hook.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TcMode {
+    /// A TCX link, or a clsact filter where the kernel has no TCX.
+    #[default]
+    Auto,
+    Tcx,
+    Clsact,
+}
+
+/// A program on a TC hook, by either path; detaches when dropped.
+#[derive(Debug)]
+pub enum TcAttachment {
+    Tcx(LinkFd),
+    Clsact(TcFilter),
+}
+
+impl TcAttachment {
+    /// Detaches now, reporting the kernel's answer.
+    pub fn detach(self) -> Result<(), KernelError> {
+        match self {
+            TcAttachment::Tcx(link) => link.detach(),
+            TcAttachment::Clsact(filter) => filter.detach(),
+        }
+    }
+
+    /// How it is attached, for people: `tcx`, `clsact (pref 1)`.
+    pub fn describe(&self) -> String {
+        match self {
+            TcAttachment::Tcx(_) => "tcx".to_owned(),
+            TcAttachment::Clsact(filter) => format!("clsact (pref {})", filter.priority()),
+        }
+    }
+}
+
+/// Attaches a `sched_cls` program to the TC `direction` hook of the device
+/// `ifindex` in `mode`. `Auto` falls back to clsact when the kernel does
+/// not know TCX (`EINVAL` for the attach type before Linux 6.6).
+pub fn attach_tc(
+    program: &ProgramFd,
+    ifindex: u32,
+    direction: TcDirection,
+    mode: TcMode,
+) -> Result<TcAttachment, KernelError> {
+    let clsact = || attach_tc_clsact(program, ifindex, direction).map(TcAttachment::Clsact);
+    match mode {
+        TcMode::Tcx => attach_tcx(program, ifindex, direction).map(TcAttachment::Tcx),
+        TcMode::Clsact => clsact(),
+        TcMode::Auto => match attach_tcx(program, ifindex, direction) {
+            Ok(link) => Ok(TcAttachment::Tcx(link)),
+            Err(error) if lacks_tcx(&error) => clsact(),
+            Err(error) => Err(error),
+        },
+    }
+}
+
+/// Whether a TCX link failed because the kernel has no TCX.
+fn lacks_tcx(error: &KernelError) -> bool {
+    let no_such_attach_type = [libc::EINVAL, libc::EOPNOTSUPP, ENOTSUPP];
+    matches!(error, KernelError::Syscall { source, .. }
+        if source.raw_os_error().is_some_and(|e| no_such_attach_type.contains(&e)))
+}
+
+/// The kernel-internal `ENOTSUPP`, which bpf(2) lets out.
+const ENOTSUPP: i32 = 524;
 
 /// Attaches a `sched_cls` program to the TC `direction` hook of the device
 /// `ifindex`, after the programs already there. The program returns a TCX

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use common::{asm_with_maps, bpf_available, bump, chain, count, counters, load};
 use visor_isa::cbpf;
-use visor_kernel::{ProgramType, SocketFilter, TcDirection, XdpMode};
+use visor_kernel::{MapFd, ProgramFd, ProgramType, SocketFilter, TcDirection, XdpMode};
 
 /// Receives datagrams on `socket` until none comes for 200 ms; returns
 /// their source ports.
@@ -225,18 +225,58 @@ fn port_counter(head: &str, keep: i32, drop: i32) -> String {
     )
 }
 
+/// Sends `to_keep` datagrams to :7777 and `to_drop` to :7778 of the
+/// second address from `sender`; returns how many `keep` and `dropped`
+/// (the sockets bound there) received.
+fn exchange(
+    sender: &UdpSocket,
+    keep: &UdpSocket,
+    dropped: &UdpSocket,
+    to_keep: usize,
+    to_drop: usize,
+) -> Result<(usize, usize), String> {
+    let to = |port| SocketAddr::from(([10, 231, 7, 2], port));
+    // One first packet, and wait for it: ARP resolves before the rest.
+    send(sender, to(7777), 1);
+    keep.set_read_timeout(Some(Duration::from_secs(5)))
+        .map_err(|e| e.to_string())?;
+    let mut buf = [0u8; 64];
+    keep.recv_from(&mut buf)
+        .map_err(|e| format!("first packet: {e}"))?;
+    send(sender, to(7777), to_keep - 1);
+    send(sender, to(7778), to_drop);
+    Ok((1 + drain(keep).len(), drain(dropped).len()))
+}
+
+/// A veth pair for `test`, or `None` (and a `skipped:` line) when bpf(2)
+/// or network namespaces are out of reach.
+fn veth_pair(test: &str, tag: &str) -> Option<VethPair> {
+    if !bpf_available(test) {
+        return None;
+    }
+    VethPair::new(tag)
+        .inspect_err(|e| println!("skipped: {test}: cannot make network namespaces: {e}"))
+        .ok()
+}
+
+/// [`port_counter`] as a TC program (`__sk_buff.data` at 76, `data_end` at
+/// 80) that passes (0) other packets and returns `drop` for :7778.
+fn tc_port_counter(name: &str, counts: &MapFd, drop: i32) -> ProgramFd {
+    load(
+        name,
+        ProgramType::SchedCls,
+        &asm_with_maps(
+            &port_counter("r2 = *(u32 *)(r1 + 76)\nr3 = *(u32 *)(r1 + 80)", 0, drop),
+            &[counts],
+        ),
+    )
+}
+
 #[test]
 fn tcx_ingress_and_generic_xdp_count_packets_on_a_veth_pair() {
     let test = "tcx_ingress_and_generic_xdp_count_packets_on_a_veth_pair";
-    if !bpf_available(test) {
+    let Some(pair) = veth_pair(test, "tcx") else {
         return;
-    }
-    let pair = match VethPair::new("tcx") {
-        Ok(pair) => pair,
-        Err(e) => {
-            println!("skipped: {test}: cannot make network namespaces: {e}");
-            return;
-        }
     };
     let xdp_counts = counters("xdp_counts", 2);
     let tc_counts = counters("tc_counts", 2);
@@ -249,15 +289,7 @@ fn tcx_ingress_and_generic_xdp_count_packets_on_a_veth_pair() {
             &[&xdp_counts],
         ),
     );
-    // TC: __sk_buff.data at 76, data_end at 80; TCX_PASS 0.
-    let tc = load(
-        "tc_ports",
-        ProgramType::SchedCls,
-        &asm_with_maps(
-            &port_counter("r2 = *(u32 *)(r1 + 76)\nr3 = *(u32 *)(r1 + 80)", 0, 0),
-            &[&tc_counts],
-        ),
-    );
+    let tc = tc_port_counter("tc_ports", &tc_counts, 0);
     // A thread of its own enters the namespaces, so the test harness's
     // threads stay where they are.
     let (a, b) = (pair.path(0), pair.path(1));
@@ -271,18 +303,7 @@ fn tcx_ingress_and_generic_xdp_count_packets_on_a_veth_pair() {
         let dropped = UdpSocket::bind((ADDRS[1], 7778)).map_err(|e| e.to_string())?;
         visor_kernel::enter_netns(&a).map_err(e)?;
         let sender = UdpSocket::bind((ADDRS[0], 0)).map_err(|e| e.to_string())?;
-        let to = |port| SocketAddr::from(([10, 231, 7, 2], port));
-        // One first packet, and wait for it: ARP resolves before the rest.
-        send(&sender, to(7777), 1);
-        keep.set_read_timeout(Some(Duration::from_secs(5)))
-            .map_err(|e| e.to_string())?;
-        let mut buf = [0u8; 64];
-        keep.recv_from(&mut buf)
-            .map_err(|e| format!("first packet: {e}"))?;
-        send(&sender, to(7777), 24);
-        send(&sender, to(7778), 10);
-        let kept = 1 + drain(&keep).len();
-        let lost = drain(&dropped).len();
+        let (kept, lost) = exchange(&sender, &keep, &dropped, 25, 10)?;
         drop(tc_link);
         xdp_link.detach().map_err(e)?;
         Ok((kept, lost))
@@ -299,5 +320,64 @@ fn tcx_ingress_and_generic_xdp_count_packets_on_a_veth_pair() {
     assert_eq!(xdp_seen, (25, 10));
     assert_eq!(tc_seen, (25, 0), "XDP dropped :7778 before TC");
     assert_eq!((kept, lost), (25, 0));
+    drop(pair);
+}
+
+/// What `tc filter show` lists on one side of a device in a namespace.
+fn tc_filters(netns: &str, dev: &str, side: &str) -> String {
+    let out = Command::new("tc")
+        .args(["-n", netns, "filter", "show", "dev", dev, side])
+        .output()
+        .expect("tc runs");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The pre-TCX path: a clsact qdisc and a direct-action cls_bpf filter,
+/// on the sender's egress this time. The filter drops :7778 there, is
+/// listed by `tc filter show` while attached, and is gone after detach.
+#[test]
+fn a_clsact_egress_filter_counts_drops_and_detaches() {
+    let test = "a_clsact_egress_filter_counts_drops_and_detaches";
+    let Some(pair) = veth_pair(test, "cls") else {
+        return;
+    };
+    let counts = counters("cls_counts", 2);
+    // TC_ACT_SHOT 2.
+    let tc = tc_port_counter("cls_ports", &counts, 2);
+    let (a, b) = (pair.path(0), pair.path(1));
+    let ns_a = pair.names[0].clone();
+    let received = std::thread::spawn(move || -> Result<_, String> {
+        let e = |e: visor_kernel::KernelError| chain(&e);
+        visor_kernel::enter_netns(&b).map_err(e)?;
+        let keep = UdpSocket::bind((ADDRS[1], 7777)).map_err(|e| e.to_string())?;
+        let dropped = UdpSocket::bind((ADDRS[1], 7778)).map_err(|e| e.to_string())?;
+        visor_kernel::enter_netns(&a).map_err(e)?;
+        let index = visor_kernel::ifindex(DEVS[0]).map_err(e)?;
+        let filter = visor_kernel::attach_tc_clsact(&tc, index, TcDirection::Egress).map_err(e)?;
+        // A second filter on the same hook takes the next free priority.
+        let second = visor_kernel::attach_tc_clsact(&tc, index, TcDirection::Egress).map_err(e)?;
+        let priorities = (filter.priority(), second.priority());
+        second.detach().map_err(e)?;
+        let listed = tc_filters(&ns_a, DEVS[0], "egress");
+        let sender = UdpSocket::bind((ADDRS[0], 0)).map_err(|e| e.to_string())?;
+        let (kept, lost) = exchange(&sender, &keep, &dropped, 10, 4)?;
+        filter.detach().map_err(e)?;
+        let after = tc_filters(&ns_a, DEVS[0], "egress");
+        Ok((kept, lost, priorities, listed, after))
+    })
+    .join()
+    .expect("the namespace thread does not panic");
+    let (kept, lost, priorities, listed, after) = received.unwrap_or_else(|e| panic!("{e}"));
+    let seen = (count(&counts, 0), count(&counts, 1));
+    println!("clsact egress (prefs {priorities:?}): counted {seen:?}, received {kept} and {lost}");
+    assert_eq!(priorities, (1, 2));
+    println!("tc filter show while attached:\n{listed}");
+    assert_eq!(seen, (10, 4));
+    assert_eq!((kept, lost), (10, 0), "the filter dropped :7778 on egress");
+    assert!(
+        listed.contains("bpf") && listed.contains("cls_ports") && listed.contains("direct-action"),
+        "{listed}"
+    );
+    assert_eq!(after.trim(), "", "nothing left after detach");
     drop(pair);
 }

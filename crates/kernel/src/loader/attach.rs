@@ -8,8 +8,8 @@
 //! | `tp_btf/NAME` | [`crate::attach_btf_tracepoint`] |
 //! | `uprobe/PATH:SYMBOL[+OFFSET]`, `uretprobe/...` | [`crate::attach_uprobe`]; `PATH` without a `/` is looked up in `$PATH` |
 //! | `xdp` | [`crate::attach_xdp`] on [`AttachOptions::interface`] |
-//! | `tc/ingress`, `tcx/egress`, ... | [`crate::attach_tcx`] on the interface |
-//! | `tc`, `classifier` | [`crate::attach_tcx`] at ingress (the section names no direction) |
+//! | `tc/ingress`, `tcx/egress`, ... | [`crate::attach_tc`] on the interface, in [`AttachOptions::tc_mode`] |
+//! | `tc`, `classifier` | [`crate::attach_tc`] at ingress (the section names no direction) |
 //!
 //! Everything else is skipped with a reason: socket filters need a socket
 //! (use [`crate::SocketFilter`]), and kprobes, cgroups, fentry/LSM and the
@@ -25,7 +25,7 @@ use visor_object::kind::{TcAttach, TracingHook, XdpAttach};
 use super::{LoadedObject, LoadedProgram};
 use crate::error::{KernelError, OsCall};
 use crate::link::LinkFd;
-use crate::net::{TcDirection, XdpMode, attach_tcx, attach_xdp, ifindex};
+use crate::net::{TcAttachment, TcDirection, TcMode, XdpMode, attach_tc, attach_xdp, ifindex};
 use crate::perf_event::PerfAttachment;
 use crate::tracepoint::{attach_btf_tracepoint, attach_raw_tracepoint, attach_tracepoint};
 use crate::uprobe::{UprobeLocation, UprobeSpec, attach_uprobe};
@@ -37,6 +37,7 @@ pub struct AttachOptions {
     /// without one.
     pub interface: Option<String>,
     pub xdp_mode: XdpMode,
+    pub tc_mode: TcMode,
 }
 
 /// A live attachment of either kind; dropping it detaches.
@@ -44,8 +45,22 @@ pub struct AttachOptions {
 pub enum Attachment {
     /// Through a perf event (tracepoints, uprobes).
     Perf(PerfAttachment),
-    /// A bpf link (raw tracepoints, XDP, TCX).
+    /// A bpf link (raw tracepoints, XDP).
     Link(LinkFd),
+    /// A TCX link or a clsact filter.
+    Tc(TcAttachment),
+}
+
+impl Attachment {
+    /// Detaches now, reporting the kernel's answer (dropping detaches too,
+    /// silently).
+    pub fn detach(self) -> Result<(), KernelError> {
+        match self {
+            Attachment::Perf(perf) => perf.detach(),
+            Attachment::Link(link) => link.detach(),
+            Attachment::Tc(tc) => tc.detach(),
+        }
+    }
 }
 
 /// A program attached by its section name.
@@ -75,10 +90,7 @@ impl Attached {
     /// Detaches now, reporting the kernel's answer (dropping detaches too,
     /// silently).
     pub fn detach(self) -> Result<(), KernelError> {
-        match self.attachment {
-            Attachment::Perf(perf) => perf.detach(),
-            Attachment::Link(link) => link.detach(),
-        }
+        self.attachment.detach()
     }
 }
 
@@ -172,13 +184,13 @@ fn attach_program(program: &LoadedProgram, options: &AttachOptions) -> AttachOut
                 return skip("tc needs an interface (--dev)".into());
             };
             ifindex(device).and_then(|index| {
-                attach_tcx(fd, index, direction).map(|l| {
+                attach_tc(fd, index, direction, options.tc_mode).map(|tc| {
                     let side = match direction {
                         TcDirection::Ingress => "ingress",
                         TcDirection::Egress => "egress",
                     };
-                    let what = format!("tcx {side} on {device} (ifindex {index})");
-                    (Attachment::Link(l), what)
+                    let what = format!("{} {side} on {device} (ifindex {index})", tc.describe());
+                    (Attachment::Tc(tc), what)
                 })
             })
         }

@@ -26,8 +26,8 @@ pub use cmd::BpfCmd;
 
 pub(crate) use raw::{
     Access, Mmap, SignalSet, attach_classic_filter, block_signals, if_nametoindex, mount_bpffs,
-    mount_tracefs, page_size, perf_event_open, perf_ioctl, poll_readable, set_socket_int,
-    setns_net, take_signal,
+    mount_tracefs, netlink_route_socket, page_size, perf_event_open, perf_ioctl, poll_readable,
+    set_socket_int, setns_net, take_signal,
 };
 
 use crate::map::MapFd;

@@ -443,6 +443,23 @@ pub(crate) fn set_socket_int(
     zero_is_ok(ret)
 }
 
+/// A `NETLINK_ROUTE` socket, closed on exec.
+pub(crate) fn netlink_route_socket() -> io::Result<OwnedFd> {
+    // SAFETY: socket(2) takes no pointers.
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_NETLINK,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+            libc::NETLINK_ROUTE,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: socket(2) just returned this descriptor; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
 /// `SO_ATTACH_FILTER`: a classic BPF program, copied by the kernel.
 pub(crate) fn attach_classic_filter(
     socket: BorrowedFd<'_>,
