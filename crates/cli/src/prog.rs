@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use serde::Serialize;
-use visor_isa::{Insn, SLOT_LEN, Slot};
+use visor_isa::{CallTarget, Insn, LoadImm, SLOT_LEN, Slot};
 use visor_kernel::{LoadOptions, LoadedObject, ObjectKind, ProgramFd, ProgramInfo, TestRun};
 
 use crate::hex;
@@ -193,8 +193,11 @@ fn print_programs(programs: &[ProgJson], json: bool, out: &mut impl Write) -> an
 }
 
 /// The translated instructions, one per line as `bpftool prog dump
-/// xlated` prints them; a slot visor's decoder does not take (the kernel
-/// uses a few internal encodings) is shown as raw bytes.
+/// xlated` prints them: source lines above their instructions when the
+/// program was loaded with line info, maps by id, helpers by the kernel
+/// function the verifier bound the call to, subprogram calls by offset. A slot visor's
+/// decoder does not take (the kernel uses a few internal encodings) is
+/// shown as raw bytes.
 fn dump(program: &ProgramFd, json: bool, out: &mut impl Write) -> anyhow::Result<()> {
     let bytes = program.xlated_insns()?;
     if bytes.is_empty() {
@@ -204,30 +207,133 @@ fn dump(program: &ProgramFd, json: bool, out: &mut impl Write) -> anyhow::Result
     }
     let slots: Vec<Slot> = bytes
         .chunks_exact(SLOT_LEN)
-        .map(|c| Slot::from_bytes(c.try_into().expect("chunks_exact gives whole slots")))
+        .map(|c| {
+            xlated_slot(Slot::from_bytes(
+                c.try_into().expect("chunks_exact gives whole slots"),
+            ))
+        })
         .collect();
+    let symbols = KernelSymbols::read();
     let mut lines = Vec::new();
     let mut pc = 0;
     while pc < slots.len() {
         let (text, taken) = match Insn::decode(&slots[pc..]) {
-            Ok((insn, taken)) => (visor_isa::disasm::format_insn(&insn), taken),
+            Ok((insn, taken)) => (xlated_text(&insn, &symbols), taken),
             Err(_) => (format!(".quad {:#018x}", slots[pc].to_word()), 1),
         };
         lines.push((pc, slots[pc].code, text));
         pc += taken;
     }
+    let sources = program.source_lines()?;
+    let source_at = |pc: usize| {
+        sources
+            .iter()
+            .find(|s| s.insn == pc)
+            .map(|s| s.text.trim().to_owned())
+    };
     if json {
         let json: Vec<_> = lines
             .iter()
-            .map(|(pc, code, text)| serde_json::json!({"pc": pc, "code": code, "insn": text}))
+            .map(|(pc, code, text)| {
+                let mut entry = serde_json::json!({"pc": pc, "code": code, "insn": text});
+                if let Some(source) = source_at(*pc) {
+                    entry["src"] = source.into();
+                }
+                entry
+            })
             .collect();
         writeln!(out, "{}", serde_json::to_string(&json)?)?;
     } else {
         for (pc, code, text) in lines {
+            if let Some(source) = source_at(pc) {
+                writeln!(out, "; {source}")?;
+            }
             writeln!(out, "{pc:4}: ({code:02x}) {text}")?;
         }
     }
     Ok(())
+}
+
+/// A slot as the instruction set reads it. After the JIT has split a
+/// program into functions, the kernel keeps a subprogram call's offset in
+/// `off` and the callee's index in `imm`.
+fn xlated_slot(slot: Slot) -> Slot {
+    let subprogram_call = slot.code == 0x85 && slot.src == 1 && slot.off != 0;
+    if subprogram_call {
+        Slot {
+            imm: i32::from(slot.off),
+            off: 0,
+            ..slot
+        }
+    } else {
+        slot
+    }
+}
+
+/// One translated instruction: the verifier has put map ids where the
+/// object had map descriptors, and kernel function addresses (relative to
+/// `__bpf_call_base`) where it had helper ids.
+fn xlated_text(insn: &Insn, symbols: &KernelSymbols) -> String {
+    match *insn {
+        Insn::LoadImm64 {
+            kind: LoadImm::MapFd,
+            dst,
+            imm,
+        } => format!("{dst} = map[id:{}]", imm as u32),
+        Insn::LoadImm64 {
+            kind: LoadImm::MapValue,
+            dst,
+            imm,
+        } => format!("{dst} = map[id:{}][0]+{}", imm as u32, imm >> 32),
+        Insn::Call(CallTarget::Helper(delta)) => match symbols.helper(delta) {
+            Some(name) => format!("call {name}"),
+            None => visor_isa::disasm::format_insn(insn),
+        },
+        _ => visor_isa::disasm::format_insn(insn),
+    }
+}
+
+/// The kernel's function symbols from `/proc/kallsyms`, to name the
+/// functions helper calls were bound to. Empty when the addresses are
+/// hidden (they read as zero without privilege).
+struct KernelSymbols {
+    /// `__bpf_call_base`, which call immediates are relative to.
+    base: Option<u64>,
+    /// Sorted by address.
+    functions: Vec<(u64, String)>,
+}
+
+impl KernelSymbols {
+    fn read() -> KernelSymbols {
+        let text = fs::read_to_string("/proc/kallsyms").unwrap_or_default();
+        let mut functions: Vec<(u64, String)> = text
+            .lines()
+            .filter_map(|line| {
+                let mut fields = line.split_whitespace();
+                let address = u64::from_str_radix(fields.next()?, 16).ok()?;
+                let kind = fields.next()?;
+                let name = fields.next()?;
+                let function = matches!(kind, "t" | "T");
+                (function && address != 0).then(|| (address, name.to_owned()))
+            })
+            .collect();
+        functions.sort_unstable();
+        let base = functions
+            .iter()
+            .find(|(_, name)| name == "__bpf_call_base")
+            .map(|&(address, _)| address);
+        KernelSymbols { base, functions }
+    }
+
+    /// The function a helper call with immediate `delta` enters.
+    fn helper(&self, delta: i32) -> Option<&str> {
+        let target = self.base?.checked_add_signed(i64::from(delta))?;
+        let at = self
+            .functions
+            .binary_search_by_key(&target, |&(a, _)| a)
+            .ok()?;
+        Some(&self.functions[at].1)
+    }
 }
 
 fn load(

@@ -137,6 +137,15 @@ fn load_pin_list_run_and_dump() {
         "prog dump",
     );
     assert!(xlated.lines().any(|l| l.ends_with("exit")), "{xlated}");
+    // Loaded with its line info: source lines above their instructions,
+    // maps by id, helpers by the kernel functions they were bound to.
+    assert!(xlated.lines().any(|l| l.starts_with("; ")), "{xlated}");
+    assert!(xlated.contains(" = map[id:"), "{xlated}");
+    assert!(
+        xlated.contains("call bpf_") || xlated.contains("call htab_"),
+        "{xlated}"
+    );
+    assert!(!xlated.contains(".quad"), "{xlated}");
 }
 
 #[test]

@@ -8,7 +8,7 @@ use crate::btf::BtfFd;
 use crate::error::KernelError;
 use crate::map::{MapDef, MapFd};
 use crate::program::ProgramFd;
-use crate::sys::attr::{MapInfoRaw, ProgInfoRaw, name_from_field};
+use crate::sys::attr::{BtfInfoRaw, LINE_INFO_LEN, MapInfoRaw, ProgInfoRaw, name_from_field};
 use crate::sys::{self, BpfCmd, Command, ObjectKind};
 use crate::types::{MapType, ProgramType};
 
@@ -98,6 +98,7 @@ pub fn program_info(fd: BorrowedFd<'_>) -> Result<ProgramInfo, KernelError> {
             info: &mut raw,
             map_ids: &mut map_ids,
             xlated: &mut [],
+            line_info: &mut [],
         };
         sys::bpf(&mut command).map_err(|source| {
             KernelError::syscall(BpfCmd::ObjGetInfoByFd, "describe a program", source)
@@ -135,32 +136,117 @@ pub fn program_info(fd: BorrowedFd<'_>) -> Result<ProgramInfo, KernelError> {
 /// kernel's own numbers. Empty when the kernel withholds them (without
 /// `CAP_SYS_ADMIN` or with `kernel.kptr_restrict` set high).
 pub fn program_xlated(fd: BorrowedFd<'_>) -> Result<Vec<u8>, KernelError> {
-    let failed = |source| {
-        KernelError::syscall(
-            BpfCmd::ObjGetInfoByFd,
-            "read a program's instructions",
-            source,
-        )
-    };
-    let mut raw = ProgInfoRaw::default();
-    let mut command = Command::ProgInfo {
-        fd,
-        info: &mut raw,
-        map_ids: &mut [],
-        xlated: &mut [],
-    };
-    sys::bpf(&mut command).map_err(failed)?;
+    let what = "read a program's instructions";
+    let mut raw = program_sizes(fd, what)?;
     let mut xlated = vec![0; raw.xlated_prog_len as usize];
     let mut command = Command::ProgInfo {
         fd,
         info: &mut raw,
         map_ids: &mut [],
         xlated: &mut xlated,
+        line_info: &mut [],
     };
-    sys::bpf(&mut command).map_err(failed)?;
+    sys::bpf(&mut command).map_err(info_failed(what))?;
     // The program cannot change once loaded, so the length holds.
     xlated.truncate(raw.xlated_prog_len as usize);
     Ok(xlated)
+}
+
+/// The program's description with no buffers: the counts and lengths of
+/// what it has, to size the buffers of a second call.
+fn program_sizes(fd: BorrowedFd<'_>, what: &'static str) -> Result<ProgInfoRaw, KernelError> {
+    let mut raw = ProgInfoRaw::default();
+    let mut command = Command::ProgInfo {
+        fd,
+        info: &mut raw,
+        map_ids: &mut [],
+        xlated: &mut [],
+        line_info: &mut [],
+    };
+    sys::bpf(&mut command).map_err(info_failed(what))?;
+    Ok(raw)
+}
+
+fn info_failed(what: &'static str) -> impl Fn(std::io::Error) -> KernelError {
+    move |source| KernelError::syscall(BpfCmd::ObjGetInfoByFd, what, source)
+}
+
+/// A source line the program was loaded with, placed in its translated
+/// instructions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SourceLine {
+    /// Index of the first translated slot it covers.
+    pub insn: usize,
+    pub file: String,
+    pub line: u32,
+    pub column: u32,
+    /// The line's text, as the compiler recorded it.
+    pub text: String,
+}
+
+/// The source lines of the program behind `fd`, placed in the instructions
+/// [`program_xlated`] returns; empty when it was loaded without line info.
+/// The kernel moves each record along as the verifier rewrites the code.
+pub fn program_source_lines(fd: BorrowedFd<'_>) -> Result<Vec<SourceLine>, KernelError> {
+    let what = "read a program's line info";
+    let mut raw = program_sizes(fd, what)?;
+    if raw.nr_line_info == 0 || raw.btf_id == 0 {
+        return Ok(Vec::new());
+    }
+    let mut records = vec![0; raw.nr_line_info as usize * LINE_INFO_LEN];
+    let mut command = Command::ProgInfo {
+        fd,
+        info: &mut raw,
+        map_ids: &mut [],
+        xlated: &mut [],
+        line_info: &mut records,
+    };
+    sys::bpf(&mut command).map_err(info_failed(what))?;
+    let btf_bytes = btf_bytes(raw.btf_id)?;
+    let btf = visor_object::Btf::parse(&btf_bytes).map_err(|error| KernelError::ParseFile {
+        path: format!("BTF id {}", raw.btf_id).into(),
+        content: error.to_string(),
+    })?;
+    let text = |offset| {
+        btf.bytes_at(offset)
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .unwrap_or_default()
+    };
+    Ok(records
+        .chunks_exact(LINE_INFO_LEN)
+        .map(|record| {
+            let word = |i: usize| u32::from_ne_bytes(record[i * 4..i * 4 + 4].try_into().unwrap());
+            SourceLine {
+                insn: word(0) as usize,
+                file: text(word(1)),
+                text: text(word(2)),
+                line: word(3) >> 10,
+                column: word(3) & 0x3ff,
+            }
+        })
+        .collect())
+}
+
+/// The raw bytes of the loaded BTF with id `id`.
+fn btf_bytes(id: u32) -> Result<Vec<u8>, KernelError> {
+    let fd = fd_by_id(ObjectKind::Btf, id)?;
+    let failed = info_failed("read a BTF object");
+    let mut raw = BtfInfoRaw::default();
+    let mut command = Command::BtfInfo {
+        fd: fd.as_fd(),
+        info: &mut raw,
+        btf: &mut [],
+    };
+    sys::bpf(&mut command).map_err(&failed)?;
+    let mut bytes = vec![0; raw.btf_size as usize];
+    let mut command = Command::BtfInfo {
+        fd: fd.as_fd(),
+        info: &mut raw,
+        btf: &mut bytes,
+    };
+    sys::bpf(&mut command).map_err(failed)?;
+    bytes.truncate(raw.btf_size as usize);
+    Ok(bytes)
 }
 
 /// Describes the map behind `fd`.
@@ -268,6 +354,11 @@ impl ProgramFd {
     /// [`program_xlated`].
     pub fn xlated_insns(&self) -> Result<Vec<u8>, KernelError> {
         program_xlated(self.as_fd())
+    }
+
+    /// See [`program_source_lines`].
+    pub fn source_lines(&self) -> Result<Vec<SourceLine>, KernelError> {
+        program_source_lines(self.as_fd())
     }
 }
 

@@ -123,7 +123,10 @@ pub use batch::{Batch, BatchCursor};
 pub use btf::BtfFd;
 pub use cpus::possible_cpus;
 pub use error::{Buffer, KernelError, OsCall};
-pub use info::{Ids, MapInfo, ProgramInfo, Tag, ids, map_info, program_info, program_xlated};
+pub use info::{
+    Ids, MapInfo, ProgramInfo, SourceLine, Tag, ids, map_info, program_info, program_source_lines,
+    program_xlated,
+};
 pub use link::{LinkFd, LinkTarget};
 pub use loader::{
     AttachOptions, AttachOutcome, Attached, Attachment, BtfStatus, Interrupt, Interrupts,

@@ -231,6 +231,18 @@ pub(crate) struct ProgInfoRaw {
     pub _pad: u32,
 }
 
+/// `struct bpf_btf_info`, through `kernel_btf` (Linux 5.14).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct BtfInfoRaw {
+    pub btf: u64,
+    pub btf_size: u32,
+    pub id: u32,
+    pub name: u64,
+    pub name_len: u32,
+    pub kernel_btf: u32,
+}
+
 /// `struct bpf_map_info` up to `map_extra` (Linux 5.16).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -451,14 +463,18 @@ impl Attr {
                 info,
                 map_ids,
                 xlated,
+                line_info,
             } => {
-                // Only the map id array and the translated instructions are
-                // asked for: every other pointer and count goes in as zero,
-                // so the kernel copies nothing else out. It copies at most
-                // the given length of each.
+                // Only the map id array, the translated instructions and
+                // their line info are asked for: every other pointer and
+                // count goes in as zero, so the kernel copies nothing else
+                // out. It copies at most the given length of each.
                 **info = ProgInfoRaw {
                     xlated_prog_len: len_u32(xlated.len()),
                     xlated_prog_insns: addr_mut(xlated),
+                    nr_line_info: len_u32(line_info.len() / LINE_INFO_LEN),
+                    line_info_rec_size: record_len(line_info, LINE_INFO_LEN),
+                    line_info: addr_mut(line_info),
                     nr_map_ids: len_u32(map_ids.len()),
                     map_ids: if map_ids.is_empty() {
                         0
@@ -470,6 +486,18 @@ impl Attr {
                 Attr::Info(InfoAttr {
                     bpf_fd: fd_u32(*fd),
                     info_len: len_u32(size_of::<ProgInfoRaw>()),
+                    info: core::ptr::from_mut(&mut **info).expose_provenance() as u64,
+                })
+            }
+            Command::BtfInfo { fd, info, btf } => {
+                **info = BtfInfoRaw {
+                    btf_size: len_u32(btf.len()),
+                    btf: addr_mut(btf),
+                    ..BtfInfoRaw::default()
+                };
+                Attr::Info(InfoAttr {
+                    bpf_fd: fd_u32(*fd),
+                    info_len: len_u32(size_of::<BtfInfoRaw>()),
                     info: core::ptr::from_mut(&mut **info).expose_provenance() as u64,
                 })
             }
@@ -678,6 +706,7 @@ mod tests {
         assert_eq!(offset_of!(ProgInfoRaw, attach_btf_id), 224);
         assert_eq!(size_of::<ProgInfoRaw>(), 232);
 
+        assert_eq!(size_of::<BtfInfoRaw>(), 32);
         assert_eq!(offset_of!(MapInfoRaw, name), 24);
         assert_eq!(offset_of!(MapInfoRaw, ifindex), 40);
         assert_eq!(offset_of!(MapInfoRaw, btf_vmlinux_value_type_id), 44);

@@ -130,10 +130,19 @@ pub(crate) enum Command<'a> {
         /// Room for the instructions as the verifier rewrote them; empty
         /// asks for none.
         xlated: &'a mut [u8],
+        /// Room for `struct bpf_line_info` records, their offsets in the
+        /// rewritten instructions; empty asks for none.
+        line_info: &'a mut [u8],
     },
     MapInfo {
         fd: BorrowedFd<'a>,
         info: &'a mut attr::MapInfoRaw,
+    },
+    BtfInfo {
+        fd: BorrowedFd<'a>,
+        info: &'a mut attr::BtfInfoRaw,
+        /// Room for the BTF's raw bytes; empty asks for none.
+        btf: &'a mut [u8],
     },
     ProgTestRun {
         prog: BorrowedFd<'a>,
@@ -226,7 +235,9 @@ impl Command<'_> {
                 ObjectKind::Btf => BpfCmd::BtfGetFdById,
                 ObjectKind::Link => BpfCmd::LinkGetFdById,
             },
-            Command::ProgInfo { .. } | Command::MapInfo { .. } => BpfCmd::ObjGetInfoByFd,
+            Command::ProgInfo { .. } | Command::MapInfo { .. } | Command::BtfInfo { .. } => {
+                BpfCmd::ObjGetInfoByFd
+            }
             Command::ProgTestRun { .. } => BpfCmd::ProgTestRun,
             Command::LinkCreate(_) => BpfCmd::LinkCreate,
             Command::LinkDetach { .. } => BpfCmd::LinkDetach,
