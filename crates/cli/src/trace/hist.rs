@@ -15,7 +15,6 @@ use anyhow::{Context, bail};
 use clap::Args;
 use visor_kernel::{TracepointFormat, UpdateMode, attach_tracepoint};
 
-use super::histogram;
 use super::{Limits, TracepointName, load, objects, program, run_tool};
 
 #[derive(Args)]
@@ -103,7 +102,7 @@ pub fn run(args: &HistArgs) -> anyhow::Result<ExitCode> {
                 value.as_slice().try_into().context("slot size")?,
             ));
         }
-        let text = histogram::render(&slots, "usecs");
+        let text = visor_hist::log2(&slots, "usecs", false);
         if text.is_empty() {
             writeln!(out, "no {start} -> {end} pairs seen")?;
         }

@@ -29,7 +29,6 @@ mod count;
 mod exec;
 mod hello;
 mod hist;
-mod histogram;
 
 use std::io::{self, Write};
 use std::os::fd::AsFd;
