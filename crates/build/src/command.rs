@@ -61,6 +61,9 @@ pub struct BuildOptions {
     pub cpu: Cpu,
     /// Emit BTF and line info (`-g`).
     pub debug_info: bool,
+    /// More clang arguments, after visor's own and before the source
+    /// (`-Wno-unused`, `-include prelude.h`).
+    pub extra_args: Vec<String>,
 }
 
 impl BuildOptions {
@@ -73,6 +76,7 @@ impl BuildOptions {
             defines: Vec::new(),
             cpu: Cpu::default(),
             debug_info: true,
+            extra_args: Vec::new(),
         }
     }
 
@@ -127,6 +131,7 @@ pub fn clang_args(
         args.push("-idirafter".into());
         args.push(dir.into());
     }
+    args.extend(options.extra_args.iter().map(OsString::from));
     args.push("-c".into());
     args.push(options.source.clone().into());
     args.push("-o".into());
@@ -185,16 +190,37 @@ impl BuildCommand {
         let status = Command::new(&self.clang)
             .args(&self.args)
             .status()
-            .map_err(|source| BuildError::Spawn {
-                clang: self.clang.clone(),
-                source,
-            })?;
+            .map_err(|source| self.spawn_failed(source))?;
         match status.success() {
             true => Ok(()),
             false => Err(BuildError::Compile {
                 source_file: self.source.clone(),
                 status,
             }),
+        }
+    }
+
+    /// Runs clang with its diagnostics captured: a failed build's error
+    /// carries them ([`BuildError::Diagnostics`]), for callers that have
+    /// no terminal to show them on (the Python front end).
+    pub fn run_captured(&self) -> Result<(), BuildError> {
+        let output = Command::new(&self.clang)
+            .args(&self.args)
+            .output()
+            .map_err(|source| self.spawn_failed(source))?;
+        match output.status.success() {
+            true => Ok(()),
+            false => Err(BuildError::Diagnostics {
+                source_file: self.source.clone(),
+                diagnostics: String::from_utf8_lossy(&output.stderr).into_owned(),
+            }),
+        }
+    }
+
+    fn spawn_failed(&self, source: std::io::Error) -> BuildError {
+        BuildError::Spawn {
+            clang: self.clang.clone(),
+            source,
         }
     }
 }
@@ -254,6 +280,7 @@ mod tests {
             defines: vec!["DEBUG".into(), "PORT=80".into()],
             cpu: Cpu::V4,
             debug_info: false,
+            extra_args: vec!["-Wno-unused".into()],
             ..BuildOptions::new("x.c")
         };
         let args = strings(&clang_args(
@@ -264,7 +291,7 @@ mod tests {
         assert_eq!(
             args.join(" "),
             "-target bpf -O2 -mcpu=v4 -Wall -fno-stack-protector -DDEBUG -DPORT=80 \
-             -I inc1 -I inc2 -I /v -idirafter /usr/include/arch -c x.c -o out/x.o"
+             -I inc1 -I inc2 -I /v -idirafter /usr/include/arch -Wno-unused -c x.c -o out/x.o"
         );
     }
 

@@ -45,4 +45,10 @@ pub enum BuildError {
         source_file: PathBuf,
         status: ExitStatus,
     },
+    /// clang ran and reported errors, captured here.
+    #[error("clang could not compile {}:\n{diagnostics}", source_file.display())]
+    Diagnostics {
+        source_file: PathBuf,
+        diagnostics: String,
+    },
 }

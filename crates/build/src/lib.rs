@@ -18,6 +18,7 @@
 //! header cache.
 #![forbid(unsafe_code)]
 
+pub mod bcc;
 mod clang;
 mod command;
 mod error;

@@ -152,5 +152,7 @@ pub use trace_pipe::{TraceLine, TracePipe};
 pub use tracefs::{FormatField, TRACEFS, TracepointFormat, tracefs, tracepoint_id};
 pub use tracepoint::{attach_btf_tracepoint, attach_raw_tracepoint, attach_tracepoint};
 pub use types::{AttachType, MapType, ProgramType};
-pub use uprobe::{ProbeKind, UprobeLocation, UprobeSpec, attach_uprobe, symbol_offset};
+pub use uprobe::{
+    ProbeKind, UprobeLocation, UprobeSpec, attach_uprobe, resolve_binary, symbol_offset,
+};
 pub use vmlinux::{VMLINUX_BTF, btf_tracepoint_type_id};

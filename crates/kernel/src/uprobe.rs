@@ -195,3 +195,18 @@ pub fn symbol_offset(path: &Path, symbol: &str) -> Result<u64, KernelError> {
         })
         .ok_or_else(not_found)
 }
+
+/// A binary named without a directory is looked up in `$PATH`, as libbpf
+/// does; otherwise the path is taken as it is.
+pub fn resolve_binary(path: &str) -> PathBuf {
+    if path.contains('/') {
+        return PathBuf::from(path);
+    }
+    std::env::var_os("PATH")
+        .and_then(|dirs| {
+            std::env::split_paths(&dirs)
+                .map(|dir| dir.join(path))
+                .find(|candidate| candidate.is_file())
+        })
+        .unwrap_or_else(|| PathBuf::from(path))
+}

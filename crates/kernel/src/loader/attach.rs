@@ -16,7 +16,6 @@
 //! other hooks have no attach path in this crate yet (this machine kind's
 //! kernel has neither kprobes nor BPF trampolines).
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use visor_object::ProgramKind;
@@ -28,7 +27,7 @@ use crate::link::LinkFd;
 use crate::net::{TcAttachment, TcDirection, TcMode, XdpMode, attach_tc, attach_xdp, ifindex};
 use crate::perf_event::PerfAttachment;
 use crate::tracepoint::{attach_btf_tracepoint, attach_raw_tracepoint, attach_tracepoint};
-use crate::uprobe::{UprobeLocation, UprobeSpec, attach_uprobe};
+use crate::uprobe::{UprobeLocation, UprobeSpec, attach_uprobe, resolve_binary};
 
 /// Where the hooks that need a place go.
 #[derive(Clone, Debug, Default)]
@@ -85,6 +84,11 @@ impl Attached {
 
     pub fn attachment(&self) -> &Attachment {
         &self.attachment
+    }
+
+    /// The attachment alone, for a caller that keeps track of it.
+    pub fn into_attachment(self) -> Attachment {
+        self.attachment
     }
 
     /// Detaches now, reporting the kernel's answer (dropping detaches too,
@@ -254,21 +258,6 @@ fn parse_number(text: &str) -> Option<u64> {
     }
 }
 
-/// A binary named without a directory is looked up in `$PATH`, as libbpf
-/// does; otherwise the path is taken as it is.
-fn resolve_binary(path: &str) -> PathBuf {
-    if path.contains('/') {
-        return PathBuf::from(path);
-    }
-    std::env::var_os("PATH")
-        .and_then(|dirs| {
-            std::env::split_paths(&dirs)
-                .map(|dir| dir.join(path))
-                .find(|candidate| candidate.is_file())
-        })
-        .unwrap_or_else(|| Path::new(path).to_owned())
-}
-
 fn describe_location(location: &UprobeLocation) -> String {
     match location {
         UprobeLocation::Symbol { name, offset: 0 } => name.clone(),
@@ -337,6 +326,8 @@ impl Interrupts {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
 
     #[test]

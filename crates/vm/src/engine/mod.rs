@@ -272,7 +272,13 @@ fn convert_def(
     if matches!(origin, MapOrigin::Data(visor_object::DataKind::Rodata)) {
         map_flags |= flags::RDONLY_PROG;
     }
-    let mut out = MapDef::new(kind, def.key_size, def.value_size, def.max_entries)
+    // As libbpf does, a perf event array of size 0 gets one ring per CPU:
+    // this engine's maps have one CPU.
+    let max_entries = match (kind, def.max_entries) {
+        (MapKind::PerfEventArray, 0) => 1,
+        (_, n) => n,
+    };
+    let mut out = MapDef::new(kind, def.key_size, def.value_size, max_entries)
         .with_flags(map_flags)
         .with_name(name);
     if let Some(inner) = &def.inner {
