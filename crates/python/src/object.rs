@@ -35,17 +35,27 @@ fn visor_error(error: &dyn std::error::Error) -> PyErr {
 
 #[pymethods]
 impl Object {
-    /// Loads `elf` into `engine`: `"kernel"` or `"userspace"`.
+    /// Loads `elf` into `engine`: `"kernel"` (whose verifier checks it)
+    /// or `"userspace"`, where visor's verifier checks it first unless
+    /// `verify` is false (trusted code).
     #[new]
-    fn new(py: Python<'_>, elf: Vec<u8>, engine: &str) -> PyResult<Object> {
+    #[pyo3(signature = (elf, engine, verify=true))]
+    fn new(py: Python<'_>, elf: Vec<u8>, engine: &str, verify: bool) -> PyResult<Object> {
         let loaded = match engine {
             "kernel" => py
                 .detach(|| LoadedObject::load(&elf, &LoadOptions::default()))
                 .map(Loaded::Kernel)
                 .map_err(|e| LoadError::new_err(chain(&e)))?,
-            "userspace" => Engine::open(&elf)
-                .map(Loaded::Userspace)
-                .map_err(|e| LoadError::new_err(chain(&e)))?,
+            "userspace" => {
+                let object =
+                    visor_object::Object::parse(&elf).map_err(|e| LoadError::new_err(chain(&e)))?;
+                if verify {
+                    py.detach(|| verified(&object))?;
+                }
+                Engine::load(&object)
+                    .map(Loaded::Userspace)
+                    .map_err(|e| LoadError::new_err(chain(&e)))?
+            }
             other => {
                 return Err(VisorError::new_err(format!(
                     "unknown engine {other:?}: choose \"kernel\" or \"userspace\""
@@ -429,6 +439,28 @@ impl Object {
             Loaded::Kernel(k) => kernel_map(k, name).map(Some),
             Loaded::Userspace(_) => Ok(None),
         }
+    }
+}
+
+/// Every program of `object` through visor's verifier; the rejections, with
+/// their diagnostics, as one error.
+fn verified(object: &visor_object::Object<'_>) -> PyResult<()> {
+    let report = visor_verifier::verify_object(object, None);
+    let rejected: Vec<String> = report
+        .programs
+        .iter()
+        .filter_map(|p| {
+            let rejection = p.result.as_ref().err()?;
+            Some(format!(
+                "program {} ({}) rejected: {rejection}",
+                p.name, p.section
+            ))
+        })
+        .collect();
+    if rejected.is_empty() {
+        Ok(())
+    } else {
+        Err(LoadError::new_err(rejected.join("\n")))
     }
 }
 

@@ -15,21 +15,34 @@ def test_compile_errors_carry_clangs_message():
     assert "undeclared_thing" in text and "error:" in text
 
 
+UNCHECKED = r"""
+struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 1);
+         __type(key, __u32); __type(value, __u64); } m SEC(".maps");
+SEC("socket") int unchecked(void *ctx) {
+    __u32 k = 0;
+    __u64 *v = bpf_map_lookup_elem(&m, &k);
+    return *v;   /* no NULL check */
+}
+"""
+
+
 @needs_clang
 @needs_kernel
 def test_verifier_rejections_carry_the_kernels_log():
-    source = r"""
-    struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 1);
-             __type(key, __u32); __type(value, __u64); } m SEC(".maps");
-    SEC("socket") int unchecked(void *ctx) {
-        __u32 k = 0;
-        __u64 *v = bpf_map_lookup_elem(&m, &k);
-        return *v;   /* no NULL check */
-    }
-    """
     with pytest.raises(LoadError) as error:
-        BPF(text=source, engine="kernel")
+        BPF(text=UNCHECKED, engine="kernel")
     assert "map_value_or_null" in str(error.value)
+
+
+@needs_clang
+def test_userspace_loads_carry_visors_diagnostic():
+    with pytest.raises(LoadError) as error:
+        BPF(text=UNCHECKED, engine="userspace")
+    text = str(error.value)
+    assert "program unchecked (socket) rejected: error[null-pointer]" in text
+    assert "return *v;" in text and "check the result of bpf_map_lookup_elem" in text
+    # Trusted code may skip it.
+    BPF(text=UNCHECKED, engine="userspace", verify=False)
 
 
 @needs_clang

@@ -37,7 +37,9 @@ class BPF:
 
     ``BPF(text=C)``, ``BPF(src_file=PATH)`` or ``BPF(obj=PATH)``;
     ``engine`` is ``"kernel"`` (the default as root) or ``"userspace"``
-    (the default otherwise); ``cflags`` go to clang. Functions named as BCC
+    (the default otherwise), where visor's verifier checks the programs
+    first (``verify=False`` skips it for trusted code); ``cflags`` go to
+    clang. Functions named as BCC
     names them (``tracepoint__CATEGORY__NAME``, ``raw_tracepoint__NAME``)
     are attached at once in the kernel."""
 
@@ -53,7 +55,7 @@ class BPF:
     XDP_FLAGS_SKB_MODE = 1 << 1
     XDP_FLAGS_DRV_MODE = 1 << 2
 
-    def __init__(self, text=None, src_file=None, obj=None, engine=None, cflags=None, debug=0):
+    def __init__(self, text=None, src_file=None, obj=None, engine=None, cflags=None, debug=0, verify=True):
         given = [x is not None for x in (text, src_file, obj)]
         if sum(given) != 1:
             raise ValueError("give exactly one of text=, src_file= and obj=")
@@ -66,7 +68,7 @@ class BPF:
             elf = _visor.compile(text=text, path=src_file, cflags=list(cflags or []))
         if engine is None:
             engine = "kernel" if os.geteuid() == 0 else "userspace"
-        self._object = _visor.Object(elf, engine)
+        self._object = _visor.Object(elf, engine, verify)
         self._attachments = {}
         self._tables = {}
         self._perf_readers = []
