@@ -64,6 +64,10 @@ pub struct RunArgs {
     /// interpreter for now).
     #[command(flatten)]
     engine: engine::EngineFlags,
+    /// Object: run without visor's verifier checking the program first
+    /// (trusted code; the engine's memory checks still hold).
+    #[arg(long)]
+    no_verify: bool,
 }
 
 pub fn run(args: &RunArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
@@ -89,6 +93,7 @@ pub fn run(args: &RunArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
             map_updates: &args.map_update,
             map_deletes: &args.map_delete,
             dump_maps: &args.dump_map,
+            verify: !args.no_verify,
         };
         let result = run_object::run(&run, &bytes, out);
         if let Some(built) = &object_path {

@@ -31,6 +31,8 @@ pub struct ObjectRun<'a> {
     pub map_updates: &'a [String],
     pub map_deletes: &'a [String],
     pub dump_maps: &'a [String],
+    /// Check the program with visor's verifier before running it.
+    pub verify: bool,
 }
 
 /// Whether `bytes` (the file named on the command line) is an ELF object.
@@ -58,8 +60,13 @@ pub fn build_c(source: &Path) -> anyhow::Result<PathBuf> {
 }
 
 pub fn run(args: &ObjectRun<'_>, bytes: &[u8], out: &mut impl Write) -> anyhow::Result<ExitCode> {
-    let engine = Engine::open(bytes).with_context(|| format!("{}", args.file.display()))?;
+    let object =
+        visor_object::Object::parse(bytes).with_context(|| format!("{}", args.file.display()))?;
+    let engine = Engine::load(&object).with_context(|| format!("{}", args.file.display()))?;
     let program = choose(&engine, args.program)?;
+    if args.verify {
+        verify(&object, program)?;
+    }
     for update in args.map_updates {
         map_update(&engine, update)?;
     }
@@ -124,6 +131,23 @@ pub fn run(args: &ObjectRun<'_>, bytes: &[u8], out: &mut impl Write) -> anyhow::
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Runs visor's verifier over `program`; a rejection is the run's error,
+/// with the verifier's diagnostic.
+fn verify(object: &visor_object::Object<'_>, program: &EngineProgram) -> anyhow::Result<()> {
+    let report = visor_verifier::verify_object(object, Some(program.name()));
+    for checked in &report.programs {
+        if let Err(rejection) = &checked.result {
+            bail!(
+                "visor's verifier rejects {} ({}); fix the program, or run trusted code \
+                 with --no-verify:\n{rejection}",
+                checked.name,
+                checked.section
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The program asked for, or the only one.

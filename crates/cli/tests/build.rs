@@ -215,3 +215,49 @@ fn a_missing_clang_flag_is_reported_not_replaced() {
         "{stderr}"
     );
 }
+
+/// `visor run` on C verifies first: an unchecked lookup is refused with
+/// the verifier's diagnostic, and `--no-verify` runs it into the engine's
+/// own memory check.
+#[test]
+fn run_verifies_before_running() {
+    if !have_clang() {
+        return;
+    }
+    let dir = scratch("verify");
+    let source = dir.join("unchecked.bpf.c");
+    fs::write(
+        &source,
+        "#include <visor/bpf_helpers.h>\n\
+         struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 1);\n\
+         __type(key, __u32); __type(value, __u64); } m SEC(\".maps\");\n\
+         SEC(\"socket\") int unchecked(void *ctx) {\n\
+         __u32 k = 0; __u64 *v = bpf_map_lookup_elem(&m, &k); return *v; }\n",
+    )
+    .unwrap();
+    let run = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_visor"))
+            .arg("run")
+            .arg(&source)
+            .args(["--packet", "00112233445566778899aabb0800"])
+            .args(extra)
+            .output()
+            .expect("visor runs")
+    };
+    let verified = run(&[]);
+    let stderr = String::from_utf8_lossy(&verified.stderr);
+    assert!(!verified.status.success());
+    assert!(
+        stderr.contains("visor's verifier rejects unchecked (socket)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("error[null-pointer] at 7"), "{stderr}");
+    let trusted = run(&["--no-verify"]);
+    let stderr = String::from_utf8_lossy(&trusted.stderr);
+    assert!(!trusted.status.success());
+    assert!(
+        stderr.contains("null-pointer read of 8 bytes at 0x0"),
+        "{stderr}"
+    );
+    fs::remove_dir_all(dir).unwrap();
+}
