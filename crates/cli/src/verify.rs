@@ -18,6 +18,11 @@ pub struct VerifyArgs {
     /// with --prevail, PREVAIL's YAML test files.
     #[arg(required = true, num_args = 1.., value_name = "FILE")]
     files: Vec<PathBuf>,
+    /// What each verdict cost, one line per program of every FILE (objects
+    /// or assembly), then the totals and the peak memory: for whole
+    /// corpora.
+    #[arg(long, conflicts_with_all = ["json", "log"])]
+    stats: bool,
     /// Run PREVAIL's YAML test cases through visor: per case its name,
     /// visor's verdict and the expected one; last `N agree, M disagree`.
     #[arg(long, conflicts_with_all = ["program", "program_type", "json", "log"])]
@@ -43,9 +48,29 @@ pub fn run(args: &VerifyArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> 
     if args.prevail {
         return run_prevail(&args.files, out);
     }
+    if args.stats {
+        return run_stats(args, out);
+    }
     let [file] = &args.files[..] else {
-        anyhow::bail!("verify one object or assembly file at a time (several only with --prevail)");
+        anyhow::bail!(
+            "verify one object or assembly file at a time (several only with --stats or --prevail)"
+        );
     };
+    let report = verify_file(args, file)?;
+    if args.json {
+        write!(out, "{}", report.to_json())?;
+    } else {
+        write!(out, "{}", report.render())?;
+    }
+    Ok(if report.all_accepted() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// The verdicts on one object or assembly file.
+fn verify_file(args: &VerifyArgs, file: &Path) -> anyhow::Result<Report> {
     let bytes = fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
     let report = if bytes.starts_with(b"\x7fELF") {
         let object = Object::parse(&bytes).with_context(|| format!("{}", file.display()))?;
@@ -61,16 +86,59 @@ pub fn run(args: &VerifyArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> 
     } else {
         verify_assembly(args, file, &bytes)?
     };
-    if args.json {
-        write!(out, "{}", report.to_json())?;
-    } else {
-        write!(out, "{}", report.render())?;
+    Ok(report)
+}
+
+/// `--stats`: the cost of every verdict over every file, then the totals.
+/// A file that cannot be read or parsed is reported and skipped.
+fn run_stats(args: &VerifyArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
+    writeln!(
+        out,
+        "{:<40} {:<32} {:<7} {:>12} {:>12} {:>9}",
+        "FILE", "PROGRAM", "VERDICT", "TIME (ms)", "INSNS", "STATES"
+    )?;
+    let (mut programs, mut accepted) = (0, 0);
+    let mut total = std::time::Duration::ZERO;
+    let mut slowest: Option<(std::time::Duration, String)> = None;
+    for file in &args.files {
+        let report = match verify_file(args, file) {
+            Ok(report) => report,
+            Err(error) => {
+                writeln!(out, "{:<40} skipped: {error:#}", file.display())?;
+                continue;
+            }
+        };
+        write!(out, "{}", report.render_stats(&file.display().to_string()))?;
+        for p in &report.programs {
+            programs += 1;
+            accepted += usize::from(p.result.is_ok());
+            total += p.elapsed;
+            if slowest.as_ref().is_none_or(|(t, _)| p.elapsed > *t) {
+                slowest = Some((p.elapsed, format!("{} in {}", p.name, file.display())));
+            }
+        }
     }
-    Ok(if report.all_accepted() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
+    writeln!(
+        out,
+        "{programs} programs: {accepted} accepted, {} rejected; total {:.1} ms",
+        programs - accepted,
+        ms(total)
+    )?;
+    if let Some((time, name)) = slowest {
+        writeln!(out, "slowest: {name}, {:.1} ms", ms(time))?;
+    }
+    if let Some(peak) = peak_memory_kib() {
+        writeln!(out, "peak memory: {:.1} MiB", peak as f64 / 1024.0)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// This process's peak resident memory (`VmHWM`), in KiB.
+fn peak_memory_kib() -> Option<u64> {
+    let status = fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?;
+    line.split_whitespace().next()?.parse().ok()
 }
 
 /// PREVAIL's test cases: each case's verdict beside the expected one.
@@ -140,6 +208,7 @@ fn verify_assembly(args: &VerifyArgs, file: &Path, bytes: &[u8]) -> anyhow::Resu
         ),
     };
     let env = VerifyEnv::new(program_type);
+    let started = std::time::Instant::now();
     let (result, log) = verify_logged(&program, &env, args.log);
     let name = file
         .file_stem()
@@ -151,6 +220,7 @@ fn verify_assembly(args: &VerifyArgs, file: &Path, bytes: &[u8]) -> anyhow::Resu
             program_type,
             result,
             log,
+            elapsed: started.elapsed(),
         }],
     })
 }

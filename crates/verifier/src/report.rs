@@ -14,6 +14,8 @@ pub struct ProgramReport {
     pub result: Result<Stats, Rejection>,
     /// The per-instruction log, when asked for.
     pub log: String,
+    /// How long the verdict took.
+    pub elapsed: std::time::Duration,
 }
 
 /// The verdicts of an object's programs.
@@ -62,6 +64,7 @@ pub fn verify_object_logged(object: &Object<'_>, only: Option<&str>, log: bool) 
         .filter(|p| only.is_none_or(|name| p.name() == name || p.section() == name))
         .map(|program| {
             let env = object_env(object, program);
+            let started = std::time::Instant::now();
             let (result, log) = verify_logged(program.insns(), &env, log);
             ProgramReport {
                 name: program.name().to_string(),
@@ -69,6 +72,7 @@ pub fn verify_object_logged(object: &Object<'_>, only: Option<&str>, log: bool) 
                 program_type: env.program_type,
                 result,
                 log,
+                elapsed: started.elapsed(),
             }
         })
         .collect();
@@ -108,6 +112,31 @@ impl Report {
                     out.push_str(&rejection.to_string());
                 }
             }
+        }
+        out
+    }
+
+    /// One line per program with what its verdict cost: time,
+    /// instructions processed, states stored; `source` names where the
+    /// program came from (the object's file).
+    pub fn render_stats(&self, source: &str) -> String {
+        let mut out = String::new();
+        for p in &self.programs {
+            // A rejection stops the walk: its counts say nothing.
+            let (verdict, insns, states) = match &p.result {
+                Ok(stats) => (
+                    "accept",
+                    stats.insns_processed.to_string(),
+                    stats.states_stored.to_string(),
+                ),
+                Err(_) => ("reject", "-".to_owned(), "-".to_owned()),
+            };
+            let _ = writeln!(
+                out,
+                "{source:<40} {:<32} {verdict:<7} {:>12.3} {insns:>12} {states:>9}",
+                p.name,
+                p.elapsed.as_secs_f64() * 1e3,
+            );
         }
         out
     }

@@ -5,6 +5,7 @@
 //! verdicts).
 
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 use visor_object::Object;
 use visor_verifier::{Category, verify_object};
 
@@ -206,6 +207,10 @@ fn verdicts_agree_with_the_running_kernel() {
     let (mut accept_agree, mut accept_total, mut reject_agree, mut reject_total) = (0, 0, 0, 0);
     let mut not_counted = 0;
     let mut permission = false;
+    // Wall time of the kernel's load calls (maps and BTF included, so an
+    // upper bound on its verification) and of visor's verdicts, over the
+    // objects the kernel loaded.
+    let (mut kernel_time, mut visor_time) = (Duration::ZERO, Duration::ZERO);
     for path in &objects {
         let Ok(bytes) = std::fs::read(path) else {
             continue;
@@ -218,8 +223,12 @@ fn verdicts_agree_with_the_running_kernel() {
             .unwrap_or(path)
             .display()
             .to_string();
+        let started = Instant::now();
         let loaded = match LoadedObject::load_parsed(&object, &bytes, &options) {
-            Ok(loaded) => loaded,
+            Ok(loaded) => {
+                kernel_time += started.elapsed();
+                loaded
+            }
             Err(error) => {
                 if error.to_string().contains("ermission") {
                     permission = true;
@@ -233,6 +242,7 @@ fn verdicts_agree_with_the_running_kernel() {
             }
         };
         let report = verify_object(&object, None);
+        visor_time += report.programs.iter().map(|p| p.elapsed).sum::<Duration>();
         for program in &report.programs {
             let kernel_ok = loaded.program(&program.name).is_some();
             let failure = loaded.failures().iter().find(|f| f.name == program.name);
@@ -284,5 +294,10 @@ fn verdicts_agree_with_the_running_kernel() {
     }
     println!(
         "kernel agreement: accepts {accept_agree}/{accept_total}, rejects {reject_agree}/{reject_total}, {not_counted} programs not counted"
+    );
+    println!(
+        "time over the objects the kernel loaded: visor {:.1} ms, kernel {:.1} ms (load calls' wall time)",
+        visor_time.as_secs_f64() * 1e3,
+        kernel_time.as_secs_f64() * 1e3
     );
 }
