@@ -227,11 +227,10 @@ fn check_optimized(
 }
 
 /// Optimized floors reached so far (raise them as the optimizer improves).
-/// EN10MB and PRISM_HEADER each miss one case whose blocks hold jumps
-/// among their statements, which the optimizer leaves unoptimized.
-const OPT_ACCEPT_FLOOR: usize = 1556;
+/// What is left is code generation, shared with the unoptimized listings.
+const OPT_ACCEPT_FLOOR: usize = 1716;
 const OPT_CORE_FLOORS: [(&str, usize); 8] = [
-    ("EN10MB", 413),
+    ("EN10MB", 414),
     ("RAW", 176),
     ("NULL", 5),
     ("LOOP", 6),

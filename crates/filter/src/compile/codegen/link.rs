@@ -709,6 +709,7 @@ impl Gen<'_> {
     }
 
     fn geneve_offsets(&mut self) -> Gened<Vec<Insn>> {
+        self.g.keep_unoptimized();
         let mut s = vec![
             stmt(
                 op::ALU | op::ADD | op::K,
@@ -827,6 +828,9 @@ impl Gen<'_> {
         {
             self.off_linkhdr.reg = Some(self.alloc_reg()?);
         }
+        if self.outermostlinktype == PRISM_HEADER {
+            self.g.keep_unoptimized();
+        }
         let hdr_reg = self.off_linkhdr.reg;
         let mut s: Option<Vec<Insn>> = match (self.outermostlinktype, hdr_reg) {
             (PRISM_HEADER, Some(r)) => Some(vec![
@@ -899,6 +903,7 @@ impl Gen<'_> {
         let Some(pl) = self.off_linkpl.reg else {
             return Ok(s);
         };
+        self.g.keep_unoptimized();
         let mut s =
             s.unwrap_or_else(|| vec![stmt(op::LDX | op::IMM, self.off_outermostlinkhdr.k())]);
         s.push(stmt(op::MISC | op::TXA, 0));
