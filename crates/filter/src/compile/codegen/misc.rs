@@ -111,8 +111,12 @@ impl Gen<'_> {
                 _ => self.mac48host(&[0xff; 6], Dir::Dst, "broadcast"),
             },
             Proto::Ip => {
-                let Some(netmask) = self.opts.netmask else {
-                    return Err(self.err("netmask not known, so 'ip broadcast' not supported"));
+                // 255.255.255.255 is libpcap's PCAP_NETMASK_UNKNOWN, what
+                // tcpdump passes when the interface has no address.
+                let Some(netmask) = self.opts.netmask.filter(|&m| m != u32::MAX) else {
+                    return Err(self.err(
+                        "netmask not known, so 'ip broadcast' not supported: give the network's netmask",
+                    ));
                 };
                 let b0 = self.linktype(ethertype::IP)?;
                 let hostmask = !netmask;
