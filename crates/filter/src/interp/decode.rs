@@ -1,6 +1,7 @@
 //! Checked programs decoded once for [`run`](super::run): one flat
 //! variant per instruction kind and operand, frequent load-and-test pairs
-//! fused, then jumps threaded ([`super::thread`]).
+//! fused, jumps threaded ([`super::thread`]), then `jeq` chains on one
+//! value made one instruction.
 
 use visor_isa::cbpf::{AluOp, Ancillary, JmpCond, Load, LoadX, Op, RetVal, Size, Src};
 
@@ -63,6 +64,11 @@ pub(crate) enum Code {
     LdIndBJeq(u32, Test),
     /// `and #k` then `jeq #k'`.
     AndJeq(u32, Test),
+    /// `jeq` after `jeq` on the same A, each to the next when false
+    /// (EtherType and port dispatch): one dispatch for the lot.
+    Cases(Chain),
+    /// `ldh [k]`, then such a chain.
+    LdHCases(u32, Chain),
     RetK(u32),
     RetA,
     /// An instruction that always ends the filter with 0 (a Linux
@@ -87,6 +93,77 @@ impl Test {
     }
 }
 
+/// `jeq` tests in a row: `cases[start..end]` in order, the first equal
+/// constant giving the target, else `default`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Chain {
+    start: u32,
+    end: u32,
+    default: u32,
+}
+
+/// One `jeq #k` of a [`Chain`], and where it goes when A is `k`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Case {
+    k: u32,
+    to: u32,
+}
+
+impl Chain {
+    /// The next instruction when A is `a`.
+    #[inline(always)]
+    pub fn next(self, cases: &[Case], a: u32) -> usize {
+        let tests = cases.get(self.start as usize..self.end as usize);
+        let hit = tests.unwrap_or_default().iter().find(|c| c.k == a);
+        hit.map_or(self.default, |c| c.to) as usize
+    }
+}
+
+/// The longest [`Chain`] built: chains overlap (each `jeq` of one starts
+/// its own), so this bounds the table at that many cases per instruction.
+const MAX_CHAIN: usize = 8;
+
+/// Replaces each `jeq` whose false jump goes to another `jeq` (and so
+/// on) by one [`Chain`]; the `jeq`s stay for the jumps that land on them.
+/// Returns the chains' cases.
+fn chain_tests(code: &mut [Code]) -> Vec<Case> {
+    let mut cases = Vec::new();
+    for pc in 0..code.len() {
+        let (load, first) = match code[pc] {
+            Code::JeqK(t) => (None, t),
+            Code::LdHJeq(at, t) => (Some(at), t),
+            _ => continue,
+        };
+        let start = cases.len();
+        cases.push(Case {
+            k: first.k,
+            to: first.jt,
+        });
+        let mut default = first.jf;
+        while let Some(&Code::JeqK(t)) = code.get(default as usize) {
+            if cases.len() - start == MAX_CHAIN {
+                break;
+            }
+            cases.push(Case { k: t.k, to: t.jt });
+            default = t.jf;
+        }
+        if cases.len() - start < 2 {
+            cases.truncate(start);
+            continue;
+        }
+        let chain = Chain {
+            start: start as u32,
+            end: cases.len() as u32,
+            default,
+        };
+        code[pc] = match load {
+            Some(at) => Code::LdHCases(at, chain),
+            None => Code::Cases(chain),
+        };
+    }
+    cases
+}
+
 /// `jt` if `holds`, else `jf`, by a conditional branch. Left alone, the
 /// compiler picks with a conditional move, which makes fetching the next
 /// instruction wait for the packet load and the comparison; a branch is
@@ -104,12 +181,14 @@ pub(super) fn branch(holds: bool, jt: u32, jf: u32) -> usize {
 }
 
 /// A checked program decoded for [`run`](super::run): the instructions,
-/// and the constants that jumps return without a dispatch of their own.
-/// A jump to `code.len() + i` returns `returns[i]`.
+/// the constants that jumps return without a dispatch of their own (a
+/// jump to `code.len() + i` returns `returns[i]`), and the cases of the
+/// [`Chain`]s.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Decoded {
     pub code: Vec<Code>,
     pub returns: Vec<u32>,
+    pub cases: Vec<Case>,
     /// Whether any instruction reads or writes scratch memory.
     pub uses_memory: bool,
 }
@@ -136,6 +215,7 @@ pub(crate) fn decode(ops: &[Op]) -> Decoded {
     }
     super::thread::thread_jumps(&mut code);
     let returns = super::thread::fold_returns(&mut code);
+    let cases = chain_tests(&mut code);
     let uses_memory = code.iter().any(|c| {
         matches!(
             c,
@@ -145,6 +225,7 @@ pub(crate) fn decode(ops: &[Op]) -> Decoded {
     Decoded {
         code,
         returns,
+        cases,
         uses_memory,
     }
 }
@@ -225,4 +306,44 @@ fn decode_each(ops: &[Op]) -> Vec<Code> {
             code.unwrap_or(Code::Reject)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use visor_isa::cbpf::{JmpCond, Load, Op, RetVal, Size, Src};
+
+    use super::{Code, decode};
+
+    /// `vlan`, unoptimized: three EtherType tests, reloading each time.
+    #[test]
+    fn ethertype_tests_in_a_row_become_one_chain() {
+        let ldh12 = Op::Ld(Load::Abs {
+            size: Size::Half,
+            offset: 12,
+        });
+        let jeq = |k, jt, jf| Op::Jump {
+            cond: JmpCond::Eq,
+            src: Src::K(k),
+            jt,
+            jf,
+        };
+        let ops = [
+            ldh12,
+            jeq(0x8100, 4, 0),
+            ldh12,
+            jeq(0x88a8, 2, 0),
+            ldh12,
+            jeq(0x9100, 0, 1),
+            Op::Ret(RetVal::K(1)),
+            Op::Ret(RetVal::K(0)),
+        ];
+        let decoded = decode(&ops);
+        let Code::LdHCases(12, chain) = decoded.code[0] else {
+            panic!("{:?}", decoded.code);
+        };
+        let returned = |a| decoded.returns[chain.next(&decoded.cases, a) - decoded.code.len()];
+        for (a, want) in [(0x8100, 1), (0x88a8, 1), (0x9100, 1), (0x0800, 0)] {
+            assert_eq!(returned(a), want, "{a:#x}");
+        }
+    }
 }

@@ -25,7 +25,8 @@
 //! would otherwise ask every time (is this offset Linux metadata? which
 //! size? K or X?) answered ahead; frequent load-and-test pairs fused; jumps
 //! threaded past loads and tests whose outcome the jump already knows, and
-//! jumps to `ret #k` returning directly ([`thread`]). [`run`] is then a
+//! jumps to `ret #k` returning directly ([`thread`]); `jeq` chains on one
+//! value (EtherType, port) made one instruction. [`run`] is then a
 //! single `match` per instruction, on locals.
 
 mod decode;
@@ -103,8 +104,14 @@ pub fn run(program: &CheckedProgram, packet: Packet<'_>) -> u32 {
 }
 
 /// [`run`]; `MEMORY` says whether the program uses scratch memory.
+#[inline(always)]
 fn execute<const MEMORY: bool>(decoded: &Decoded, packet: Packet<'_>) -> u32 {
-    let Decoded { code, returns, .. } = decoded;
+    let Decoded {
+        code,
+        returns,
+        cases,
+        ..
+    } = decoded;
     let bytes = packet.bytes;
     let (mut a, mut x) = (0u32, 0u32);
     let mut mem = [0u32; MEM_WORDS];
@@ -196,6 +203,11 @@ fn execute<const MEMORY: bool>(decoded: &Decoded, packet: Packet<'_>) -> u32 {
             Code::LdIndBJeq(at, t) => {
                 a = or_reject!(byte(bytes, or_reject!(indexed(x, at))));
                 pc = t.next(a == t.k);
+            }
+            Code::Cases(c) => pc = c.next(cases, a),
+            Code::LdHCases(at, c) => {
+                a = or_reject!(half(bytes, at as usize));
+                pc = c.next(cases, a);
             }
             Code::AndJeq(m, t) => {
                 a &= m;

@@ -141,6 +141,11 @@ fn fields_held(code: &[Code]) -> Vec<Option<Field>> {
             let brought = loaded.or(here);
             meet(&mut held, t.jt, brought);
             meet(&mut held, t.jf, brought);
+            // A fused pair's test keeps the next slot, which the load fell
+            // into as written: jumps that skip the load land there.
+            if let Some(field) = loaded {
+                meet(&mut held, pc as u32 + 1, Some(field));
+            }
             continue;
         }
         let next = pc as u32 + 1;
