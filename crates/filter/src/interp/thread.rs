@@ -7,13 +7,19 @@
 //! straight to the outcome. Then every jump to a `ret #k` returns `k`
 //! itself ([`fold_returns`]).
 //!
+//! Tests earlier on the way count too: the packet does not change, so once
+//! `ldh [12]` was found to be 0x800, a later EtherType test is decided even
+//! after A was loaded with something else, if the jump then ends at a
+//! `ret #k` (which does not read A).
+//!
 //! Soundness: nothing runs along a jump, so A, X and the packet are as the
-//! test left them. What A holds at an instruction for every way in is
-//! computed first ([`fields_held`]); a jump is only redirected to an
-//! instruction whose ways in agree with what it brings, so the knowledge
-//! used to thread that instruction's own jumps stays true. Jumps only go
-//! forward here (programs with a backward `ja` are left as they are), and
-//! each step moves a target forward, so threading ends.
+//! test left them, and a field with a known value was loaded in bounds.
+//! What is known at each instruction for every way in is computed first
+//! ([`knowns`]); a jump is only redirected to an instruction whose ways in
+//! know no more than it brings, so the knowledge used to thread that
+//! instruction's own jumps stays true. Jumps only go forward here
+//! (programs with a backward `ja` are left as they are), and each step
+//! moves a target forward, so threading ends.
 
 use super::decode::{Code, Test};
 
@@ -127,57 +133,111 @@ fn test_mut(code: &mut Code) -> Option<&mut Test> {
     }
 }
 
-/// What A holds on entry to each instruction, when every way in agrees
-/// (`None`: unknown, or unreachable). Needs forward jumps only.
-fn fields_held(code: &[Code]) -> Vec<Option<Field>> {
-    // `None`: no way in seen yet.
-    let mut held: Vec<Option<Option<Field>>> = vec![None; code.len()];
-    if let Some(entry) = held.first_mut() {
-        *entry = Some(None);
+/// What is known on entry to an instruction, on every way in: the field
+/// A holds, and what tests found of fields (the packet does not change;
+/// facts about an indexed field end when X changes).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Known {
+    a: Option<Field>,
+    facts: Vec<(Field, Fact)>,
+}
+
+impl Known {
+    fn fact(&self, field: Field) -> Fact {
+        let found = self.facts.iter().find(|(f, _)| *f == field);
+        found.map_or(Fact::Nothing, |&(_, fact)| fact)
+    }
+
+    /// After `field cond k` came out `holds`.
+    fn learn(&mut self, field: Field, cond: Cond, k: u32, holds: bool) {
+        let fact = self.fact(field).after(cond, k, holds);
+        self.facts.retain(|(f, _)| *f != field);
+        if fact != Fact::Nothing {
+            self.facts.push((field, fact));
+        }
+    }
+
+    /// X changed: an indexed field is another one now.
+    fn forget_indexed(&mut self) {
+        self.a = self.a.filter(|f| !f.depends_on_x());
+        self.facts.retain(|(f, _)| !f.depends_on_x());
+    }
+
+    /// Keeps what `other`, another way in, knows too.
+    fn meet(&mut self, other: &Known) {
+        if self.a != other.a {
+            self.a = None;
+        }
+        self.facts.retain(|entry| other.facts.contains(entry));
+    }
+
+    /// Whether all that `needed` says is known here too.
+    fn implies(&self, needed: &Known) -> bool {
+        needed.a.is_none_or(|f| self.a == Some(f))
+            && needed.facts.iter().all(|entry| self.facts.contains(entry))
+    }
+}
+
+/// What is [`Known`] on entry to each instruction (`None`: no way in).
+/// Needs forward jumps only.
+fn knowns(code: &[Code]) -> Vec<Option<Known>> {
+    let mut known: Vec<Option<Known>> = vec![None; code.len()];
+    if let Some(entry) = known.first_mut() {
+        *entry = Some(Known::default());
     }
     for (pc, &insn) in code.iter().enumerate() {
-        let Some(here) = held[pc] else { continue };
-        if let Some((loaded, _, t)) = test_of(insn) {
-            let brought = loaded.or(here);
-            meet(&mut held, t.jt, brought);
-            meet(&mut held, t.jf, brought);
-            // A fused pair's test keeps the next slot, which the load fell
-            // into as written: jumps that skip the load land there.
+        let Some(mut here) = known[pc].clone() else {
+            continue;
+        };
+        let next = pc as u32 + 1;
+        if let Some((loaded, cond, t)) = test_of(insn) {
             if let Some(field) = loaded {
-                meet(&mut held, pc as u32 + 1, Some(field));
+                here.a = Some(field);
+                // A fused pair's test keeps the next slot, which the load
+                // fell into as written: jumps that skip the load land there.
+                reach(&mut known, next, &here);
+            }
+            for (holds, to) in [(true, t.jt), (false, t.jf)] {
+                let mut out = here.clone();
+                if let Some(field) = out.a {
+                    out.learn(field, cond, t.k, holds);
+                }
+                reach(&mut known, to, &out);
             }
             continue;
         }
-        let next = pc as u32 + 1;
         match insn {
             Code::AndJeq(_, t) => {
-                meet(&mut held, t.jt, None);
-                meet(&mut held, t.jf, None);
+                here.a = None;
+                reach(&mut known, t.jt, &here);
+                reach(&mut known, t.jf, &here);
             }
             Code::JX { jt, jf, .. } => {
-                meet(&mut held, jt, here);
-                meet(&mut held, jf, here);
+                reach(&mut known, jt, &here);
+                reach(&mut known, jf, &here);
             }
-            Code::Ja(to) => meet(&mut held, to, here),
+            Code::Ja(to) => reach(&mut known, to, &here),
             Code::RetK(_) | Code::RetA | Code::Reject | Code::JaBack(_) => {}
-            Code::St(_) | Code::Stx(_) => meet(&mut held, next, here),
+            Code::St(_) | Code::Stx(_) => reach(&mut known, next, &here),
             Code::LdxImm(_) | Code::LdxMem(_) | Code::LdxLen | Code::LdxMsh(_) | Code::Tax => {
-                meet(&mut held, next, here.filter(|f| !f.depends_on_x()));
+                here.forget_indexed();
+                reach(&mut known, next, &here);
             }
-            _ => meet(&mut held, next, Field::loaded_by(insn)),
+            _ => {
+                here.a = Field::loaded_by(insn);
+                reach(&mut known, next, &here);
+            }
         }
     }
-    held.into_iter().map(Option::flatten).collect()
+    known
 }
 
-/// Records that a way into `to` brings `brought` in A.
-fn meet(held: &mut [Option<Option<Field>>], to: u32, brought: Option<Field>) {
-    if let Some(slot) = held.get_mut(to as usize) {
-        *slot = match *slot {
-            None => Some(brought),
-            Some(had) if had == brought => Some(had),
-            Some(_) => Some(None),
-        };
+/// Records a way into `to` that brings `brought`.
+fn reach(known: &mut [Option<Known>], to: u32, brought: &Known) {
+    match known.get_mut(to as usize) {
+        Some(Some(had)) => had.meet(brought),
+        Some(slot) => *slot = Some(brought.clone()),
+        None => {}
     }
 }
 
@@ -186,18 +246,25 @@ pub(super) fn thread_jumps(code: &mut [Code]) {
     if code.iter().any(|c| matches!(c, Code::JaBack(_))) {
         return;
     }
-    let held = fields_held(code);
+    let known = knowns(code);
     // Later tests first: a jump threaded through one finds its jumps done.
     for pc in (0..code.len()).rev() {
         let Some((loaded, cond, test)) = test_of(code[pc]) else {
             continue;
         };
-        let Some(field) = loaded.or(held[pc]) else {
+        let Some(mut path) = known[pc].clone() else {
+            continue;
+        };
+        if loaded.is_some() {
+            path.a = loaded;
+        }
+        let Some(field) = path.a else {
             continue;
         };
         let [jt, jf] = [(true, test.jt), (false, test.jf)].map(|(holds, to)| {
-            let fact = Fact::Nothing.after(cond, test.k, holds);
-            follow(code, &held, field, fact, to)
+            let mut out = path.clone();
+            out.learn(field, cond, test.k, holds);
+            follow(code, &known, out, to)
         });
         if let Some(t) = test_mut(&mut code[pc]) {
             t.jt = jt;
@@ -206,34 +273,43 @@ pub(super) fn thread_jumps(code: &mut [Code]) {
     }
 }
 
-/// Where a jump to `to` ends up when A holds `field` as `fact` says.
-fn follow(code: &[Code], held: &[Option<Field>], field: Field, mut fact: Fact, mut to: u32) -> u32 {
-    // A redirected jump must bring what every other way in brings.
-    let agrees = |pc: u32| {
-        held.get(pc as usize)
-            .is_some_and(|h| h.is_none_or(|f| f == field))
+/// Where a jump to `to` ends up, given what is known along it (`path`).
+fn follow(code: &[Code], known: &[Option<Known>], mut path: Known, mut to: u32) -> u32 {
+    // A jump may be redirected where every other way in knows no more, so
+    // that what threaded that instruction's own jumps stays true.
+    let lands = |path: &Known, pc: u32| {
+        let entry = known.get(pc as usize);
+        entry.is_some_and(|k| k.as_ref().is_none_or(|k| path.implies(k)))
     };
+    let mut landing = to;
+    // Set once a skipped load would have changed A: from there, the only
+    // place to end is a `ret #k`, which does not read A.
+    let mut a_skipped = false;
     loop {
-        let Some((loaded, cond, test)) = code.get(to as usize).copied().and_then(test_of) else {
+        let insn = code.get(to as usize).copied();
+        if let Some(Code::RetK(_)) = insn {
             return to;
-        };
-        match loaded {
-            Some(other) if other != field => return to,
-            _ => {}
         }
-        match fact.decides(cond, test.k) {
+        let Some((loaded, cond, test)) = insn.and_then(test_of) else {
+            return landing;
+        };
+        let Some(field) = loaded.or(path.a) else {
+            return landing;
+        };
+        match path.fact(field).decides(cond, test.k) {
             Some(holds) => {
-                let next = if holds { test.jt } else { test.jf };
-                if !agrees(next) {
-                    return to;
+                a_skipped |= path.a != Some(field);
+                path.a = Some(field);
+                path.learn(field, cond, test.k, holds);
+                to = if holds { test.jt } else { test.jf };
+                if !a_skipped && lands(&path, to) {
+                    landing = to;
                 }
-                fact = fact.after(cond, test.k, holds);
-                to = next;
             }
             // The same load, then an open test: skip to the test alone,
             // which a fused pair keeps in the next slot.
-            None if loaded.is_some() && agrees(to + 1) => return to + 1,
-            None => return to,
+            None if !a_skipped && path.a == loaded && lands(&path, to + 1) => return to + 1,
+            None => return landing,
         }
     }
 }
@@ -386,6 +462,42 @@ mod tests {
         ];
         let program = CheckedProgram::from_ops(&ops).unwrap();
         assert_eq!(run(&program, Packet::whole(&[0, 0, 1])), 2);
+    }
+
+    /// `ip and host ...` then an EtherType test, as `host` has it: once
+    /// [12] is known to be 0x800, the later `ldh [12]; jeq #0x806` is
+    /// decided though A holds another field, when the jump then returns a
+    /// constant; not when it returns A, which the skipped load sets.
+    #[test]
+    fn earlier_tests_decide_later_ones_before_a_constant_return() {
+        let program = |last: RetVal| {
+            CheckedProgram::from_ops(&[
+                ldh(12),
+                jeq(0x800, 0, 2),
+                ld(Size::Byte, 14),
+                jeq(0x45, 2, 0),
+                ldh(12),
+                jeq(0x806, 0, 1),
+                Op::Ret(RetVal::K(1)),
+                Op::Ret(last),
+            ])
+            .unwrap()
+        };
+        let constant = program(RetVal::K(0));
+        let Code::LdBJeq(14, test) = constant.decoded().code[2] else {
+            panic!("{:?}", constant.decoded().code);
+        };
+        assert!(
+            test.jf as usize >= constant.decoded().code.len(),
+            "{test:?}"
+        );
+        let mut frame = [0u8; 15];
+        frame[12] = 8;
+        assert_eq!(run(&constant, Packet::whole(&frame)), 0);
+        frame[14] = 0x45;
+        assert_eq!(run(&constant, Packet::whole(&frame)), 1);
+        frame[14] = 0;
+        assert_eq!(run(&program(RetVal::A), Packet::whole(&frame)), 0x800);
     }
 
     /// A load (into A, or X) and a test against one of a few constants:
