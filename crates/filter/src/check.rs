@@ -28,7 +28,7 @@ use thiserror::Error;
 use visor_isa::cbpf::opcode::MEM_WORDS;
 use visor_isa::cbpf::{AluOp, Ancillary, DecodeError, Insn, Load, LoadX, Op, Src, Successors};
 
-use crate::interp::{Code, decode};
+use crate::interp::{Decoded, decode};
 
 /// The most instructions the kernel accepts (`BPF_MAXINSNS`).
 pub const MAX_INSNS: usize = 4096;
@@ -67,7 +67,7 @@ pub struct CheckedProgram {
     insns: Vec<Insn>,
     ops: Vec<Op>,
     /// The same, decoded for the interpreter.
-    code: Vec<Code>,
+    code: Decoded,
     rules: Rules,
 }
 
@@ -90,7 +90,7 @@ impl CheckedProgram {
     }
 
     /// The program decoded for [`run`](crate::run).
-    pub(crate) fn code(&self) -> &[Code] {
+    pub(crate) fn decoded(&self) -> &Decoded {
         &self.code
     }
 

@@ -2,7 +2,7 @@
 //! result on every packet, including where libpcap's optimizer is known
 //! to be wrong, and must not blow up on long expressions.
 
-use visor_filter::compile::{CompileOptions, LinkType, Optimize, compile};
+use visor_filter::compile::{Capture, CompileOptions, LinkType, Optimize, compile};
 use visor_filter::{Packet, Rules, check_with, run};
 use visor_isa::cbpf::Insn;
 
@@ -192,6 +192,46 @@ fn eight_hundred_clauses_compile_and_filter() {
         );
     }
     assert!(rejected >= 2, "the cases exercise both verdicts");
+}
+
+fn listing(program: &[Insn]) -> String {
+    visor_isa::cbpf::Listing::new(program, visor_isa::cbpf::Format::Image).to_string()
+}
+
+/// libpcap never optimizes for Prism headers (its Prism/AVS prologue
+/// sets `no_optimize` even when the program needs no prologue), so the
+/// optimized program is the unoptimized one, stores and all.
+#[test]
+fn prism_header_programs_are_left_unoptimized() {
+    let expr = "radio[0xab] == 0xcd";
+    let opt = program(expr, LinkType::PRISM_HEADER, Optimize::On);
+    let unopt = program(expr, LinkType::PRISM_HEADER, Optimize::Off);
+    assert_eq!(listing(&opt), listing(&unopt));
+    assert_eq!(opt.len(), 12);
+}
+
+/// With Linux metadata, the VLAN ID test is a block with jumps among its
+/// statements (TCI from metadata, else from the packet). The optimizer
+/// works around it: the offset bookkeeping nobody reads goes, the block
+/// stays as built, and nothing is assumed about the value it leaves in A
+/// (which depends on the path), so a later identical test is kept.
+#[test]
+fn vlan_id_test_with_metadata_is_optimized_around() {
+    let mut opts = CompileOptions::new(LinkType::EN10MB);
+    opts.capture = Capture::LinuxLive;
+    opts.optimize = Optimize::On;
+    let vid_test = "(006) ldb      [vlanp]\n(007) jeq      #0x1             jt 8\tjf 10\n\
+                    (008) ldh      [vlan_tci]\n(009) ja       11\n(010) ldh      [14]\n\
+                    (011) and      #0xfff\n";
+    let once = listing(&compile("vlan 10", &opts).unwrap());
+    assert!(once.contains(vid_test), "{once}");
+    assert_eq!(once.lines().count(), 15, "{once}");
+    let twice = listing(&compile("vlan 10 and ether[14:2] & 0xfff = 10", &opts).unwrap());
+    assert!(twice.contains(vid_test), "{twice}");
+    assert!(
+        twice.contains("(013) ldh      [14]\n(014) and      #0xfff\n"),
+        "{twice}"
+    );
 }
 
 /// Optimized and unoptimized programs agree on a spread of packets, for

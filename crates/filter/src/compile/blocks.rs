@@ -187,6 +187,15 @@ impl Blocks {
         self.optimize = true;
     }
 
+    /// libpcap's `no_optimize`: the program is laid out unoptimized even
+    /// when optimization was asked for. libpcap sets it where it generates
+    /// jumps among statements it does not trust its optimizer with (the
+    /// Prism/AVS prologue, which it sets even when no prologue is needed,
+    /// 802.11 header lengths, `protochain`, Geneve).
+    pub fn keep_unoptimized(&mut self) {
+        self.optimize = false;
+    }
+
     /// The program rooted at `root`, laid out as libpcap does (optimized
     /// first if [`Blocks::optimize_on_layout`] was called).
     pub fn layout(&mut self, root: BlockId) -> Result<Vec<Insn>, CompileError> {

@@ -206,6 +206,22 @@ impl core::fmt::Display for LinkType {
     }
 }
 
+/// The 4-byte pseudo-header of SunATM captures (libpcap's `sunatmpos.h`),
+/// before the AAL5 payload.
+pub mod sunatm {
+    /// The flags byte: direction in the top bit, the traffic type (LANE,
+    /// LLC, ...) in the low four.
+    pub const TYPE_POS: u32 = 0;
+    pub const TYPE_MASK: u32 = 0x0f;
+    pub const VPI_POS: u32 = 1;
+    /// Two bytes.
+    pub const VCI_POS: u32 = 2;
+    pub const PKT_BEGIN_POS: u32 = 4;
+    /// Traffic types in the low nibble of the flags byte.
+    pub const PT_LANE: u32 = 0x01;
+    pub const PT_LLC: u32 = 0x02;
+}
+
 /// An offset from the start of the packet: a constant, plus, if
 /// `variable`, a value computed at run time into a scratch register.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -310,7 +326,7 @@ impl Layout {
                 ..llc(24, 0)
             },
             ATM_RFC1483 | ATM_CLIP => llc(0, 0),
-            SUNATM => llc(4, 4),
+            SUNATM => llc(sunatm::PKT_BEGIN_POS, sunatm::PKT_BEGIN_POS),
             RAW | IPV4 | IPV6 | LTALK | FRELAY => plain(None, 0),
             LINUX_SLL => plain(Some(14), 16),
             LINUX_SLL2 => plain(Some(0), 20),

@@ -129,7 +129,8 @@ pub struct CompileOptions {
     pub linktype: LinkType,
     /// Returned for accepted packets (default 262144).
     pub snaplen: u32,
-    /// The IPv4 netmask, for `ip broadcast`; `None` when unknown.
+    /// The IPv4 netmask, for `ip broadcast`; `None` when unknown (as is
+    /// 255.255.255.255, libpcap's `PCAP_NETMASK_UNKNOWN`).
     pub netmask: Option<u32>,
     pub capture: Capture,
     pub optimize: Optimize,

@@ -729,6 +729,13 @@ impl Parser<'_> {
                 })
             }
             Some(TokenKind::Kw(Kw::Dir)) => match self.bump() {
+                // The direction is the two DS bits of the frame control.
+                Some(TokenKind::Num(n)) if n > 3 => Err(self.semantic(
+                    start,
+                    format!(
+                        "invalid 802.11 direction {n}: use 0 to 3, or nods, tods, fromds, dstods"
+                    ),
+                )),
                 Some(TokenKind::Num(n)) => Ok(Primitive::WlanDir(n)),
                 Some(TokenKind::Id(s)) => {
                     let d = ["nods", "tods", "fromds", "dstods"]
@@ -1174,5 +1181,16 @@ mod tests {
         assert!(parse("((((").is_err());
         assert!(parse("1.2.3.4").is_err());
         assert_eq!(parse("  ").unwrap(), None);
+    }
+
+    #[test]
+    fn wlan_directions_are_two_bits() {
+        assert!(parse("wlan dir 3").is_ok());
+        let err = parse("ip or wlan dir 4").unwrap_err();
+        assert_eq!(err.span(), Some(Span { start: 11, end: 16 })); // "dir 4"
+        assert!(
+            err.to_string().contains("invalid 802.11 direction 4"),
+            "{err}"
+        );
     }
 }

@@ -9,7 +9,7 @@ use visor_isa::cbpf::opcode as op;
 
 use super::{B, BlockId, Gen, Gened, H, JEQ, OffField, OffRel, W, stmt};
 use crate::compile::ast::Llc;
-use crate::compile::linktype::{AbsOffset, LinkType};
+use crate::compile::linktype::{AbsOffset, LinkType, sunatm};
 
 pub(in crate::compile) mod ethertype {
     pub const IP: u32 = 0x0800;
@@ -101,7 +101,7 @@ impl Gen<'_> {
             }
             FDDI | IEEE802 | ATM_RFC1483 | ATM_CLIP | IP_OVER_FC => self.llc_linktype(proto),
             SUNATM => {
-                let b0 = self.atm_prototype(PT_LLC)?;
+                let b0 = self.atm_prototype(sunatm::PT_LLC)?;
                 let b1 = self.llc_linktype(proto)?;
                 let b1 = self.g.and(b0, b1);
                 Ok(b1)
@@ -408,7 +408,7 @@ impl Gen<'_> {
     // ---- ATM helpers used by the SUNATM link type ----
 
     pub fn atm_prototype(&mut self, v: u32) -> Gened<BlockId> {
-        self.mcmp(OffRel::LinkHdr, SUNATM_PROTO_POS, B, v, 0x0f)
+        self.mcmp(OffRel::LinkHdr, sunatm::TYPE_POS, B, v, sunatm::TYPE_MASK)
     }
 
     // ---- LLC primitives ----
@@ -423,7 +423,7 @@ impl Gen<'_> {
                 Ok(b1)
             }
             SUNATM => {
-                let b = self.atm_prototype(PT_LLC)?;
+                let b = self.atm_prototype(sunatm::PT_LLC)?;
                 self.linktype = self.prevlinktype;
                 Ok(b)
             }
@@ -709,6 +709,7 @@ impl Gen<'_> {
     }
 
     fn geneve_offsets(&mut self) -> Gened<Vec<Insn>> {
+        self.g.keep_unoptimized();
         let mut s = vec![
             stmt(
                 op::ALU | op::ADD | op::K,
@@ -827,6 +828,9 @@ impl Gen<'_> {
         {
             self.off_linkhdr.reg = Some(self.alloc_reg()?);
         }
+        if self.outermostlinktype == PRISM_HEADER {
+            self.g.keep_unoptimized();
+        }
         let hdr_reg = self.off_linkhdr.reg;
         let mut s: Option<Vec<Insn>> = match (self.outermostlinktype, hdr_reg) {
             (PRISM_HEADER, Some(r)) => Some(vec![
@@ -899,6 +903,7 @@ impl Gen<'_> {
         let Some(pl) = self.off_linkpl.reg else {
             return Ok(s);
         };
+        self.g.keep_unoptimized();
         let mut s =
             s.unwrap_or_else(|| vec![stmt(op::LDX | op::IMM, self.off_outermostlinkhdr.k())]);
         s.push(stmt(op::MISC | op::TXA, 0));
@@ -941,10 +946,6 @@ impl Gen<'_> {
         Ok(Some(s))
     }
 }
-
-/// ATM pseudo-header (SunATM): protocol byte and its values.
-pub(super) const SUNATM_PROTO_POS: u32 = 3;
-pub(super) const PT_LLC: u32 = 0x02;
 
 /// UDP-encapsulated tunnels whose payload later tests look into.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

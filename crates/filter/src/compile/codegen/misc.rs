@@ -10,14 +10,10 @@ use super::{B, BlockId, Gen, Gened, H, JEQ, JGE, JGT, OffRel, W, stmt};
 use crate::compile::ast::{
     AtmField, AtmType, ByteOp, Dir, FieldTest, Mtp2Type, Mtp3Field, Primitive, Proto,
 };
-use crate::compile::linktype::{AbsOffset, LinkType};
+use crate::compile::linktype::{AbsOffset, LinkType, sunatm};
 
-/// SunATM pseudo-header positions and values.
-const VPI_POS: u32 = 1;
-const VCI_POS: u32 = 2;
-const PKT_BEGIN_POS: u32 = 4;
+/// Where Q.2931 signalling puts the message type, in the AAL5 payload.
 const MSG_TYPE_POS: u32 = 5;
-const PT_LANE: u32 = 0x01;
 
 impl Gen<'_> {
     pub fn other(&mut self, p: &Primitive) -> Gened<BlockId> {
@@ -111,8 +107,12 @@ impl Gen<'_> {
                 _ => self.mac48host(&[0xff; 6], Dir::Dst, "broadcast"),
             },
             Proto::Ip => {
-                let Some(netmask) = self.opts.netmask else {
-                    return Err(self.err("netmask not known, so 'ip broadcast' not supported"));
+                // 255.255.255.255 is libpcap's PCAP_NETMASK_UNKNOWN, what
+                // tcpdump passes when the interface has no address.
+                let Some(netmask) = self.opts.netmask.filter(|&m| m != u32::MAX) else {
+                    return Err(self.err(
+                        "netmask not known, so 'ip broadcast' not supported: give the network's netmask",
+                    ));
                 };
                 let b0 = self.linktype(ethertype::IP)?;
                 let hostmask = !netmask;
@@ -217,7 +217,8 @@ impl Gen<'_> {
         let pick = |out: u32, inb: u32| if outbound { out } else { inb };
         match self.linktype {
             SLIP => self.cmp(OffRel::LinkHdr, 0, B, pick(1, 0)),
-            IPNET => self.cmp(OffRel::LinkHdr, 2, H, pick(2, 1)),
+            // ipnet's dl_dir: IPNET_OUTBOUND is 1, IPNET_INBOUND 2.
+            IPNET => self.cmp(OffRel::LinkHdr, 2, H, pick(1, 2)),
             LINUX_SLL | LINUX_SLL2 => {
                 let (off, size) = if self.linktype == LINUX_SLL {
                     (0, H)
@@ -283,12 +284,28 @@ impl Gen<'_> {
             AtmField::Vpi => {
                 self.assert_atm("vpi")?;
                 self.assert_max("VPI", t.value, 255)?;
-                self.ncmp(OffRel::LinkHdr, VPI_POS, B, u32::MAX, jtype, sense, t.value)
+                self.ncmp(
+                    OffRel::LinkHdr,
+                    sunatm::VPI_POS,
+                    B,
+                    u32::MAX,
+                    jtype,
+                    sense,
+                    t.value,
+                )
             }
             AtmField::Vci => {
                 self.assert_atm("vci")?;
                 self.assert_max("VCI", t.value, 0xffff)?;
-                self.ncmp(OffRel::LinkHdr, VCI_POS, H, u32::MAX, jtype, sense, t.value)
+                self.ncmp(
+                    OffRel::LinkHdr,
+                    sunatm::VCI_POS,
+                    H,
+                    u32::MAX,
+                    jtype,
+                    sense,
+                    t.value,
+                )
             }
         }
     }
@@ -327,7 +344,7 @@ impl Gen<'_> {
     }
 
     fn atm_msg(&mut self, t: u32) -> Gened<BlockId> {
-        self.cmp(OffRel::LinkHdr, PKT_BEGIN_POS + MSG_TYPE_POS, B, t)
+        self.cmp(OffRel::LinkHdr, sunatm::PKT_BEGIN_POS + MSG_TYPE_POS, B, t)
     }
 
     fn atm_type(&mut self, t: AtmType) -> Gened<BlockId> {
@@ -354,11 +371,11 @@ impl Gen<'_> {
             AtmType::Sc => self.vpi_vci(5),
             AtmType::Ilmic => self.vpi_vci(16),
             AtmType::Lane => {
-                let b1 = self.atm_prototype(PT_LANE)?;
+                let b1 = self.atm_prototype(sunatm::PT_LANE)?;
                 self.prevlinktype = self.linktype;
                 self.off_prevlinkhdr = self.off_linkhdr;
                 self.linktype = LinkType::EN10MB;
-                self.off_linkhdr = AbsOffset::fixed(PKT_BEGIN_POS + 2);
+                self.off_linkhdr = AbsOffset::fixed(sunatm::PKT_BEGIN_POS + 2);
                 self.is_encap = false;
                 self.off_linktype = AbsOffset::fixed(self.off_linkhdr.k() + 12);
                 self.off_linkpl = AbsOffset::fixed(self.off_linkhdr.k() + 14);

@@ -1177,6 +1177,7 @@ impl Gen<'_> {
         if self.off_linkpl.variable {
             return Err(self.err("'protochain' not supported with variable length headers"));
         }
+        self.g.keep_unoptimized();
         let base = self.off_linkpl.k() + self.off_nl;
         let b0 = self.linktype(if ip6 { ethertype::IPV6 } else { ethertype::IP })?;
         // Statements by index (libpcap's s[1..]); jumps are fixed below.

@@ -5,7 +5,7 @@
 
 use visor_isa::cbpf::opcode as op;
 
-use super::graph::{A, Graph, N_ATOMS, Stmt, Use, X, atom_bit, atom_def, atom_use};
+use super::graph::{A, Graph, N_ATOMS, Node, Stmt, Use, X, atom_bit, atom_def, atom_use};
 use super::values::{Progress, UNKNOWN, Values, opt_stmt};
 use crate::compile::CompileError;
 
@@ -32,6 +32,16 @@ pub fn opt_blk(
     }
     let (aval, xval) = (val[A], val[X]);
     let node = &mut g.nodes[b];
+    if node.has_local_jumps() {
+        for s in &node.stmts {
+            if let Some(a) = s.code.and_then(|c| atom_def(c, s.k)) {
+                val[a] = UNKNOWN;
+            }
+        }
+        node.val = val;
+        set_operand_value(node, vn);
+        return Ok(());
+    }
     for s in &mut node.stmts {
         opt_stmt(vn, s, &mut val, do_stmts, progress)?;
     }
@@ -54,13 +64,17 @@ pub fn opt_blk(
         opt_peep(g, vn, b, progress);
         opt_deadstores(g, b, progress);
     }
-    let node = &mut g.nodes[b];
+    set_operand_value(&mut g.nodes[b], vn);
+    Ok(())
+}
+
+/// The value number of the jump's operand, for jump threading.
+fn set_operand_value(node: &mut Node, vn: &mut Values) {
     node.oval = if node.code & op::SRC_MASK == op::K {
         vn.constant(node.k)
     } else {
         node.val[X]
     };
-    Ok(())
 }
 
 /// The next statement at or after `i` that is not deleted.

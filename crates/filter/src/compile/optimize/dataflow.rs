@@ -146,19 +146,27 @@ fn note_use(code: u16, k: u32, def: AtomSet, use_set: &mut AtomSet) {
 pub fn find_ud(g: &mut Graph) {
     for b in g.top_down(0) {
         let node = &mut g.nodes[b];
+        // Past a local jump a definition may have been skipped: then every
+        // read counts as a use and nothing is surely killed.
+        let straight = !node.has_local_jumps();
         let (mut def, mut use_set, mut kill) = (0, 0, 0);
         for s in &node.stmts {
             let Some(code) = s.code else { continue };
-            note_use(code, s.k, def, &mut use_set);
+            note_use(code, s.k, if straight { def } else { 0 }, &mut use_set);
             if let Some(a) = atom_def(code, s.k) {
-                if use_set & atom_bit(a) == 0 {
+                if straight && use_set & atom_bit(a) == 0 {
                     kill |= atom_bit(a);
                 }
                 def |= atom_bit(a);
             }
         }
         if node.code & op::CLASS_MASK == op::JMP {
-            note_use(node.code, node.k, def, &mut use_set);
+            note_use(
+                node.code,
+                node.k,
+                if straight { def } else { 0 },
+                &mut use_set,
+            );
         }
         node.def = def;
         node.kill = kill;

@@ -22,11 +22,14 @@ pub fn atom_bit(atom: usize) -> AtomSet {
     1 << atom
 }
 
-/// One statement; `code` is `None` once the optimizer deleted it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// One statement; `code` is `None` once the optimizer deleted it. A jump
+/// among statements keeps its relative targets in `jt` and `jf`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Stmt {
     pub code: Option<u16>,
     pub k: u32,
+    pub jt: u8,
+    pub jf: u8,
 }
 
 /// What a statement or jump reads.
@@ -103,6 +106,19 @@ pub struct Node {
     pub in_edges: Vec<Edge>,
 }
 
+impl Node {
+    /// Whether jumps among the statements branch inside this block (the
+    /// VLAN ID test with Linux metadata: libpcap optimizes around it).
+    /// Deleting a statement there could move a jump's target, and what the
+    /// block leaves in an atom depends on the path taken, so the passes
+    /// keep its statements and know nothing of the values it defines.
+    pub fn has_local_jumps(&self) -> bool {
+        self.stmts
+            .iter()
+            .any(|s| s.code.is_some_and(|c| c & op::CLASS_MASK == op::JMP))
+    }
+}
+
 /// The graph being optimized.
 #[derive(Clone, Debug)]
 pub struct Graph {
@@ -116,8 +132,8 @@ pub struct Graph {
 impl Graph {
     /// Copies the blocks reachable from `root`, numbered as libpcap's
     /// `number_blks_r` does. `None` when the graph holds something the
-    /// optimizer does not model (jumps among statements, scratch memory
-    /// out of range): the caller keeps the unoptimized program.
+    /// optimizer does not model (scratch memory out of range): the caller
+    /// keeps the unoptimized program.
     pub fn from_blocks(blocks: &Blocks, root: BlockId) -> Option<Graph> {
         let mut id_of = std::collections::HashMap::new();
         let mut order = Vec::new();
@@ -147,6 +163,8 @@ impl Graph {
                 stmts.push(Stmt {
                     code: Some(s.code),
                     k: s.k,
+                    jt: s.jt,
+                    jf: s.jf,
                 });
             }
             let (jt, jf) = match (block.jt, block.jf) {
@@ -190,7 +208,7 @@ impl Graph {
             let stmts = n
                 .stmts
                 .iter()
-                .filter_map(|s| s.code.map(|c| Insn::new(c, 0, 0, s.k)))
+                .filter_map(|s| s.code.map(|c| Insn::new(c, s.jt, s.jf, s.k)))
                 .collect();
             map[i] = out.jump(n.code, n.k, stmts);
         }
@@ -328,5 +346,5 @@ fn modelled(s: &Insn) -> bool {
         op::ST | op::STX => true,
         _ => false,
     };
-    class != op::JMP && class != op::RET && (!mem || (s.k as usize) < MEMWORDS)
+    class != op::RET && (!mem || (s.k as usize) < MEMWORDS)
 }

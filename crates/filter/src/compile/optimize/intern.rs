@@ -5,10 +5,10 @@ use std::collections::HashMap;
 
 use visor_isa::cbpf::opcode as op;
 
-use super::graph::Graph;
+use super::graph::{Graph, Stmt};
 
 /// What `eq_blk` compares: jump, constant, successors, live statements.
-type BlockKey = (u16, u32, Option<usize>, Option<usize>, Vec<(u16, u32)>);
+type BlockKey = (u16, u32, Option<usize>, Option<usize>, Vec<Stmt>);
 
 /// Reachable blocks, as libpcap's `mark_code` finds them.
 fn marks(g: &Graph) -> Vec<bool> {
@@ -34,7 +34,8 @@ pub fn intern_blocks(g: &mut Graph) {
             let stmts = node
                 .stmts
                 .iter()
-                .filter_map(|s| s.code.map(|c| (c, s.k)))
+                .filter(|s| s.code.is_some())
+                .copied()
                 .collect();
             let key = (node.code, node.k, node.jt, node.jf, stmts);
             if i + 1 < n

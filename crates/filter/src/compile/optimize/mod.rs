@@ -27,10 +27,13 @@
 //! with X keeps its statements even when they seem to change nothing
 //! (libpcap issue 1699, constants folded to equal values).
 //!
-//! Not done: blocks holding jumps among their statements (802.11 radio
-//! headers with a variable length, `vlan` with Linux metadata,
-//! `protochain`, which libpcap does not optimize either) keep the
-//! unoptimized program; block dominators are libpcap's quadratic bit sets.
+//! Jumps among statements: where libpcap refuses to optimize (its
+//! `no_optimize`: Prism/AVS, 802.11 header lengths, `protochain`, Geneve)
+//! the code generator calls [`Blocks::keep_unoptimized`]. The one place
+//! libpcap optimizes around them, the VLAN ID test with Linux metadata,
+//! keeps that block's statements untouched and its values unknown
+//! ([`graph::Node::has_local_jumps`]). Block dominators are libpcap's
+//! quadratic bit sets.
 
 mod block;
 mod branch;

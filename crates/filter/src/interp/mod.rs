@@ -19,14 +19,23 @@
 //! reject. Running never fails and never panics: the program is checked,
 //! and every run ends (forward jumps, and few backward ones).
 //!
-//! **Speed.** The checker decodes each program once more, into [`Code`]:
+//! **Speed.** The checker decodes each program once more ([`decode`]):
 //! one flat variant per instruction kind and operand (`ldh [k]`, `jeq #k`,
 //! ...), with jump targets as absolute indices and the questions a run
 //! would otherwise ask every time (is this offset Linux metadata? which
-//! size? K or X?) answered ahead. [`run`] is then a single `match` per
-//! instruction, on locals.
+//! size? K or X?) answered ahead; frequent load-and-test pairs fused; jumps
+//! threaded past loads and tests whose outcome the jump already knows, and
+//! jumps to `ret #k` returning directly ([`thread`]); `jeq` chains on one
+//! value (EtherType, port) made one instruction. [`run`] is then a
+//! single `match` per instruction, on locals.
 
-use visor_isa::cbpf::{AluOp, Ancillary, JmpCond, Load, LoadX, Op, RetVal, Size, Src};
+mod decode;
+mod thread;
+
+use decode::branch;
+pub(crate) use decode::{Code, Decoded, decode};
+
+use visor_isa::cbpf::AluOp;
 
 use crate::check::CheckedProgram;
 
@@ -70,221 +79,6 @@ pub const MAX_BACKWARD_JUMPS: u32 = 8192;
 
 const MEM_WORDS: usize = visor_isa::cbpf::opcode::MEM_WORDS as usize;
 
-/// A scratch-memory slot, already reduced to the range of `M[]`.
-type Slot = u8;
-
-/// One instruction of a checked program, decoded for [`run`]. Jump targets
-/// are absolute instruction indices; packet loads are split by size.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Code {
-    /// `ld [k]`, `ldh [k]`, `ldb [k]`.
-    LdW(u32),
-    LdH(u32),
-    LdB(u32),
-    /// `ld [x + k]`, `ldh [x + k]`, `ldb [x + k]`.
-    LdIndW(u32),
-    LdIndH(u32),
-    LdIndB(u32),
-    LdImm(u32),
-    LdMem(Slot),
-    LdLen,
-    LdxImm(u32),
-    LdxMem(Slot),
-    LdxLen,
-    /// `ldxb 4*([k]&0xf)`.
-    LdxMsh(u32),
-    St(Slot),
-    Stx(Slot),
-    AluK(AluOp, u32),
-    AluX(AluOp),
-    Neg,
-    Tax,
-    Txa,
-    /// Forward `ja`, and backward `ja` (counted against
-    /// [`MAX_BACKWARD_JUMPS`]).
-    Ja(u32),
-    JaBack(u32),
-    /// `jxx #k` and `jxx x`: to `jt` when the condition holds, else `jf`.
-    JeqK {
-        k: u32,
-        jt: u32,
-        jf: u32,
-    },
-    JgtK {
-        k: u32,
-        jt: u32,
-        jf: u32,
-    },
-    JgeK {
-        k: u32,
-        jt: u32,
-        jf: u32,
-    },
-    JsetK {
-        k: u32,
-        jt: u32,
-        jf: u32,
-    },
-    JX {
-        cond: JmpCond,
-        jt: u32,
-        jf: u32,
-    },
-    /// A load into A fused with the `jxx #k` after it (the pairs most
-    /// frequent in compiled filters): one dispatch instead of two. The
-    /// `jxx` keeps its own slot too, for the jumps that land on it.
-    LdWJeq(u32, Test),
-    LdHJeq(u32, Test),
-    LdBJeq(u32, Test),
-    LdHJgt(u32, Test),
-    LdHJset(u32, Test),
-    LdBJset(u32, Test),
-    LdIndHJeq(u32, Test),
-    LdIndBJeq(u32, Test),
-    /// `and #k` then `jeq #k'`.
-    AndJeq(u32, Test),
-    RetK(u32),
-    RetA,
-    /// An instruction that always ends the filter with 0 (a Linux
-    /// metadata load), or an index out of range (never, once checked).
-    Reject,
-}
-
-/// The `jxx #k` half of a fused [`Code`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Test {
-    k: u32,
-    jt: u32,
-    jf: u32,
-}
-
-impl Test {
-    /// The next instruction when the condition is `holds`.
-    #[inline(always)]
-    fn next(self, holds: bool) -> usize {
-        branch(holds, self.jt, self.jf)
-    }
-}
-
-/// `jt` if `holds`, else `jf`, by a conditional branch. Left alone, the
-/// compiler picks with a conditional move, which makes fetching the next
-/// instruction wait for the packet load and the comparison; a branch is
-/// predicted, and the processor runs on. The empty `black_box` on one side
-/// cannot be executed speculatively, so the two sides stay a branch (and,
-/// given `()`, it moves no value through memory).
-#[inline(always)]
-fn branch(holds: bool, jt: u32, jf: u32) -> usize {
-    if holds {
-        jt as usize
-    } else {
-        std::hint::black_box(());
-        jf as usize
-    }
-}
-
-/// Decodes the checked `ops` into [`Code`], index for index, then fuses
-/// each load into A with the `jxx #k` that follows it, where frequent.
-pub(crate) fn decode(ops: &[Op]) -> Vec<Code> {
-    let mut code = decode_each(ops);
-    for i in 1..code.len() {
-        let test = |k, jt, jf| Test { k, jt, jf };
-        let fused = match (code[i - 1], code[i]) {
-            (Code::LdW(at), Code::JeqK { k, jt, jf }) => Code::LdWJeq(at, test(k, jt, jf)),
-            (Code::LdH(at), Code::JeqK { k, jt, jf }) => Code::LdHJeq(at, test(k, jt, jf)),
-            (Code::LdB(at), Code::JeqK { k, jt, jf }) => Code::LdBJeq(at, test(k, jt, jf)),
-            (Code::LdH(at), Code::JgtK { k, jt, jf }) => Code::LdHJgt(at, test(k, jt, jf)),
-            (Code::LdH(at), Code::JsetK { k, jt, jf }) => Code::LdHJset(at, test(k, jt, jf)),
-            (Code::LdB(at), Code::JsetK { k, jt, jf }) => Code::LdBJset(at, test(k, jt, jf)),
-            (Code::LdIndH(at), Code::JeqK { k, jt, jf }) => Code::LdIndHJeq(at, test(k, jt, jf)),
-            (Code::LdIndB(at), Code::JeqK { k, jt, jf }) => Code::LdIndBJeq(at, test(k, jt, jf)),
-            (Code::AluK(AluOp::And, m), Code::JeqK { k, jt, jf }) => {
-                Code::AndJeq(m, test(k, jt, jf))
-            }
-            _ => continue,
-        };
-        code[i - 1] = fused;
-    }
-    code
-}
-
-/// Decodes each of the checked `ops` alone.
-fn decode_each(ops: &[Op]) -> Vec<Code> {
-    let target = |pc: usize, skip: i64| {
-        // Checked jumps land inside the program; anything else rejects.
-        let to = i64::try_from(pc)
-            .ok()
-            .and_then(|pc| (pc + 1).checked_add(skip));
-        to.and_then(|to| u32::try_from(to).ok())
-            .filter(|&to| (to as usize) < ops.len())
-    };
-    let slot = |slot: u32| {
-        usize::try_from(slot)
-            .ok()
-            .filter(|&s| s < MEM_WORDS)
-            .map(|s| s as Slot)
-    };
-    ops.iter()
-        .enumerate()
-        .map(|(pc, &op)| {
-            let code = match op {
-                Op::Ld(Load::Abs { offset, .. }) if Ancillary::from_offset(offset).is_some() => {
-                    None
-                }
-                Op::Ld(Load::Abs { size, offset }) => Some(match size {
-                    Size::Word => Code::LdW(offset),
-                    Size::Half => Code::LdH(offset),
-                    Size::Byte => Code::LdB(offset),
-                }),
-                Op::Ld(Load::Ind { size, offset }) => Some(match size {
-                    Size::Word => Code::LdIndW(offset),
-                    Size::Half => Code::LdIndH(offset),
-                    Size::Byte => Code::LdIndB(offset),
-                }),
-                Op::Ld(Load::Imm(k)) => Some(Code::LdImm(k)),
-                Op::Ld(Load::Mem { slot: s }) => slot(s).map(Code::LdMem),
-                Op::Ld(Load::Len) => Some(Code::LdLen),
-                Op::Ldx(LoadX::Imm(k)) => Some(Code::LdxImm(k)),
-                Op::Ldx(LoadX::Mem { slot: s }) => slot(s).map(Code::LdxMem),
-                Op::Ldx(LoadX::Len) => Some(Code::LdxLen),
-                Op::Ldx(LoadX::Msh { offset }) => Some(Code::LdxMsh(offset)),
-                Op::St { slot: s } => slot(s).map(Code::St),
-                Op::Stx { slot: s } => slot(s).map(Code::Stx),
-                Op::Alu { op, src: Src::K(k) } => Some(Code::AluK(op, k)),
-                Op::Alu { op, src: Src::X } => Some(Code::AluX(op)),
-                Op::Neg => Some(Code::Neg),
-                Op::Tax => Some(Code::Tax),
-                Op::Txa => Some(Code::Txa),
-                // libpcap reads `k` as signed: protochain loops backward.
-                Op::Ja { k } => {
-                    let skip = i64::from(k as i32);
-                    target(pc, skip).map(|to| {
-                        if skip < 0 {
-                            Code::JaBack(to)
-                        } else {
-                            Code::Ja(to)
-                        }
-                    })
-                }
-                Op::Jump { cond, src, jt, jf } => {
-                    match (target(pc, i64::from(jt)), target(pc, i64::from(jf))) {
-                        (Some(jt), Some(jf)) => Some(match (cond, src) {
-                            (JmpCond::Eq, Src::K(k)) => Code::JeqK { k, jt, jf },
-                            (JmpCond::Gt, Src::K(k)) => Code::JgtK { k, jt, jf },
-                            (JmpCond::Ge, Src::K(k)) => Code::JgeK { k, jt, jf },
-                            (JmpCond::Set, Src::K(k)) => Code::JsetK { k, jt, jf },
-                            (cond, Src::X) => Code::JX { cond, jt, jf },
-                        }),
-                        _ => None,
-                    }
-                }
-                Op::Ret(RetVal::K(k)) => Some(Code::RetK(k)),
-                Op::Ret(RetVal::A) => Some(Code::RetA),
-            };
-            code.unwrap_or(Code::Reject)
-        })
-        .collect()
-}
-
 /// What the filter returns for `packet`: bytes to keep, 0 to reject.
 ///
 /// ```
@@ -298,8 +92,26 @@ fn decode_each(ops: &[Op]) -> Vec<Code> {
 /// assert_eq!(run(&second_byte, Packet::whole(&[7])), 0);
 /// # Ok::<(), visor_filter::CheckError>(())
 /// ```
+#[inline]
 pub fn run(program: &CheckedProgram, packet: Packet<'_>) -> u32 {
-    let code = program.code();
+    let decoded = program.decoded();
+    // Most filters never touch scratch memory: their runs skip clearing it.
+    if decoded.uses_memory {
+        execute::<true>(decoded, packet)
+    } else {
+        execute::<false>(decoded, packet)
+    }
+}
+
+/// [`run`]; `MEMORY` says whether the program uses scratch memory.
+#[inline(always)]
+fn execute<const MEMORY: bool>(decoded: &Decoded, packet: Packet<'_>) -> u32 {
+    let Decoded {
+        code,
+        returns,
+        cases,
+        ..
+    } = decoded;
     let bytes = packet.bytes;
     let (mut a, mut x) = (0u32, 0u32);
     let mut mem = [0u32; MEM_WORDS];
@@ -315,9 +127,13 @@ pub fn run(program: &CheckedProgram, packet: Packet<'_>) -> u32 {
         };
     }
     loop {
-        // Decoded targets stay inside the program; past it, reject.
+        // Past the code, a jump returns a constant (none other gets there).
         let Some(&insn) = code.get(pc) else {
-            return 0;
+            return pc
+                .checked_sub(code.len())
+                .and_then(|i| returns.get(i))
+                .copied()
+                .unwrap_or(0);
         };
         pc += 1;
         match insn {
@@ -328,14 +144,16 @@ pub fn run(program: &CheckedProgram, packet: Packet<'_>) -> u32 {
             Code::LdIndH(k) => a = or_reject!(half(bytes, or_reject!(indexed(x, k)))),
             Code::LdIndB(k) => a = or_reject!(byte(bytes, or_reject!(indexed(x, k)))),
             Code::LdImm(k) => a = k,
-            Code::LdMem(s) => a = mem[usize::from(s) % MEM_WORDS],
+            Code::LdMem(s) if MEMORY => a = mem[usize::from(s) % MEM_WORDS],
             Code::LdLen => a = packet.wire_len,
             Code::LdxImm(k) => x = k,
-            Code::LdxMem(s) => x = mem[usize::from(s) % MEM_WORDS],
+            Code::LdxMem(s) if MEMORY => x = mem[usize::from(s) % MEM_WORDS],
             Code::LdxLen => x = packet.wire_len,
             Code::LdxMsh(k) => x = (or_reject!(byte(bytes, k as usize)) & 0xf) << 2,
-            Code::St(s) => mem[usize::from(s) % MEM_WORDS] = a,
-            Code::Stx(s) => mem[usize::from(s) % MEM_WORDS] = x,
+            Code::St(s) if MEMORY => mem[usize::from(s) % MEM_WORDS] = a,
+            Code::Stx(s) if MEMORY => mem[usize::from(s) % MEM_WORDS] = x,
+            // Not reached: programs that use memory run with `MEMORY`.
+            Code::LdMem(_) | Code::LdxMem(_) | Code::St(_) | Code::Stx(_) => return 0,
             Code::AluK(op, k) => a = or_reject!(alu(op, a, k)),
             Code::AluX(op) => a = or_reject!(alu(op, a, x)),
             Code::Neg => a = a.wrapping_neg(),
@@ -349,10 +167,10 @@ pub fn run(program: &CheckedProgram, packet: Packet<'_>) -> u32 {
                 backward_jumps += 1;
                 pc = to as usize;
             }
-            Code::JeqK { k, jt, jf } => pc = branch(a == k, jt, jf),
-            Code::JgtK { k, jt, jf } => pc = branch(a > k, jt, jf),
-            Code::JgeK { k, jt, jf } => pc = branch(a >= k, jt, jf),
-            Code::JsetK { k, jt, jf } => pc = branch(a & k != 0, jt, jf),
+            Code::JeqK(t) => pc = t.next(a == t.k),
+            Code::JgtK(t) => pc = t.next(a > t.k),
+            Code::JgeK(t) => pc = t.next(a >= t.k),
+            Code::JsetK(t) => pc = t.next(a & t.k != 0),
             Code::JX { cond, jt, jf } => pc = branch(cond.holds(a, x), jt, jf),
             Code::LdWJeq(at, t) => {
                 a = or_reject!(word(bytes, at as usize));
@@ -385,6 +203,11 @@ pub fn run(program: &CheckedProgram, packet: Packet<'_>) -> u32 {
             Code::LdIndBJeq(at, t) => {
                 a = or_reject!(byte(bytes, or_reject!(indexed(x, at))));
                 pc = t.next(a == t.k);
+            }
+            Code::Cases(c) => pc = c.next(cases, a),
+            Code::LdHCases(at, c) => {
+                a = or_reject!(half(bytes, at as usize));
+                pc = c.next(cases, a);
             }
             Code::AndJeq(m, t) => {
                 a &= m;
@@ -436,7 +259,7 @@ fn alu(op: AluOp, a: u32, v: u32) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use visor_isa::cbpf::JmpCond;
+    use visor_isa::cbpf::{Ancillary, JmpCond, Load, LoadX, Op, RetVal, Size, Src};
 
     const RET_A: Op = Op::Ret(RetVal::A);
 
@@ -681,11 +504,9 @@ mod tests {
             Op::Ret(RetVal::K(2)),
         ];
         let program = CheckedProgram::from_ops(&ops).unwrap();
-        assert!(matches!(program.code()[2], Code::LdBJeq(0, _)));
-        assert!(matches!(
-            program.code()[3],
-            Code::JeqK { k: 7, jt: 4, jf: 5 }
-        ));
+        let code = &program.decoded().code;
+        assert!(matches!(code[2], Code::LdBJeq(0, _)));
+        assert!(matches!(code[3], Code::JeqK(t) if t.k == 7));
         assert_eq!(run(&program, Packet::whole(&[9])), 1);
         assert_eq!(run(&program, Packet::whole(&[])), 1);
         // Fused, the pair loads and compares as the two would.
