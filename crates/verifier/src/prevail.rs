@@ -224,8 +224,18 @@ fn rewrite_words(text: &str) -> String {
         .join(" ")
 }
 
+/// `rN` as `wN`; anything else (an immediate, a `wN`) as it is.
+fn narrowed(operand: &str) -> String {
+    match operand.strip_prefix('r') {
+        Some(n) if n.parse::<u8>().is_ok() => format!("w{n}"),
+        _ => operand.to_string(),
+    }
+}
+
 /// One line of PREVAIL assembly in LLVM syntax, or why not.
 fn translate_line(line: &str) -> Result<String, String> {
+    // `;` starts a comment (`r1 = swap16 r1 ; 0x654321 -> 0x2143`).
+    let line = line.split(';').next().unwrap_or(line).trim_end();
     let words: Vec<&str> = line.split_whitespace().collect();
     let mut text = line.to_string();
     if let Some(rest) = line.strip_prefix("assume ") {
@@ -234,36 +244,38 @@ fn translate_line(line: &str) -> Result<String, String> {
             return Err(format!("assume form: {line}"));
         };
         negate(op).ok_or(format!("assume operator {op}"))?;
+        // `w<` (or a `wN` operand) compares the low halves: both operands
+        // become w registers.
+        let narrow = op.starts_with('w') || a.starts_with('w');
         let op = op.trim_start_matches('w');
-        // `w<` compares the low halves: use w registers.
-        let (a, b) = if op.starts_with('w') {
-            (
-                a.replacen('r', "w", 1),
-                if b.starts_with('r') {
-                    b.replacen('r', "w", 1)
-                } else {
-                    b.to_string()
-                },
-            )
+        let (a, b) = if narrow {
+            (narrowed(a), narrowed(b))
         } else {
             (a.to_string(), b.to_string())
         };
         // Falls into a sink that ends the path when the assumption fails.
         return Ok(format!("if {a} {op} {b} goto +2\nr0 = {ASSUME_MARK}\nexit"));
     }
-    if words.len() == 3
+    // `r1 = swap16` or `r1 = swap16 r1`: the operand is the destination.
+    let byte_ops = [
+        "swap16", "swap32", "swap64", "le16", "le32", "le64", "be16", "be32", "be64",
+    ];
+    if (words.len() == 3 || (words.len() == 4 && words[3] == words[0]))
         && words[1] == "="
-        && [
-            "swap16", "swap32", "swap64", "le16", "le32", "le64", "be16", "be32", "be64",
-        ]
-        .contains(&words[2])
+        && byte_ops.contains(&words[2])
     {
         let op = words[2].replace("swap", "bswap");
         return Ok(format!("{} = {op} {}", words[0], words[0]));
     }
     if words.len() == 3 && ["s8=", "s16=", "s32="].contains(&words[1]) {
         let bits = words[1].trim_start_matches('s').trim_end_matches('=');
-        return Ok(format!("{} = (s{bits}){}", words[0], words[2]));
+        // A 32-bit destination sign-extends within 32 bits: `w2 = (s8)w1`.
+        let src = if words[0].starts_with('w') {
+            narrowed(words[2])
+        } else {
+            words[2].to_string()
+        };
+        return Ok(format!("{} = (s{bits}){src}", words[0]));
     }
     let op_word = words
         .len()
