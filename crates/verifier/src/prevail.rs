@@ -11,9 +11,10 @@
 //! `lock ... fetch`). `assume C` becomes a jump on `!C` to a block that
 //! ends the path. PREVAIL reports branches that can never be taken
 //! ("Code becomes unreachable") as messages, so visor's dead branches at
-//! translated jumps count as a rejection here. Pre-state facts visor's
-//! state cannot express (disjunctions of types, relations between
-//! registers) are dropped, which only widens the state.
+//! translated jumps count as a rejection here. A disjunction of types in
+//! the pre-state is one run per alternative. Pre-state facts visor's state
+//! cannot express (relations between registers) are dropped, which only
+//! widens the state.
 
 use std::collections::BTreeMap;
 
@@ -25,7 +26,7 @@ use crate::state::{PacketBase, Pointer, PtrKind, State, Value, stack_index};
 use crate::{VerifyEnv, verify_from};
 
 /// One test case, as far as the harness needs it.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Case {
     pub name: String,
     options: Vec<String>,
@@ -513,8 +514,40 @@ fn pre_state(case: &Case, maps: &mut usize) -> Result<State, String> {
 }
 
 /// Visor's verdict on one case: `Ok((accepted, why not))`, or why it could
-/// not be translated.
+/// not be translated. A pre-state with a disjunction of types
+/// (`r1.type in {ctx, packet}`) is one case per alternative: the program
+/// is safe when it is safe from each.
 pub fn run_case(case: &Case) -> Result<(bool, String), String> {
+    for alternative in alternatives(case) {
+        let (accepted, why) = run_alternative(&alternative)?;
+        if !accepted {
+            return Ok((false, why));
+        }
+    }
+    Ok((true, String::new()))
+}
+
+/// `case` with each type disjunction of its pre-state resolved, in every
+/// combination.
+fn alternatives(case: &Case) -> Vec<Case> {
+    let Some(at) = case.pre.iter().position(|p| p.contains(".type in {")) else {
+        return vec![case.clone()];
+    };
+    let item = &case.pre[at];
+    let (lhs, rest) = item.split_once(" in {").unwrap_or((item, ""));
+    rest.trim_end_matches('}')
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .flat_map(|kind| {
+            let mut one = case.clone();
+            one.pre[at] = format!("{lhs}={kind}");
+            alternatives(&one)
+        })
+        .collect()
+}
+
+fn run_alternative(case: &Case) -> Result<(bool, String), String> {
     let text = translate_code(case)?;
     let program = assemble(&text, Syntax::Llvm).map_err(|e| format!("assembly: {e}"))?;
     let mut map_count = 1;
