@@ -12,8 +12,8 @@ use std::sync::Arc;
 use common::*;
 use visor_isa::{AluOp, AtomicOp, ByteOrder, Insn, JmpCond, LoadImm, Reg, Size, Source, Width};
 use visor_vm::{
-    HelperOutcome, Helpers, Interpreter, Map, MapDef, MapKind, MapOps, ProgramMaps, RunInput,
-    UpdateMode,
+    Finished, HelperOutcome, Helpers, Interpreter, Map, MapDef, MapKind, MapOps, ProgramMaps,
+    RunInput, Session, UpdateMode,
 };
 
 /// What a run gave: r0 or the error's text, the instructions counted, and
@@ -26,20 +26,47 @@ struct Observed {
 }
 
 fn observe(vm: &Interpreter, input: &[u8]) -> Observed {
+    observe_run(input, |memory| vm.run_counted(RunInput::memory(memory)))
+}
+
+/// What `run` gave on a copy of `input`.
+fn observe_run<E: ToString>(
+    input: &[u8],
+    run: impl FnOnce(&mut [u8]) -> Result<Finished, E>,
+) -> Observed {
     let mut memory = input.to_vec();
-    let counted = vm.run_counted(RunInput::memory(&mut memory));
+    let counted = run(&mut memory).map_err(|e| e.to_string());
     Observed {
-        result: counted.as_ref().map(|f| f.r0).map_err(|e| e.to_string()),
+        result: counted.as_ref().map(|f| f.r0).map_err(Clone::clone),
         instructions: counted.ok().map(|f| f.instructions),
         memory,
     }
 }
 
-/// Runs `vm` in the interpreter and, on x86-64, natively; both must agree.
-/// Returns what they observed.
+/// What runs in a [`Session`] gave: the same input run twice in one
+/// session must be observed the same, and as a plain run is.
+fn observe_session(vm: &Interpreter, input: &[u8]) -> Observed {
+    let mut session = Session::new(vm);
+    let mut observe_once = || {
+        observe_run(input, |memory| {
+            session.run_counted(RunInput::memory(memory))
+        })
+    };
+    let first = observe_once();
+    assert_eq!(observe_once(), first, "a session's second run differs");
+    first
+}
+
+/// Runs `vm` in the interpreter and, on x86-64, natively, each plainly
+/// and in a session; all must agree. Returns what they observed.
 #[track_caller]
 fn both_engines(vm: Interpreter, input: &[u8]) -> Observed {
     let interpreted = observe(&vm, input);
+    assert_eq!(
+        observe_session(&vm, input),
+        interpreted,
+        "interpreter session"
+    );
     if cfg!(target_arch = "x86_64") {
         let jit = vm
             .with_jit()
@@ -50,6 +77,7 @@ fn both_engines(vm: Interpreter, input: &[u8]) -> Observed {
             native, interpreted,
             "the JIT disagrees with the interpreter"
         );
+        assert_eq!(observe_session(&jit, input), interpreted, "JIT session");
     }
     interpreted
 }
@@ -366,6 +394,87 @@ fn packet_loads_and_jumps_into_lddw() {
     check_engines(vec![mov(R0, 5), ld_abs(Size::W, 1), exit()], &[1, 2], Ok(0));
     // Falling off the end.
     check_engines(vec![mov(R0, 1)], &[], Err("fell off the end"));
+}
+
+#[test]
+fn inline_packet_loads_end_the_program_at_every_edge() {
+    let packet = [0x11, 0x22, 0x33, 0x44, 0x55];
+    // The last bytes that fit, one past them, a negative offset.
+    check_engines(vec![ld_abs(Size::W, 1), exit()], &packet, Ok(0x2233_4455));
+    check_engines(vec![ld_abs(Size::W, 2), exit()], &packet, Ok(0));
+    check_engines(
+        vec![mov(R0, 9), ld_abs(Size::B, -1), exit()],
+        &packet,
+        Ok(0),
+    );
+    // LD_IND adds in 64 bits and keeps the low half as a signed offset:
+    // 2^32 + 4 wraps to 4; 2^31 is negative; -1 + 2 is 1.
+    for (index, offset, want) in [(1i64 << 32, 4, 0x55), (1 << 31, 0, 0), (-1, 2, 0x22)] {
+        check_engines(
+            vec![
+                Insn::LoadImm64 {
+                    kind: LoadImm::Imm64,
+                    dst: R3,
+                    imm: index as u64,
+                },
+                ld_ind(Size::B, R3, offset),
+                exit(),
+            ],
+            &packet,
+            Ok(want),
+        );
+    }
+    // After a failed load nothing else runs, not even in a local call.
+    check_engines(
+        vec![
+            call_local(2),
+            mov(R0, 7),
+            exit(),
+            ld_abs(Size::H, 4),
+            exit(),
+        ],
+        &packet,
+        Ok(0),
+    );
+}
+
+#[test]
+fn a_session_reads_a_read_only_packet_with_its_wire_length() {
+    // r0 = r2 (the length) + the first byte; a store to the packet faults.
+    let load = vec![
+        Insn::Load {
+            size: Size::B,
+            signed: false,
+            dst: R0,
+            src: R1,
+            off: 0,
+        },
+        alu(Width::W64, AluOp::Add, R0, reg(R2)),
+        exit(),
+    ];
+    let store = vec![
+        Insn::Store {
+            size: Size::B,
+            dst: R1,
+            off: 0,
+            src: imm(1),
+        },
+        exit(),
+    ];
+    for insns in [load, store] {
+        let vm = vm_with(insns.clone(), None);
+        let jit = vm_with(insns, None).with_jit().ok();
+        for engine in [Some(&vm), jit.as_ref()].into_iter().flatten() {
+            let mut session = Session::new(engine);
+            for (packet, wire_len) in [([5u8, 0], 60), ([6, 0], 1500)] {
+                let input = RunInput::readonly(&packet).with_length(wire_len);
+                match session.run(input) {
+                    Ok(r0) => assert_eq!(r0, wire_len + u64::from(packet[0])),
+                    Err(e) => assert!(e.to_string().contains("read-only"), "{e}"),
+                }
+            }
+        }
+    }
 }
 
 #[test]
@@ -701,13 +810,19 @@ fn run_random(seed: u64) -> Observed {
     let vm = Interpreter::new(&program(insns.clone()), test_helpers())
         .expect("random programs load")
         .with_budget(budget);
-    let interpreted = observe(&vm, &random_input(seed));
+    let input = random_input(seed);
+    let interpreted = observe(&vm, &input);
     if cfg!(target_arch = "x86_64") {
         let jit = vm.with_jit().expect("the JIT takes every random program");
-        let native = observe(&jit, &random_input(seed));
+        let native = observe(&jit, &input);
         assert_eq!(
             native, interpreted,
             "seed {seed:#x}, budget {budget:?}, program {insns:?}"
+        );
+        assert_eq!(
+            observe_session(&jit, &input),
+            interpreted,
+            "session: seed {seed:#x}, budget {budget:?}, program {insns:?}"
         );
     }
     interpreted

@@ -15,6 +15,7 @@ use visor_isa::{AluOp, ByteOrder, JmpCond, Reg, Source, Width};
 use super::memory::{Access, access_check};
 use super::x64::{AluKind, Assembler, Cond, DivKind, Gpr, Label, Mem, OperandSize, ShiftKind};
 use super::{JitContext, JitError, Service, Status};
+use crate::layout::frame_pointer;
 use crate::lower::Op;
 use crate::semantics;
 
@@ -43,7 +44,7 @@ pub(super) fn host(reg: Reg) -> Gpr {
     HOST[reg.index() % Reg::COUNT]
 }
 
-fn context_field(offset: usize) -> Mem {
+pub(super) fn context_field(offset: usize) -> Mem {
     // The context is a few hundred bytes: its offsets fit.
     Mem::at(CTX, offset as i32)
 }
@@ -101,8 +102,16 @@ pub(super) struct Codegen<'a> {
     slow: Vec<SlowPath>,
 }
 
+/// Machine code with its two entry points (see [`Codegen::entries`]).
+pub(super) struct Compiled {
+    pub(super) bytes: Vec<u8>,
+    /// Where a run that starts afresh enters; the code at offset 0
+    /// resumes from the context's registers.
+    pub(super) fresh_entry: usize,
+}
+
 /// Compiles `code`; `service` is the address of the Rust service entry.
-pub(super) fn compile(code: &[Op], service: u64) -> Result<Vec<u8>, JitError> {
+pub(super) fn compile(code: &[Op], service: u64) -> Result<Compiled, JitError> {
     let mut asm = Assembler::default();
     let labels = (0..=code.len()).map(|_| asm.new_label()).collect();
     let (stub, leave) = (asm.new_label(), asm.new_label());
@@ -115,7 +124,7 @@ pub(super) fn compile(code: &[Op], service: u64) -> Result<Vec<u8>, JitError> {
         leave,
         slow: Vec::new(),
     };
-    cg.prologue();
+    let fresh_entry = cg.entries();
     for (pc, op) in code.iter().enumerate() {
         cg.emit_slot(pc, op)?;
     }
@@ -126,7 +135,8 @@ pub(super) fn compile(code: &[Op], service: u64) -> Result<Vec<u8>, JitError> {
     cg.slow_paths();
     cg.service_stub(service);
     cg.epilogue();
-    cg.asm.finish().map_err(|_| JitError::UnboundLabel)
+    let bytes = cg.asm.finish().map_err(|_| JitError::UnboundLabel)?;
+    Ok(Compiled { bytes, fresh_entry })
 }
 
 /// Whether each op ends a basic block: it jumps, or calls into Rust (so a
@@ -291,6 +301,7 @@ impl Codegen<'_> {
                 self.asm.call_label(target);
             }
             Op::Exit => {
+                self.exit_at_depth_zero();
                 self.call_service(pc, Service::Exit);
                 self.asm.alu_ri(
                     AluKind::Cmp,
@@ -301,10 +312,10 @@ impl Codegen<'_> {
                 self.asm.jcc(Cond::Ne, self.leave);
                 self.asm.ret();
             }
+            Op::LoadPacket { size, offset, imm } => self.load_packet(pc32, size, offset, imm)?,
             // Everything else runs in Rust with the interpreter's `step`:
-            // helpers, `callx`, packet loads, a jump into an `lddw`.
+            // helpers, `callx`, a jump into an `lddw`.
             Op::LoadImm64Tail
-            | Op::LoadPacket { .. }
             | Op::CallHelper { .. }
             | Op::CallUnknownHelper { .. }
             | Op::CallReg { .. } => {
@@ -324,6 +335,24 @@ impl Codegen<'_> {
             service: Service::Step,
             resume: Some(resume),
         });
+    }
+
+    /// Ends the program natively when `exit` runs at depth 0, which is
+    /// when the stack pointer is where the prologue left it (each local
+    /// call is a native `call`): r0 and a flag go to the context, and no
+    /// call into Rust is needed. Deeper, the code after this returns.
+    fn exit_at_depth_zero(&mut self) {
+        let nested = self.asm.new_label();
+        let entry_rsp = context_field(offset_of!(JitContext, entry_rsp));
+        self.asm
+            .alu_rm(AluKind::Cmp, OperandSize::S64, Gpr::Rsp, entry_rsp);
+        self.asm.jcc(Cond::Ne, nested);
+        let r0 = context_field(offset_of!(JitContext, regs));
+        self.asm.mov_mr(OperandSize::S64, r0, host(Reg::R0));
+        let exited = context_field(offset_of!(JitContext, exited));
+        self.asm.mov_mi(OperandSize::S64, exited, 1);
+        self.asm.jmp(self.leave);
+        self.asm.bind(nested);
     }
 
     /// Charges the block starting at `pc`, or hands the run to the
@@ -487,7 +516,13 @@ impl Codegen<'_> {
         self.asm.bind(done);
     }
 
-    fn endian(&mut self, pc: usize, order: ByteOrder, bits: u8, dst: Reg) -> Result<(), JitError> {
+    pub(super) fn endian(
+        &mut self,
+        pc: usize,
+        order: ByteOrder,
+        bits: u8,
+        dst: Reg,
+    ) -> Result<(), JitError> {
         let d = host(dst);
         match (order, bits) {
             (ByteOrder::ToLe, 16) => self.asm.movzx_rr(OperandSize::S16, d, d),
@@ -521,9 +556,35 @@ impl Codegen<'_> {
         self.asm.jcc(Cond::from(cond), target);
     }
 
-    /// Saves the caller's registers, pins the context, loads the guest
-    /// registers.
-    fn prologue(&mut self) {
+    /// Two entries into the program's first instruction; returns the
+    /// offset of the second. At offset 0, guest registers are loaded from
+    /// the context (the interpreter's runs and tail calls hand over a
+    /// machine). The fresh entry sets them as every run starts, zero but
+    /// r1, r2 (from the context) and r10, so that a session's run writes
+    /// two registers instead of all of them.
+    fn entries(&mut self) -> usize {
+        let body = self.asm.new_label();
+        self.save_host_state();
+        self.load_guest_registers();
+        self.asm.jmp(body);
+        let fresh_entry = self.asm.offset();
+        self.save_host_state();
+        for (n, reg) in HOST.iter().enumerate() {
+            match Reg::new(n as u8) {
+                Some(guest @ (Reg::R1 | Reg::R2)) => {
+                    let slot = context_field(offset_of!(JitContext, regs) + 8 * guest.index());
+                    self.asm.mov_rm(OperandSize::S64, *reg, slot);
+                }
+                Some(Reg::R10) => self.asm.mov_ri64(*reg, frame_pointer(0)),
+                _ => self.asm.alu_rr(AluKind::Xor, OperandSize::S32, *reg, *reg),
+            }
+        }
+        self.asm.bind(body);
+        fresh_entry
+    }
+
+    /// Saves the caller's registers and pins the context.
+    fn save_host_state(&mut self) {
         for reg in CALLEE_SAVED {
             self.asm.push(reg);
         }
@@ -531,7 +592,6 @@ impl Codegen<'_> {
         self.asm.mov_rr(OperandSize::S64, CTX, Gpr::Rdi);
         let entry_rsp = context_field(offset_of!(JitContext, entry_rsp));
         self.asm.mov_mr(OperandSize::S64, entry_rsp, Gpr::Rsp);
-        self.load_guest_registers();
     }
 
     /// Leaves native code from any depth: back to the entry's stack.
