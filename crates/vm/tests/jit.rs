@@ -318,22 +318,44 @@ fn faults_name_the_same_instruction_and_region() {
     );
 }
 
+/// r0 += 3, ten times, then `tail`.
+fn counting_loop(tail: Insn) -> Vec<Insn> {
+    vec![
+        mov(R0, 0),
+        mov(R3, 10),
+        add(R0, 3),
+        add(R3, -1),
+        jump(Width::W64, JmpCond::Ne, R3, imm(0), -3),
+        tail,
+        add(R0, 1),
+        exit(),
+    ]
+}
+
 #[test]
 fn the_budget_stops_both_at_the_same_instruction() {
-    // A loop: the budget runs out in the middle of a block.
-    for budget in [1, 2, 3, 7, 10, 11, 12, 100] {
-        let vm = vm_with(
-            vec![
-                mov(R0, 0),
-                mov(R1, 10),
-                add(R0, 3),
-                add(R1, -1),
-                jump(Width::W64, JmpCond::Ne, R1, imm(0), -3),
-                exit(),
-            ],
-            Some(budget),
-        );
-        both_engines(vm, &[]);
+    // The loop, then a load through r1 that passes or faults (on the slow
+    // path). Native code keeps the budget in a register in this program
+    // (no r10, no calls) and in memory in the one that stores through r10:
+    // both must run out at the same instruction as the interpreter, in
+    // the middle of a block, in the loop or after it.
+    for (budget, off) in [(1, 0), (5, 0), (12, 0), (33, 0), (34, 0), (40, 0), (40, 30)] {
+        let through_r1 = Insn::Load {
+            size: Size::DW,
+            signed: false,
+            dst: R2,
+            src: R1,
+            off,
+        };
+        let through_r10 = Insn::Store {
+            size: Size::DW,
+            dst: R10,
+            off: off - 8,
+            src: reg(R0),
+        };
+        for tail in [through_r1, through_r10] {
+            both_engines(vm_with(counting_loop(tail), Some(budget)), &[7; 8]);
+        }
     }
 }
 

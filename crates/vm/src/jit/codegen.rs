@@ -100,6 +100,45 @@ pub(super) struct Codegen<'a> {
     /// Leaves native code.
     leave: Label,
     slow: Vec<SlowPath>,
+    budget: BudgetHome,
+}
+
+/// Where native code keeps the instructions left in the budget while it
+/// runs. Each basic block is charged, so a memory-resident counter makes a
+/// chain of read-modify-writes through memory: a few cycles a block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum BudgetHome {
+    /// `JitContext::remaining`.
+    Context,
+    /// rbp, the host register of r10, in a program that never names r10
+    /// and calls nothing (no helper, `callx` or local call): only then is
+    /// r10 unread, by native code and by the machine alike. Copied to and
+    /// from `JitContext::remaining` around every call into Rust.
+    Rbp,
+}
+
+impl BudgetHome {
+    fn of(code: &[Op]) -> BudgetHome {
+        let calls = |op: &Op| {
+            matches!(
+                op,
+                Op::CallHelper { .. }
+                    | Op::CallUnknownHelper { .. }
+                    | Op::CallLocal { .. }
+                    | Op::CallReg { .. }
+            )
+        };
+        if code.iter().any(|op| op.mentions(Reg::R10) || calls(op)) {
+            BudgetHome::Context
+        } else {
+            BudgetHome::Rbp
+        }
+    }
+}
+
+/// The budget counter in the context.
+fn remaining_field() -> Mem {
+    context_field(offset_of!(JitContext, remaining))
 }
 
 /// Machine code with its two entry points (see [`Codegen::entries`]).
@@ -123,6 +162,7 @@ pub(super) fn compile(code: &[Op], service: u64) -> Result<Compiled, JitError> {
         stub,
         leave,
         slow: Vec::new(),
+        budget: BudgetHome::of(code),
     };
     let fresh_entry = cg.entries();
     for (pc, op) in code.iter().enumerate() {
@@ -351,6 +391,7 @@ impl Codegen<'_> {
         self.asm.mov_mr(OperandSize::S64, r0, host(Reg::R0));
         let exited = context_field(offset_of!(JitContext, exited));
         self.asm.mov_mi(OperandSize::S64, exited, 1);
+        self.store_budget();
         self.asm.jmp(self.leave);
         self.asm.bind(nested);
     }
@@ -359,19 +400,48 @@ impl Codegen<'_> {
     /// interpreter there when the budget cannot pay for all of it.
     fn charge_budget(&mut self, pc: usize) {
         let count = i32::try_from(self.block_len(pc)).unwrap_or(i32::MAX);
-        let remaining = context_field(offset_of!(JitContext, remaining));
         let short = self.asm.new_label();
-        self.asm
-            .alu_mi(AluKind::Cmp, OperandSize::S64, remaining, count);
-        self.asm.jcc(Cond::B, short);
-        self.asm
-            .alu_mi(AluKind::Sub, OperandSize::S64, remaining, count);
+        match self.budget {
+            BudgetHome::Context => {
+                let remaining = remaining_field();
+                self.asm
+                    .alu_mi(AluKind::Cmp, OperandSize::S64, remaining, count);
+                self.asm.jcc(Cond::B, short);
+                self.asm
+                    .alu_mi(AluKind::Sub, OperandSize::S64, remaining, count);
+            }
+            BudgetHome::Rbp => {
+                self.asm
+                    .alu_ri(AluKind::Cmp, OperandSize::S64, Gpr::Rbp, count);
+                self.asm.jcc(Cond::B, short);
+                self.asm
+                    .alu_ri(AluKind::Sub, OperandSize::S64, Gpr::Rbp, count);
+            }
+        }
         self.slow.push(SlowPath {
             entry: short,
             pc: pc as u32,
             service: Service::Resume,
             resume: None,
         });
+    }
+
+    /// Copies a register-resident budget into the context (before Rust
+    /// reads it).
+    fn store_budget(&mut self) {
+        if self.budget == BudgetHome::Rbp {
+            self.asm
+                .mov_mr(OperandSize::S64, remaining_field(), Gpr::Rbp);
+        }
+    }
+
+    /// Takes a register-resident budget from the context (after guest
+    /// registers were loaded, which wrote rbp as r10).
+    fn load_budget(&mut self) {
+        if self.budget == BudgetHome::Rbp {
+            self.asm
+                .mov_rm(OperandSize::S64, Gpr::Rbp, remaining_field());
+        }
     }
 
     /// `mov ecx, pc; mov edx, service; call stub`: the status in eax.
@@ -566,6 +636,7 @@ impl Codegen<'_> {
         let body = self.asm.new_label();
         self.save_host_state();
         self.load_guest_registers();
+        self.load_budget();
         self.asm.jmp(body);
         let fresh_entry = self.asm.offset();
         self.save_host_state();
@@ -579,6 +650,7 @@ impl Codegen<'_> {
                 _ => self.asm.alu_rr(AluKind::Xor, OperandSize::S32, *reg, *reg),
             }
         }
+        self.load_budget();
         self.asm.bind(body);
         fresh_entry
     }
@@ -625,6 +697,7 @@ impl Codegen<'_> {
     fn service_stub(&mut self, service: u64) {
         self.asm.bind(self.stub);
         self.spill_guest_registers();
+        self.store_budget();
         // rbx is spilled and callee-saved: it keeps the stack pointer
         // across the call while the stack is aligned for the ABI.
         self.asm.mov_rr(OperandSize::S64, Gpr::Rbx, Gpr::Rsp);
@@ -636,6 +709,7 @@ impl Codegen<'_> {
         self.asm.call_r(Gpr::Rax);
         self.asm.mov_rr(OperandSize::S64, Gpr::Rsp, Gpr::Rbx);
         self.load_guest_registers();
+        self.load_budget();
         self.asm.ret();
     }
 
