@@ -53,19 +53,28 @@ fn cases() -> Vec<Case> {
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Engine {
     Interpreter,
+    /// The JIT with constants blinded (the default).
     Jit,
+    /// The JIT with constants verbatim (`compile_trusted_jit`).
+    TrustedJit,
 }
 
 fn bench_engine(c: &mut Criterion, engine: Engine) {
     let name = match engine {
         Engine::Interpreter => "interpreter",
         Engine::Jit => "jit",
+        Engine::TrustedJit => "jit_trusted",
     };
     let mut group = c.benchmark_group(name);
     for case in cases() {
         let program = assemble(case.source, Syntax::Llvm).expect("bench program assembles");
         let mut vm = Interpreter::new(&program, Helpers::new()).expect("bench program loads");
-        if engine == Engine::Jit && vm.compile_jit().is_err() {
+        let compiled = match engine {
+            Engine::Interpreter => Ok(()),
+            Engine::Jit => vm.compile_jit(),
+            Engine::TrustedJit => vm.compile_trusted_jit(),
+        };
+        if compiled.is_err() {
             println!("skipped: no JIT on this host");
             return;
         }
@@ -86,6 +95,10 @@ fn interpreter(c: &mut Criterion) {
 
 fn jit(c: &mut Criterion) {
     bench_engine(c, Engine::Jit);
+}
+
+fn jit_trusted(c: &mut Criterion) {
+    bench_engine(c, Engine::TrustedJit);
 }
 
 /// Compile time: the JIT on each program (criterion's "elem/s": slots
@@ -135,5 +148,5 @@ fn per_run(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, interpreter, jit, jit_compile, per_run);
+criterion_group!(benches, interpreter, jit, jit_trusted, jit_compile, per_run);
 criterion_main!(benches);

@@ -9,7 +9,7 @@ use visor_isa::{AtomicOp, PacketOffset, Program, Reg, Size, Source, Width};
 use crate::context::{ContextKind, RunContext};
 use crate::error::VmError;
 use crate::helpers::{HelperOutcome, Helpers, LoopCall};
-use crate::jit::{HostRegion, JitError, JitProgram};
+use crate::jit::{Blinding, HostRegion, JitError, JitProgram};
 use crate::layout::{MAX_FRAMES, RegionId, STACK_FRAME_SIZE, frame_pointer};
 use crate::lower::{Names, Op, lower};
 use crate::maps::ProgramMaps;
@@ -77,16 +77,34 @@ impl Interpreter {
 
     /// Compiles the program to native code (x86-64 only); every later run
     /// executes it, with the same results, errors and budget as the
-    /// dispatch loop. On failure (no JIT for this host) nothing changes:
-    /// runs stay in the interpreter.
+    /// dispatch loop. Constants are blinded (see [`Interpreter::with_jit`]).
+    /// On failure (no JIT for this host) nothing changes: runs stay in the
+    /// interpreter.
     pub fn compile_jit(&mut self) -> Result<(), JitError> {
-        self.jit = Some(JitProgram::compile(&self.code)?);
+        self.jit = Some(JitProgram::compile(&self.code, Blinding::On)?);
         Ok(())
     }
 
-    /// [`Interpreter::compile_jit`], by value.
+    /// [`Interpreter::compile_jit`] for a program you trust: its constants
+    /// are encoded as they are, which makes instructions with immediates
+    /// a little faster. Never for programs from someone else.
+    pub fn compile_trusted_jit(&mut self) -> Result<(), JitError> {
+        self.jit = Some(JitProgram::compile(&self.code, Blinding::Off)?);
+        Ok(())
+    }
+
+    /// [`Interpreter::compile_jit`], by value. Every immediate of the
+    /// program is emitted XORed with a random key and undone at run time,
+    /// as the kernel's JIT does for unprivileged programs, so a program
+    /// cannot choose bytes of executable memory.
     pub fn with_jit(mut self) -> Result<Interpreter, JitError> {
         self.compile_jit()?;
+        Ok(self)
+    }
+
+    /// [`Interpreter::compile_trusted_jit`], by value.
+    pub fn with_trusted_jit(mut self) -> Result<Interpreter, JitError> {
+        self.compile_trusted_jit()?;
         Ok(self)
     }
 

@@ -1,7 +1,8 @@
 //! The interpreter and the JIT tested as one: each program runs through
-//! both engines, which must agree on r0 or the error, on the input bytes
-//! afterwards and on the instruction count; the expected outcome is stated
-//! once. Then random valid programs (every instruction kind, forward
+//! both engines (the JIT with constants blinded, as by default, and
+//! verbatim, as for trusted programs; plainly and in a `Session`), which
+//! must agree on r0 or the error, on the input bytes afterwards and on the
+//! instruction count; the expected outcome is stated once. Then random valid programs (every instruction kind, forward
 //! branches, bounded loops, stack and input traffic, atomics, helper and
 //! local calls, faults, small budgets) compared the same way.
 
@@ -68,16 +69,19 @@ fn both_engines(vm: Interpreter, input: &[u8]) -> Observed {
         "interpreter session"
     );
     if cfg!(target_arch = "x86_64") {
-        let jit = vm
+        let mut jit = vm
             .with_jit()
             .expect("the JIT takes what the interpreter runs");
         assert!(jit.is_jit());
         let native = observe(&jit, input);
         assert_eq!(
             native, interpreted,
-            "the JIT disagrees with the interpreter"
+            "the JIT (constants blinded) disagrees with the interpreter"
         );
         assert_eq!(observe_session(&jit, input), interpreted, "JIT session");
+        jit.compile_trusted_jit()
+            .expect("and with constants verbatim");
+        assert_eq!(observe(&jit, input), interpreted, "trusted JIT");
     }
     interpreted
 }
@@ -835,7 +839,7 @@ fn run_random(seed: u64) -> Observed {
     let input = random_input(seed);
     let interpreted = observe(&vm, &input);
     if cfg!(target_arch = "x86_64") {
-        let jit = vm.with_jit().expect("the JIT takes every random program");
+        let mut jit = vm.with_jit().expect("the JIT takes every random program");
         let native = observe(&jit, &input);
         assert_eq!(
             native, interpreted,
@@ -845,6 +849,13 @@ fn run_random(seed: u64) -> Observed {
             observe_session(&jit, &input),
             interpreted,
             "session: seed {seed:#x}, budget {budget:?}, program {insns:?}"
+        );
+        jit.compile_trusted_jit()
+            .expect("and with constants verbatim");
+        assert_eq!(
+            observe(&jit, &input),
+            interpreted,
+            "trusted JIT: seed {seed:#x}, budget {budget:?}, program {insns:?}"
         );
     }
     interpreted

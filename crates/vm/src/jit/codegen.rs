@@ -12,6 +12,8 @@ use core::mem::offset_of;
 
 use visor_isa::{AluOp, ByteOrder, JmpCond, Reg, Source, Width};
 
+use super::Blinding;
+use super::blinding::{KeyStream, Operand};
 use super::memory::{Access, access_check};
 use super::x64::{AluKind, Assembler, Cond, DivKind, Gpr, Label, Mem, OperandSize, ShiftKind};
 use super::{JitContext, JitError, Service, Status};
@@ -101,6 +103,8 @@ pub(super) struct Codegen<'a> {
     leave: Label,
     slow: Vec<SlowPath>,
     budget: BudgetHome,
+    /// The keys of constant blinding, when it is on.
+    pub(super) blinding: Option<KeyStream>,
 }
 
 /// Where native code keeps the instructions left in the budget while it
@@ -150,7 +154,7 @@ pub(super) struct Compiled {
 }
 
 /// Compiles `code`; `service` is the address of the Rust service entry.
-pub(super) fn compile(code: &[Op], service: u64) -> Result<Compiled, JitError> {
+pub(super) fn compile(code: &[Op], service: u64, blinding: Blinding) -> Result<Compiled, JitError> {
     let mut asm = Assembler::default();
     let labels = (0..=code.len()).map(|_| asm.new_label()).collect();
     let (stub, leave) = (asm.new_label(), asm.new_label());
@@ -163,6 +167,10 @@ pub(super) fn compile(code: &[Op], service: u64) -> Result<Compiled, JitError> {
         leave,
         slow: Vec::new(),
         budget: BudgetHome::of(code),
+        blinding: match blinding {
+            Blinding::On => Some(KeyStream::random()),
+            Blinding::Off => None,
+        },
     };
     let fresh_entry = cg.entries();
     for (pc, op) in code.iter().enumerate() {
@@ -314,7 +322,7 @@ impl Codegen<'_> {
                 off,
             } => self.atomic(pc32, size, op, dst, src, off),
             Op::LoadImm64 { dst, imm } => {
-                self.asm.mov_ri64(host(dst), imm);
+                self.load_constant(host(dst), imm, Gpr::Rax);
                 if self.is_leader(pc + 1) {
                     let after = self.label(pc32 + 2)?;
                     self.asm.jmp(after);
@@ -468,9 +476,9 @@ impl Codegen<'_> {
             _ => None,
         };
         if let Some(kind) = kind {
-            match src {
-                Source::Reg(s) => self.asm.alu_rr(kind, size, d, host(s)),
-                Source::Imm(imm) => self.asm.alu_ri(kind, size, d, imm),
+            match self.operand(src) {
+                Operand::Reg(s) => self.asm.alu_rr(kind, size, d, s),
+                Operand::Imm(imm) => self.asm.alu_ri(kind, size, d, imm),
             }
             return;
         }
@@ -479,7 +487,7 @@ impl Codegen<'_> {
             // `mov` and `movsx` of an immediate: the result is a constant.
             (AluOp::Mov | AluOp::Movsx(_), Source::Imm(imm)) => {
                 let value = semantics::alu(op, width, 0, i64::from(imm) as u64);
-                self.asm.mov_ri64(d, value);
+                self.load_constant(d, value, Gpr::Rax);
             }
             (AluOp::Movsx(from), Source::Reg(s)) => {
                 let from = super::memory::size_of_access(from);
@@ -489,8 +497,10 @@ impl Codegen<'_> {
                     self.asm.movsx_rr(from, size, d, host(s));
                 }
             }
-            (AluOp::Mul, Source::Reg(s)) => self.asm.imul_rr(size, d, host(s)),
-            (AluOp::Mul, Source::Imm(imm)) => self.asm.imul_rri(size, d, d, imm),
+            (AluOp::Mul, src) => match self.operand(src) {
+                Operand::Reg(s) => self.asm.imul_rr(size, d, s),
+                Operand::Imm(imm) => self.asm.imul_rri(size, d, d, imm),
+            },
             (AluOp::Lsh | AluOp::Rsh | AluOp::Arsh, src) => self.shift(width, op, d, src),
             (AluOp::Div | AluOp::Mod | AluOp::Sdiv | AluOp::Smod, src) => {
                 self.divide(width, op, d, src);
@@ -543,7 +553,7 @@ impl Codegen<'_> {
         );
         match src {
             Source::Reg(s) => self.asm.mov_rr(OperandSize::S64, Gpr::Rcx, host(s)),
-            Source::Imm(imm) => self.asm.mov_ri64(Gpr::Rcx, i64::from(imm) as u64),
+            Source::Imm(imm) => self.load_constant(Gpr::Rcx, i64::from(imm) as u64, Gpr::Rax),
         }
         self.asm.test_rr(size, Gpr::Rcx, Gpr::Rcx);
         self.asm.jcc(Cond::E, zero);
@@ -617,11 +627,11 @@ impl Codegen<'_> {
     fn jump(&mut self, width: Width, cond: JmpCond, dst: Reg, src: Source, target: Label) {
         let size = size_of_width(width);
         let d = host(dst);
-        match (cond, src) {
-            (JmpCond::Set, Source::Reg(s)) => self.asm.test_rr(size, d, host(s)),
-            (JmpCond::Set, Source::Imm(imm)) => self.asm.test_ri(size, d, imm),
-            (_, Source::Reg(s)) => self.asm.alu_rr(AluKind::Cmp, size, d, host(s)),
-            (_, Source::Imm(imm)) => self.asm.alu_ri(AluKind::Cmp, size, d, imm),
+        match (cond, self.operand(src)) {
+            (JmpCond::Set, Operand::Reg(s)) => self.asm.test_rr(size, d, s),
+            (JmpCond::Set, Operand::Imm(imm)) => self.asm.test_ri(size, d, imm),
+            (_, Operand::Reg(s)) => self.asm.alu_rr(AluKind::Cmp, size, d, s),
+            (_, Operand::Imm(imm)) => self.asm.alu_ri(AluKind::Cmp, size, d, imm),
         }
         self.asm.jcc(Cond::from(cond), target);
     }

@@ -17,6 +17,7 @@ use core::mem::offset_of;
 
 use visor_isa::{AtomicOp, ByteOrder, PacketOffset, Reg, Size, Source};
 
+use super::blinding::Operand;
 use super::codegen::{CTX, Codegen, context_field, host};
 use super::x64::{AluKind, Assembler, Cond, Gpr, Label, Mem, OperandSize};
 use super::{HOST_REGION_SHIFT, HostRegion, JitContext, JitError};
@@ -107,13 +108,19 @@ impl Codegen<'_> {
         let (slow, resume) = (self.asm.new_label(), self.asm.new_label());
         // eax = the offset, as the interpreter's 32-bit truncation of
         // base + imm; rax is zero-extended, so rax + size cannot wrap.
-        match offset {
-            PacketOffset::Abs => self.asm.mov_ri32(Gpr::Rax, imm as u32),
-            PacketOffset::Ind(reg) => {
+        match (offset, self.operand(Source::Imm(imm))) {
+            (PacketOffset::Abs, Operand::Imm(imm)) => self.asm.mov_ri32(Gpr::Rax, imm as u32),
+            (PacketOffset::Ind(reg), Operand::Imm(imm)) => {
                 self.asm.lea(Gpr::Rax, Mem::at(host(reg), imm));
-                self.asm.mov_rr(OperandSize::S32, Gpr::Rax, Gpr::Rax);
+            }
+            // Blinded: the immediate is in rax, sign-extended.
+            (PacketOffset::Abs, Operand::Reg(_)) => {}
+            (PacketOffset::Ind(reg), Operand::Reg(_)) => {
+                self.asm
+                    .alu_rr(AluKind::Add, OperandSize::S64, Gpr::Rax, host(reg));
             }
         }
+        self.asm.mov_rr(OperandSize::S32, Gpr::Rax, Gpr::Rax);
         self.asm.test_rr(OperandSize::S32, Gpr::Rax, Gpr::Rax);
         self.asm.jcc(Cond::L, slow);
         let packet = |field: usize| context_field(offset_of!(JitContext, packet) + field);
@@ -159,9 +166,10 @@ impl Codegen<'_> {
     /// `*(size *)mem = src`.
     pub(super) fn store(&mut self, size: Size, mem: Mem, src: Source) {
         let size = size_of_access(size);
-        match src {
-            Source::Reg(s) => self.asm.mov_mr(size, mem, host(s)),
-            Source::Imm(imm) => self.asm.mov_mi(size, mem, imm),
+        // rax and rcx are free after the access check.
+        match self.operand(src) {
+            Operand::Reg(s) => self.asm.mov_mr(size, mem, s),
+            Operand::Imm(imm) => self.asm.mov_mi(size, mem, imm),
         }
     }
 

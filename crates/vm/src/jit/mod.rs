@@ -56,9 +56,13 @@
 //!
 //! [`Session`]: crate::Session
 //!
-//! Not done yet: constant blinding of immediates, eliding checks the
+//! - `blinding`: constant blinding (on unless the program is trusted).
+//!
+//! Not done yet: eliding checks the
 //! verifier has proven, keeping map-value accesses inline.
 
+#[cfg(target_arch = "x86_64")]
+mod blinding;
 #[cfg(target_arch = "x86_64")]
 mod codegen;
 #[cfg(target_arch = "x86_64")]
@@ -104,6 +108,16 @@ pub enum JitError {
     /// The code generator made a jump to nowhere (a JIT bug).
     #[error("JIT internal error: a jump names no code")]
     UnboundLabel,
+}
+
+/// Whether the JIT blinds the program's constants (see `blinding`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Blinding {
+    /// For programs from anyone: immediates never appear verbatim in
+    /// executable memory.
+    On,
+    /// For trusted programs: immediates are encoded as they are.
+    Off,
 }
 
 /// One region table entry as native code reads it.
@@ -254,17 +268,17 @@ impl fmt::Debug for JitProgram {
 
 impl JitProgram {
     /// Compiles lowered `code`.
-    pub(crate) fn compile(code: &[Op]) -> Result<JitProgram, JitError> {
+    pub(crate) fn compile(code: &[Op], blinding: Blinding) -> Result<JitProgram, JitError> {
         #[cfg(target_arch = "x86_64")]
         {
-            let compiled = codegen::compile(code, exec::service_entry())?;
+            let compiled = codegen::compile(code, exec::service_entry(), blinding)?;
             Ok(JitProgram {
                 code: exec::Code::new(&compiled.bytes, compiled.fresh_entry)?,
             })
         }
         #[cfg(not(target_arch = "x86_64"))]
         {
-            let _ = code;
+            let _ = (code, blinding);
             Err(JitError::UnsupportedHost {
                 arch: std::env::consts::ARCH,
             })
