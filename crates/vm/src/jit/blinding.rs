@@ -4,17 +4,16 @@
 //! (a JIT-spraying gadget hidden in its immediates).
 //!
 //! Each immediate is emitted as `value ^ key`, then undone by a XOR with
-//! the key in another register at run time:
+//! the key at run time, in a scratch register:
 //!
 //! ```text
-//!   r1 += 0x3c900d0d   =>   movabs rax, 0x3c900d0d ^ key
-//!                           movabs rcx, key
-//!                           xor    rax, rcx
-//!                           add    rsi, rax
+//!   r1 += 0x3c900d0d   =>   mov rax, 0x3c900d0d ^ key
+//!                           xor rax, key
+//!                           add rsi, rax
 //! ```
 //!
-//! Keys are 64-bit, a fresh one per immediate, drawn from a stream seeded
-//! at random for each compilation. Blinding is on unless the embedder says
+//! A fresh key per immediate (32 bits, or 64 for a 64-bit `lddw` value),
+//! drawn from a stream seeded at random for each compilation. Blinding is on unless the embedder says
 //! the program is trusted ([`Interpreter::with_trusted_jit`]); the results
 //! are the same bit for bit either way.
 //!
@@ -63,24 +62,37 @@ pub(super) enum Operand {
 }
 
 impl Codegen<'_> {
-    /// `dst = value`, for a value the program chose; with blinding, through
-    /// `scratch` (which must differ from `dst`).
+    /// `dst = value`, for a value the program chose. With blinding, a
+    /// value that is a 32-bit immediate sign- or zero-extended (nearly all)
+    /// takes a 32-bit key: `mov dst, value ^ key; xor dst, key` at the
+    /// width that extends it the same way, as the kernel's JIT does it
+    /// (sign extension commutes with XOR). Wider values (`lddw`) take a
+    /// 64-bit key through `scratch`, which must differ from `dst`.
     pub(super) fn load_constant(&mut self, dst: Gpr, value: u64, scratch: Gpr) {
-        match self.blinding.as_mut().map(KeyStream::next) {
-            None => self.asm.mov_ri64(dst, value),
-            Some(key) => {
-                self.asm.mov_ri64(dst, value ^ key);
-                self.asm.mov_ri64(scratch, key);
-                self.asm
-                    .alu_rr(AluKind::Xor, OperandSize::S64, dst, scratch);
-            }
+        let Some(key) = self.blinding.as_mut().map(KeyStream::next) else {
+            self.asm.mov_ri64(dst, value);
+            return;
+        };
+        let key32 = key as u32 as i32;
+        if let Ok(value32) = i32::try_from(value as i64) {
+            let blinded = i64::from(value32 ^ key32) as u64;
+            self.asm.mov_ri64(dst, blinded);
+            self.asm.alu_ri(AluKind::Xor, OperandSize::S64, dst, key32);
+        } else if let Ok(value32) = u32::try_from(value) {
+            self.asm.mov_ri32(dst, value32 ^ key32 as u32);
+            self.asm.alu_ri(AluKind::Xor, OperandSize::S32, dst, key32);
+        } else {
+            self.asm.mov_ri64(dst, value ^ key);
+            self.asm.mov_ri64(scratch, key);
+            self.asm
+                .alu_rr(AluKind::Xor, OperandSize::S64, dst, scratch);
         }
     }
 
     /// A source operand of an ALU, jump or store instruction: the guest
     /// register's host register, or the immediate; with blinding, rax
     /// loaded with the immediate sign-extended (what the instructions do
-    /// with a 32-bit immediate at 64 bits), rcx clobbered.
+    /// with a 32-bit immediate at 64 bits).
     pub(super) fn operand(&mut self, src: Source) -> Operand {
         match (src, self.blinding.is_some()) {
             (Source::Reg(reg), _) => Operand::Reg(host(reg)),
