@@ -5,10 +5,12 @@
 //!
 //! - `x64`: the assembler, one method per host instruction form
 //!   (`mov_rr`, `movzx_rm`, `lock_cmpxchg`), condition codes, labels.
-//! - `codegen`: one method per [`Op`](crate::lower) kind, width passed as
+//! - `codegen`: one method per `Op` kind (`crate::lower`), width passed as
 //!   a value; which guest register lives in which host register; basic
 //!   blocks and the budget.
-//! - `memory`: the inline access check against the region table.
+//! - `memory`: the inline access check against the region table, and
+//!   `LD_ABS`/`LD_IND`.
+//! - `blinding`: constant blinding, on unless the program is trusted.
 //! - `exec`: executable memory (written while RW, then RX: never both)
 //!   and the two crossings between Rust and native code. The only
 //!   `unsafe` of the crate is there.
@@ -17,7 +19,7 @@
 //!
 //! Native code runs the interpreter's `Machine`: guest registers live in
 //! host registers while native code runs and are spilled to a pinned
-//! [`JitContext`] whenever it calls back into Rust through one *service*
+//! `JitContext` whenever it calls back into Rust through one *service*
 //! entry point, which copies them into the machine, does the work with the
 //! interpreter's own code, and copies them back. So:
 //!
@@ -53,13 +55,13 @@
 //!   instruction, which runs on and stops with exactly the interpreter's
 //!   `BudgetExhausted` at the same pc. Every instruction that calls into
 //!   Rust ends its block, so helpers and callbacks see the same budget.
+//!   The counter lives in the context, or in rbp when the program never
+//!   names r10 and calls nothing (`codegen::BudgetHome`).
 //!
 //! [`Session`]: crate::Session
 //!
-//! - `blinding`: constant blinding (on unless the program is trusted).
-//!
-//! Not done yet: eliding checks the
-//! verifier has proven, keeping map-value accesses inline.
+//! Not done yet: eliding checks the verifier has proven, keeping
+//! map-value accesses inline.
 
 #[cfg(target_arch = "x86_64")]
 mod blinding;
