@@ -387,8 +387,9 @@ impl Codegen<'_> {
 
     /// Ends the program natively when `exit` runs at depth 0, which is
     /// when the stack pointer is where the prologue left it (each local
-    /// call is a native `call`): r0 and a flag go to the context, and no
-    /// call into Rust is needed. Deeper, the code after this returns.
+    /// call is a native `call`): r0 goes to the context, eax says
+    /// `Status::Exited`, and no call into Rust is needed. Deeper, the code
+    /// after this returns.
     fn exit_at_depth_zero(&mut self) {
         let nested = self.asm.new_label();
         let entry_rsp = context_field(offset_of!(JitContext, entry_rsp));
@@ -397,8 +398,7 @@ impl Codegen<'_> {
         self.asm.jcc(Cond::Ne, nested);
         let r0 = context_field(offset_of!(JitContext, regs));
         self.asm.mov_mr(OperandSize::S64, r0, host(Reg::R0));
-        let exited = context_field(offset_of!(JitContext, exited));
-        self.asm.mov_mi(OperandSize::S64, exited, 1);
+        self.asm.mov_ri32(Gpr::Rax, Status::Exited as u32);
         self.store_budget();
         self.asm.jmp(self.leave);
         self.asm.bind(nested);

@@ -13,7 +13,7 @@ use super::{Entry, JitContext, JitError, JitRun, serve};
 
 /// What compiled code is, from each entry: a function of the pinned
 /// context.
-type NativeFn = unsafe extern "sysv64" fn(*mut JitContext);
+type NativeFn = unsafe extern "sysv64" fn(*mut JitContext) -> u32;
 
 /// The service entry's address, for the code generator to embed.
 pub(super) fn service_entry() -> u64 {
@@ -96,10 +96,11 @@ impl Code {
         self.len
     }
 
-    /// Runs the code from `entry` with `ctx`; returns when it leaves (the
-    /// outcome is in the run `ctx` points to).
+    /// Runs the code from `entry` with `ctx`; returns when it leaves, with
+    /// the `Status` it left with (the outcome of a service is in the run
+    /// `ctx` points to).
     #[inline]
-    pub(crate) fn enter(&self, entry: Entry, ctx: &mut JitContext) {
+    pub(crate) fn enter(&self, entry: Entry, ctx: &mut JitContext) -> u32 {
         let offset = match entry {
             Entry::Resume => 0,
             Entry::Fresh => self.fresh_entry,
@@ -115,7 +116,7 @@ impl Code {
         unsafe {
             let native = self.ptr.as_ptr().add(offset);
             let native: NativeFn = core::mem::transmute::<*mut u8, NativeFn>(native);
-            native(ctx);
+            native(ctx)
         }
     }
 }

@@ -183,9 +183,6 @@ pub(crate) struct JitContext {
     table: [HostRegion; REGION_SLOTS],
     /// The packet of `LD_ABS`/`LD_IND` (a copy of its table entry).
     packet: HostRegion,
-    /// Set by native code when the program exits from depth 0 without
-    /// calling into Rust (r0 is then in `regs[0]`).
-    exited: u64,
     /// The budget left, charged per basic block.
     remaining: u64,
     /// The host stack pointer at entry, restored when leaving.
@@ -231,6 +228,10 @@ enum Status {
     Leave = 1,
     /// A local call returned: `ret` to the caller's native code.
     Return = 2,
+    /// Not from a service: what native code returns to Rust when the
+    /// program exited at depth 0 without calling into Rust (r0 is then in
+    /// `JitContext::regs`). Every other way out returns `Leave`.
+    Exited = 3,
 }
 
 /// The Rust side of one native run.
@@ -298,8 +299,8 @@ impl JitProgram {
                 machine: MachineSource::Ready(machine),
                 outcome: None,
             };
-            self.enter(Entry::Resume, &mut ctx, &mut run);
-            let end = ctx.end(run.outcome, end_pc);
+            let left = self.enter(Entry::Resume, &mut ctx, &mut run);
+            let end = ctx.end(left, run.outcome, end_pc);
             // A native exit leaves only r0 and the budget to copy back.
             if let Ok(End::Exit(r0)) = end {
                 machine.regs[visor_isa::Reg::R0] = r0;
@@ -314,15 +315,22 @@ impl JitProgram {
         }
     }
 
-    /// Runs the code from `entry` with `ctx` and `run`; returns when it
-    /// leaves.
+    /// Runs the code from `entry` with `ctx` and `run`; returns how it
+    /// left.
     #[inline]
-    fn enter(&self, entry: Entry, ctx: &mut JitContext, run: &mut JitRun<'_, '_, '_, '_>) {
+    fn enter(
+        &self,
+        entry: Entry,
+        ctx: &mut JitContext,
+        run: &mut JitRun<'_, '_, '_, '_>,
+    ) -> Status {
         #[cfg(target_arch = "x86_64")]
         {
-            ctx.exited = 0;
             ctx.run = (&raw mut *run).cast();
-            self.code.enter(entry, ctx);
+            match self.code.enter(entry, ctx) {
+                left if left == Status::Exited as u32 => Status::Exited,
+                _ => Status::Leave,
+            }
         }
         #[cfg(not(target_arch = "x86_64"))]
         {
@@ -347,7 +355,6 @@ impl JitContext {
             regs: [0; 16],
             table: [HostRegion::UNMAPPED; REGION_SLOTS],
             packet: HostRegion::UNMAPPED,
-            exited: 0,
             remaining: 0,
             entry_rsp: 0,
             run: core::ptr::null_mut(),
@@ -357,10 +364,15 @@ impl JitContext {
     /// How the run that just left native code ended: as a service said,
     /// or by a native `exit` at depth 0.
     #[inline]
-    fn end(&self, outcome: Option<Result<End, Stop>>, end_pc: usize) -> Result<End, Stop> {
+    fn end(
+        &self,
+        left: Status,
+        outcome: Option<Result<End, Stop>>,
+        end_pc: usize,
+    ) -> Result<End, Stop> {
         match outcome {
             Some(end) => end,
-            None if self.exited != 0 => Ok(End::Exit(self.regs[0])),
+            None if left == Status::Exited => Ok(End::Exit(self.regs[0])),
             // Native code leaves only through a service or a native exit.
             None => Err(Box::new(crate::VmError::FellOffEnd { pc: end_pc })),
         }
@@ -409,8 +421,8 @@ impl NativeContext {
             machine: MachineSource::Lazy(lazy),
             outcome: None,
         };
-        program.enter(Entry::Fresh, ctx, &mut run);
-        let end = ctx.end(run.outcome, end_pc);
+        let left = program.enter(Entry::Fresh, ctx, &mut run);
+        let end = ctx.end(left, run.outcome, end_pc);
         if lazy.is_built() {
             // The machine may have mapped more (deeper frames,
             // reservations): none of it outlives the run.
