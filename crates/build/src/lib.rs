@@ -27,7 +27,9 @@ pub mod headers;
 use std::path::PathBuf;
 
 pub use clang::{Clang, ClangOrigin, ClangSearch};
-pub use command::{BuildCommand, BuildOptions, Cpu, clang_args, default_output};
+pub use command::{
+    BuildCommand, BuildOptions, Cpu, clang_args, default_output, host_multiarch_include,
+};
 pub use error::BuildError;
 
 /// Compiles `options.source` with `clang`, returning the object's path.

@@ -12,8 +12,10 @@ use visor_filter::capture::{Capture as CaptureFile, Record};
 use visor_filter::compile::{
     ByteOrder, Capture, CompileOptions, LinkType, NameDb, NameFiles, Optimize, compile,
 };
-use visor_filter::{Packet, Rules, check_with, run as run_filter};
+use visor_filter::{Rules, check_with};
 use visor_isa::cbpf::{Format, Insn, Listing};
+
+use crate::filter_engine::{FilterEngine, PreparedFilter};
 
 #[derive(clap::Args)]
 pub struct FilterArgs {
@@ -59,6 +61,13 @@ pub struct FilterArgs {
     /// With -r: print the filter's return value for every packet.
     #[arg(long)]
     results: bool,
+    /// With -r: the engine that runs the filter. `jit` translates the
+    /// cBPF program to eBPF and runs it natively (the eBPF interpreter on
+    /// hosts without the JIT); `ebpf-interp` runs the translation in the
+    /// eBPF interpreter; `cbpf-interp` runs the cBPF program itself. All
+    /// give libpcap's result for every packet.
+    #[arg(long, value_enum, default_value_t = FilterEngine::Jit)]
+    engine: FilterEngine,
     /// hosts(5) file for `host NAME` (default: $VISOR_HOSTS or /etc/hosts).
     #[arg(long = "hosts-file")]
     hosts_file: Option<PathBuf>,
@@ -169,6 +178,8 @@ fn filter_capture(
     out: &mut impl Write,
 ) -> anyhow::Result<ExitCode> {
     let checked = check_with(program, Rules::Libpcap)?;
+    let prepared = PreparedFilter::new(&checked, args.engine)?;
+    let mut filter = prepared.runner();
     let linktype = capture.linktype().unwrap_or(1);
     let mut writer = match &args.write {
         Some(path) => Some(PcapWriter::create(path, linktype, capture.snaplen())?),
@@ -186,7 +197,7 @@ fn filter_capture(
             }
         };
         read += 1;
-        let result = run_filter(&checked, Packet::new(record.data, record.orig_len));
+        let result = filter.run(record.data, record.orig_len)?;
         if args.results {
             writeln!(out, "{result}")?;
         } else if result != 0 {

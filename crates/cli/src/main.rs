@@ -8,6 +8,7 @@ mod disasm;
 mod engine;
 mod exec;
 mod filter;
+mod filter_engine;
 mod hex;
 mod input;
 mod load;

@@ -1,6 +1,7 @@
 //! Per-packet cost of compiled filters: visor's cBPF interpreter
 //! ([`visor_filter::run`]), the eBPF translation ([`visor_filter::to_ebpf`])
-//! on visor-vm's interpreter, and, with the feature `bench-libpcap`,
+//! in a visor-vm session on its interpreter and on its JIT (what `visor
+//! filter` runs by default), and, with the feature `bench-libpcap`,
 //! libpcap's own `bpf_filter` (Debian's `libpcap-dev`) on the very same
 //! instructions.
 //!
@@ -27,7 +28,7 @@ use criterion::{Criterion, Throughput};
 use visor_filter::capture::Capture;
 use visor_filter::compile::{CompileOptions, LinkType, compile};
 use visor_filter::{CheckedProgram, Packet, check, run, to_ebpf};
-use visor_vm::{Helpers, Interpreter};
+use visor_vm::{Helpers, Interpreter, RunInput, Session};
 
 /// The filters measured, as in the reference figures.
 const FILTERS: [&str; 6] = [
@@ -167,21 +168,28 @@ impl Engine for VisorCbpf {
     }
 }
 
-struct VisorEbpf(Interpreter);
+/// The eBPF translation in a visor-vm [`Session`], as `visor filter`
+/// runs it: on the interpreter or, with [`Interpreter::with_jit`], the JIT.
+struct VisorEbpf {
+    name: &'static str,
+    vm: Interpreter,
+}
 
 impl Engine for VisorEbpf {
     fn name(&self) -> &'static str {
-        "visor eBPF (to_ebpf + visor-vm)"
+        self.name
     }
 
     fn run_all(&mut self, frames: &mut [Frame]) -> usize {
-        let mut passed = 0;
-        for f in frames.iter_mut() {
-            if matches!(self.0.run(black_box(&mut f.bytes)), Ok(r0) if r0 != 0) {
-                passed += 1;
-            }
-        }
-        passed
+        // One session per 1,000 packets: its setup is a few allocations.
+        let mut session = Session::new(&self.vm);
+        frames
+            .iter()
+            .filter(|f| {
+                let input = RunInput::readonly(black_box(&f.bytes)).with_length(f.wire_len.into());
+                matches!(session.run(input), Ok(r0) if r0 != 0)
+            })
+            .count()
     }
 }
 
@@ -207,10 +215,25 @@ fn engines(expr: &str, frames: &mut [Frame]) -> Vec<Box<dyn Engine>> {
     let insns = compile(expr, &CompileOptions::new(LinkType::EN10MB))
         .unwrap_or_else(|e| panic!("{expr:?}: {e}"));
     let program = check(&insns).unwrap_or_else(|e| panic!("{expr:?}: {e}"));
-    let vm = Interpreter::new(&to_ebpf(&program), Helpers::new())
-        .unwrap_or_else(|e| panic!("{expr:?}: visor-vm refuses the translation: {e}"));
+    let ebpf = to_ebpf(&program);
+    let vm = || {
+        Interpreter::new(&ebpf, Helpers::new())
+            .unwrap_or_else(|e| panic!("{expr:?}: visor-vm refuses the translation: {e}"))
+    };
+    let interpreter = VisorEbpf {
+        name: "visor eBPF (interpreter)",
+        vm: vm(),
+    };
+    let jit = VisorEbpf {
+        name: "visor eBPF (JIT)",
+        vm: vm().with_jit().expect("the bench runs on x86-64"),
+    };
     #[allow(unused_mut)] // Only the feature adds to it.
-    let mut all: Vec<Box<dyn Engine>> = vec![Box::new(VisorCbpf(program)), Box::new(VisorEbpf(vm))];
+    let mut all: Vec<Box<dyn Engine>> = vec![
+        Box::new(VisorCbpf(program)),
+        Box::new(interpreter),
+        Box::new(jit),
+    ];
     #[cfg(feature = "bench-libpcap")]
     all.push(Box::new(Libpcap(libpcap::program(&insns))));
     let counts: Vec<usize> = all.iter_mut().map(|e| e.run_all(frames)).collect();

@@ -1,6 +1,7 @@
 //! `apply.json`: filters run over the captures in `../shared/filters/pcaps`
-//! with the checked-program interpreter; each packet's return value must
-//! be libpcap's, for both the optimized and the unoptimized program.
+//! with the checked-program interpreter, and translated to eBPF on the JIT
+//! (`visor filter`'s default); each packet's return value must be
+//! libpcap's, for both the optimized and the unoptimized program.
 
 /// `$VISOR_SHARED/filters`, else `../shared/filters` beside the repository.
 fn filters_dir() -> std::path::PathBuf {
@@ -14,7 +15,8 @@ use visor_filter::capture::Capture as CaptureFile;
 use visor_filter::compile::{
     ByteOrder, Capture, CompileOptions, LinkType, NameDb, NameFiles, Optimize, compile,
 };
-use visor_filter::{Packet, Rules, check_with, run};
+use visor_filter::{Packet, Rules, check_with, run, to_ebpf};
+use visor_vm::{Helpers, Interpreter, RunInput, Session};
 
 #[test]
 fn apply_cases_match_libpcap_per_packet() {
@@ -103,10 +105,20 @@ fn results(
     });
     let program = compile(expr, &opts).map_err(|e| e.to_string())?;
     let checked = check_with(&program, Rules::Libpcap).map_err(|e| e.to_string())?;
+    // The eBPF translation on the JIT, as `visor filter` runs it, must
+    // agree packet by packet.
+    let mut vm = Interpreter::new(&to_ebpf(&checked), Helpers::new()).map_err(|e| e.to_string())?;
+    let _interpreter_where_no_jit = vm.compile_jit();
+    let mut session = Session::new(&vm);
     capture
         .map(|record| {
             let r = record.map_err(|e| e.to_string())?;
-            Ok(run(&checked, Packet::new(r.data, r.orig_len)))
+            let cbpf = run(&checked, Packet::new(r.data, r.orig_len));
+            let input = RunInput::readonly(r.data).with_length(u64::from(r.orig_len));
+            match session.run(input) {
+                Ok(r0) if r0 == u64::from(cbpf) => Ok(cbpf),
+                ebpf => Err(format!("cBPF returns {cbpf}, its eBPF on the JIT {ebpf:?}")),
+            }
         })
         .collect()
 }

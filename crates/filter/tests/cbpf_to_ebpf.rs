@@ -1,6 +1,7 @@
 //! The translation to eBPF is equivalent to the cBPF interpreter: for every
-//! program and packet, visor-vm running `to_ebpf(program)` returns in r0
-//! exactly what `run(program, packet)` returns.
+//! program and packet, visor-vm running `to_ebpf(program)`, in its
+//! interpreter and in a JIT session, returns in r0 exactly what
+//! `run(program, packet)` returns.
 //!
 //! Programs: random checked ones (every load mode and size, every ALU
 //! operation with K and X, jumps, scratch memory, `ret`) under the kernel's
@@ -28,7 +29,7 @@ use visor_filter::{
 use visor_isa::cbpf::{
     AluOp, Ancillary, Format, JmpCond, Listing, Load, LoadX, Op, RetVal, Size, Src,
 };
-use visor_vm::{Helpers, Interpreter};
+use visor_vm::{Helpers, Interpreter, RunInput, Session};
 
 /// Every packet of every classic capture, loaded once.
 fn capture_packets() -> &'static [Vec<u8>] {
@@ -51,6 +52,10 @@ fn compare<'a>(
     let ebpf = to_ebpf(program);
     let vm = Interpreter::new(&ebpf, Helpers::new())
         .map_err(|e| format!("visor-vm refuses the translation: {e}"))?;
+    let mut jit = Interpreter::new(&ebpf, Helpers::new())
+        .map_err(|e| format!("visor-vm refuses the translation: {e}"))?;
+    let _interpreter_where_no_jit = jit.compile_jit();
+    let mut session = Session::new(&jit);
     let mut buffer = Vec::new();
     let mut count = 0;
     for bytes in packets {
@@ -58,9 +63,10 @@ fn compare<'a>(
         buffer.clear();
         buffer.extend_from_slice(bytes);
         let got = vm.run(&mut buffer);
-        if !matches!(got, Ok(r0) if r0 == want) {
+        let native = session.run(RunInput::readonly(bytes));
+        if !matches!(got, Ok(r0) if r0 == want) || !matches!(native, Ok(r0) if r0 == want) {
             return Err(format!(
-                "packet {bytes:02x?}: cBPF returns {want}, eBPF {got:?}\n{}",
+                "packet {bytes:02x?}: cBPF returns {want}, eBPF {got:?}, on the JIT {native:?}\n{}",
                 Listing::new(program.insns(), Format::Image)
             ));
         }

@@ -8,7 +8,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use visor_isa::asm::{Syntax, assemble};
-use visor_vm::{Helpers, Interpreter, RunInput};
+use visor_vm::{Helpers, Interpreter, RunInput, Session};
 
 struct Case {
     name: &'static str,
@@ -53,19 +53,28 @@ fn cases() -> Vec<Case> {
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Engine {
     Interpreter,
+    /// The JIT with constants blinded (the default).
     Jit,
+    /// The JIT with constants verbatim (`compile_trusted_jit`).
+    TrustedJit,
 }
 
 fn bench_engine(c: &mut Criterion, engine: Engine) {
     let name = match engine {
         Engine::Interpreter => "interpreter",
         Engine::Jit => "jit",
+        Engine::TrustedJit => "jit_trusted",
     };
     let mut group = c.benchmark_group(name);
     for case in cases() {
         let program = assemble(case.source, Syntax::Llvm).expect("bench program assembles");
         let mut vm = Interpreter::new(&program, Helpers::new()).expect("bench program loads");
-        if engine == Engine::Jit && vm.compile_jit().is_err() {
+        let compiled = match engine {
+            Engine::Interpreter => Ok(()),
+            Engine::Jit => vm.compile_jit(),
+            Engine::TrustedJit => vm.compile_trusted_jit(),
+        };
+        if compiled.is_err() {
             println!("skipped: no JIT on this host");
             return;
         }
@@ -88,6 +97,10 @@ fn jit(c: &mut Criterion) {
     bench_engine(c, Engine::Jit);
 }
 
+fn jit_trusted(c: &mut Criterion) {
+    bench_engine(c, Engine::TrustedJit);
+}
+
 /// Compile time: the JIT on each program (criterion's "elem/s": slots
 /// compiled per second).
 fn jit_compile(c: &mut Criterion) {
@@ -105,5 +118,35 @@ fn jit_compile(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, interpreter, jit, jit_compile);
+/// Per-run overhead: `r0 = 0; exit` run over and over, by
+/// [`Interpreter::run`] (which sets a run up each time) and in a
+/// [`Session`] (which reuses the setup), in each engine.
+fn per_run(c: &mut Criterion) {
+    let mut group = c.benchmark_group("per_run");
+    let program = assemble("r0 = 0\nexit", Syntax::Llvm).expect("bench program assembles");
+    let interpreter = Interpreter::new(&program, Helpers::new()).expect("bench program loads");
+    let jit = Interpreter::new(&program, Helpers::new())
+        .expect("bench program loads")
+        .with_jit();
+    let engines = [
+        ("interpreter", Some(&interpreter)),
+        ("jit", jit.as_ref().ok()),
+    ];
+    for (name, vm) in engines {
+        let Some(vm) = vm else {
+            println!("skipped: no JIT on this host");
+            continue;
+        };
+        group.bench_function(format!("{name}/run"), |b| {
+            b.iter(|| vm.run(black_box(&mut [])))
+        });
+        let mut session = Session::new(vm);
+        group.bench_function(format!("{name}/session"), |b| {
+            b.iter(|| session.run(RunInput::readonly(black_box(&[]))))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, interpreter, jit, jit_trusted, jit_compile, per_run);
 criterion_main!(benches);

@@ -9,7 +9,7 @@ use visor_isa::{AtomicOp, PacketOffset, Program, Reg, Size, Source, Width};
 use crate::context::{ContextKind, RunContext};
 use crate::error::VmError;
 use crate::helpers::{HelperOutcome, Helpers, LoopCall};
-use crate::jit::{JitError, JitProgram};
+use crate::jit::{Blinding, HostRegion, JitError, JitProgram};
 use crate::layout::{MAX_FRAMES, RegionId, STACK_FRAME_SIZE, frame_pointer};
 use crate::lower::{Names, Op, lower};
 use crate::maps::ProgramMaps;
@@ -77,16 +77,34 @@ impl Interpreter {
 
     /// Compiles the program to native code (x86-64 only); every later run
     /// executes it, with the same results, errors and budget as the
-    /// dispatch loop. On failure (no JIT for this host) nothing changes:
-    /// runs stay in the interpreter.
+    /// dispatch loop. Constants are blinded (see [`Interpreter::with_jit`]).
+    /// On failure (no JIT for this host) nothing changes: runs stay in the
+    /// interpreter.
     pub fn compile_jit(&mut self) -> Result<(), JitError> {
-        self.jit = Some(JitProgram::compile(&self.code)?);
+        self.jit = Some(JitProgram::compile(&self.code, Blinding::On)?);
         Ok(())
     }
 
-    /// [`Interpreter::compile_jit`], by value.
+    /// [`Interpreter::compile_jit`] for a program you trust: its constants
+    /// are encoded as they are, which makes instructions with immediates
+    /// a little faster. Never for programs from someone else.
+    pub fn compile_trusted_jit(&mut self) -> Result<(), JitError> {
+        self.jit = Some(JitProgram::compile(&self.code, Blinding::Off)?);
+        Ok(())
+    }
+
+    /// [`Interpreter::compile_jit`], by value. Every immediate of the
+    /// program is emitted XORed with a random key and undone at run time,
+    /// as the kernel's JIT does for unprivileged programs, so a program
+    /// cannot choose bytes of executable memory.
     pub fn with_jit(mut self) -> Result<Interpreter, JitError> {
         self.compile_jit()?;
+        Ok(self)
+    }
+
+    /// [`Interpreter::compile_trusted_jit`], by value.
+    pub fn with_trusted_jit(mut self) -> Result<Interpreter, JitError> {
+        self.compile_trusted_jit()?;
         Ok(self)
     }
 
@@ -159,34 +177,33 @@ impl Interpreter {
         }
     }
 
-    fn run_on<'m>(
+    pub(crate) fn run_on<'m>(
         &self,
         memory: &mut Memory<'m>,
         input: RunInput<'m>,
     ) -> Result<Finished, VmError> {
-        memory.maps.cpu = input.cpu;
-        memory.maps.set_table(self.maps.clone());
-        let (context_addr, context_len) = input.map_into(memory);
-        let mut regs = Registers::default();
-        regs[Reg::R1] = context_addr;
-        regs[Reg::R2] = context_len;
-        regs[Reg::R10] = frame_pointer(0);
+        let regs = input.start(memory, self.maps_shared());
+        self.run_chain(memory, regs, self.budget.unwrap_or(u64::MAX), None)
+    }
+
+    /// Runs `tail_called` (this program when `None`) from its first
+    /// instruction with `regs` and `remaining` instructions of budget, then
+    /// every tail call it makes, and ends the run.
+    pub(crate) fn run_chain(
+        &self,
+        memory: &mut Memory<'_>,
+        mut regs: Registers,
+        mut remaining: u64,
+        mut tail_called: Option<Arc<Interpreter>>,
+    ) -> Result<Finished, VmError> {
         let started_with = self.budget.unwrap_or(u64::MAX);
-        let mut remaining = started_with;
         // A tail call replaces the program and keeps registers, frame 0,
         // the budget and the run's memory; the target's maps come with it.
-        let mut tail_called: Option<Arc<Interpreter>> = None;
         let result = loop {
             let program = tail_called.as_deref().unwrap_or(self);
-            let mut machine = Machine {
-                code: &program.code,
-                helpers: &program.helpers,
-                regs,
-                calls: CallStack::default(),
-                memory: &mut *memory,
-                remaining,
-                budget: self.budget,
-            };
+            let mut machine = Machine::new(program, &mut *memory, regs, remaining);
+            // Errors name the budget the run started with.
+            machine.budget = self.budget;
             let end = match &program.jit {
                 Some(jit) => jit.execute(&mut machine),
                 None => machine.execute(),
@@ -196,13 +213,7 @@ impl Interpreter {
                 // `Returned` comes only out of a callback's own execution
                 // (`Machine::callback`), never out of the program's.
                 Ok(End::Exit(r0) | End::Returned(r0)) => break Ok(r0),
-                Ok(End::TailCall) => {
-                    let target = memory.maps.tail_call.take();
-                    memory
-                        .maps
-                        .set_table(target.as_ref().and_then(|t| t.maps.clone()));
-                    tail_called = target;
-                }
+                Ok(End::TailCall) => tail_called = take_tail_call(memory),
                 Err(stop) => break Err(*stop),
             }
         };
@@ -212,6 +223,31 @@ impl Interpreter {
             instructions: started_with - remaining,
         })
     }
+
+    /// The lowered code, for the JIT and sessions.
+    pub(crate) fn code(&self) -> &[Op] {
+        &self.code
+    }
+
+    /// The native code, when [`Interpreter::with_jit`] made it.
+    pub(crate) fn jit(&self) -> Option<&JitProgram> {
+        self.jit.as_ref()
+    }
+
+    /// The program's maps, shared with its runs.
+    pub(crate) fn maps_shared(&self) -> Option<Arc<ProgramMaps>> {
+        self.maps.clone()
+    }
+}
+
+/// The target of the tail call a program just made, with its maps now
+/// the run's; `None` re-runs the program that called.
+pub(crate) fn take_tail_call(memory: &mut Memory<'_>) -> Option<Arc<Interpreter>> {
+    let target = memory.maps.tail_call.take();
+    memory
+        .maps
+        .set_table(target.as_ref().and_then(|t| t.maps.clone()));
+    target
 }
 
 /// A run with a served context: how it ended, and the context and packet
@@ -246,6 +282,8 @@ pub struct RunInput<'a> {
     cpu: u32,
     /// A served context (`__sk_buff`, `xdp_md`) and its packet's bytes.
     served: Option<(Box<RunContext>, Vec<u8>)>,
+    /// What r2 holds instead of the context's length.
+    length: Option<u64>,
 }
 
 #[derive(Debug, Default)]
@@ -266,6 +304,17 @@ impl<'a> RunInput<'a> {
             packet: PacketSource::Context,
             cpu: 0,
             served: None,
+            length: None,
+        }
+    }
+
+    /// `packet`, read-only, as both context and packet: what a socket
+    /// filter or a cBPF program translated by visor-filter reads.
+    #[inline]
+    pub fn readonly(packet: &'a [u8]) -> RunInput<'a> {
+        RunInput {
+            packet: PacketSource::Context,
+            ..RunInput::context(Region::readonly(packet))
         }
     }
 
@@ -276,6 +325,7 @@ impl<'a> RunInput<'a> {
             packet: PacketSource::None,
             cpu: 0,
             served: None,
+            length: None,
         }
     }
 
@@ -290,6 +340,7 @@ impl<'a> RunInput<'a> {
             packet: PacketSource::None,
             cpu: 0,
             served: Some((Box::new(context), packet)),
+            length: None,
         })
     }
 
@@ -303,6 +354,16 @@ impl<'a> RunInput<'a> {
         }
     }
 
+    /// r2 holds `length` instead of the context's length (visor-filter's
+    /// translated cBPF reads the packet's length on the wire there).
+    #[inline]
+    pub fn with_length(self, length: u64) -> RunInput<'a> {
+        RunInput {
+            length: Some(length),
+            ..self
+        }
+    }
+
     /// Runs on CPU `cpu` (default 0): `bpf_get_smp_processor_id`, the
     /// value per-CPU maps give, and `BPF_F_CURRENT_CPU` perf output. It
     /// must be below the per-CPU maps' CPU count.
@@ -310,20 +371,71 @@ impl<'a> RunInput<'a> {
         RunInput { cpu, ..self }
     }
 
-    /// Maps the regions; returns r1 and r2: the context's address and
-    /// length, or zeros when there is no context or it is empty.
-    fn map_into(self, memory: &mut Memory<'a>) -> (u64, u64) {
+    /// Maps the input into `memory` for a run of a program with `maps`;
+    /// returns the registers the run starts with.
+    pub(crate) fn start(
+        self,
+        memory: &mut Memory<'a>,
+        maps: Option<Arc<ProgramMaps>>,
+    ) -> Registers {
+        memory.maps.cpu = self.cpu;
+        memory.maps.set_table(maps);
+        let mut regs = Registers::default();
+        (regs[Reg::R1], regs[Reg::R2]) = self.arguments();
+        regs[Reg::R10] = frame_pointer(0);
+        self.map_into(memory);
+        regs
+    }
+
+    /// r1 and r2: the context's address and length, zeros when there is
+    /// no context or it is empty; r2 as [`RunInput::with_length`] says.
+    #[inline]
+    pub(crate) fn arguments(&self) -> (u64, u64) {
+        let (addr, len) = match (&self.served, &self.context) {
+            (Some((context, _)), _) => (RegionId::CONTEXT.addr(0), context.fields.len() as u64),
+            (None, Some(c)) if !c.is_empty() => (RegionId::CONTEXT.addr(0), c.len() as u64),
+            _ => (0, 0),
+        };
+        (addr, self.length.unwrap_or(len))
+    }
+
+    /// The regions as native code reads them, without a [`Memory`]: the
+    /// context, the separate packet and the packet of `LD_ABS`/`LD_IND`.
+    /// `None` for a served context, which only a `Memory` can answer.
+    #[inline]
+    pub(crate) fn host_regions(&mut self) -> Option<InputRegions> {
+        if self.served.is_some() {
+            return None;
+        }
+        let context = match &mut self.context {
+            Some(c) if !c.is_empty() => HostRegion::of(c),
+            _ => HostRegion::UNMAPPED,
+        };
+        let packet = match &mut self.packet {
+            PacketSource::Separate(p) => HostRegion::of(p),
+            PacketSource::None | PacketSource::Context => HostRegion::UNMAPPED,
+        };
+        let ld_abs = match self.packet {
+            PacketSource::None => HostRegion::UNMAPPED,
+            PacketSource::Context => context,
+            PacketSource::Separate(_) => packet,
+        };
+        Some(InputRegions {
+            context,
+            packet,
+            ld_abs,
+        })
+    }
+
+    /// Maps the regions.
+    fn map_into(self, memory: &mut Memory<'a>) {
         if let Some((context, packet)) = self.served {
-            let len = context.fields.len() as u64;
             memory.map(RegionId::PACKET, Region::owned(packet.into_boxed_slice()));
             memory.set_packet(RegionId::PACKET);
             memory.context = Some(context);
-            return (RegionId::CONTEXT.addr(0), len);
+            return;
         }
         let context = self.context.filter(|c| !c.is_empty());
-        let registers = context
-            .as_ref()
-            .map_or((0, 0), |c| (RegionId::CONTEXT.addr(0), c.len() as u64));
         let has_context = context.is_some();
         if let Some(context) = context {
             memory.map(RegionId::CONTEXT, context);
@@ -337,8 +449,16 @@ impl<'a> RunInput<'a> {
                 memory.set_packet(RegionId::PACKET);
             }
         }
-        registers
     }
+}
+
+/// An input's regions as native code reads them.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct InputRegions {
+    pub(crate) context: HostRegion,
+    pub(crate) packet: HostRegion,
+    /// The packet of `LD_ABS`/`LD_IND` (one of the two, or nothing).
+    pub(crate) ld_abs: HostRegion,
 }
 
 /// An error inside the dispatch loop, boxed: errors are rare, and a
@@ -385,13 +505,34 @@ pub(crate) struct Machine<'i, 'r, 'm> {
     pub(crate) code: &'i [Op],
     helpers: &'i Helpers,
     pub(crate) regs: Registers,
-    calls: CallStack,
+    pub(crate) calls: CallStack,
     /// Borrowed, not owned: the region table is a few hundred bytes that
     /// need not move.
     pub(crate) memory: &'r mut Memory<'m>,
     /// Instructions left in the budget.
     pub(crate) remaining: u64,
     budget: Option<u64>,
+}
+
+impl<'i, 'r, 'm> Machine<'i, 'r, 'm> {
+    /// A machine running `program` on `memory` from `regs`, at depth 0,
+    /// with `remaining` instructions of its budget left.
+    pub(crate) fn new(
+        program: &'i Interpreter,
+        memory: &'r mut Memory<'m>,
+        regs: Registers,
+        remaining: u64,
+    ) -> Machine<'i, 'r, 'm> {
+        Machine {
+            code: &program.code,
+            helpers: &program.helpers,
+            regs,
+            calls: CallStack::default(),
+            memory,
+            remaining,
+            budget: program.budget,
+        }
+    }
 }
 
 impl Machine<'_, '_, '_> {

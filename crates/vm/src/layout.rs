@@ -47,6 +47,8 @@ impl RegionId {
     pub const CONTEXT: RegionId = RegionId(1);
     /// Stack frame 0; frame `n` is `STACK_FIRST + n`.
     const STACK_FIRST: u32 = 2;
+    /// The main program's stack frame.
+    pub(crate) const FRAME_0: RegionId = RegionId(Self::STACK_FIRST);
     /// The packet, when it is not the context itself.
     pub const PACKET: RegionId = RegionId(Self::STACK_FIRST + MAX_FRAMES as u32);
     /// Ring buffer reservation 0; reservation `n` is `RESERVATION_FIRST + n`.

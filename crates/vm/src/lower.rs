@@ -93,6 +93,28 @@ pub(crate) enum Op {
     Exit,
 }
 
+impl Op {
+    /// Whether the op names `reg` as an operand or address base.
+    pub(crate) fn mentions(&self, reg: Reg) -> bool {
+        let source = |src: Source| src == Source::Reg(reg);
+        match *self {
+            Op::Alu { dst, src, .. } | Op::Store { dst, src, .. } | Op::Jump { dst, src, .. } => {
+                dst == reg || source(src)
+            }
+            Op::Load { dst, src, .. } | Op::Atomic { dst, src, .. } => dst == reg || src == reg,
+            Op::Neg { dst, .. } | Op::Endian { dst, .. } | Op::LoadImm64 { dst, .. } => dst == reg,
+            Op::LoadPacket { offset, .. } => offset == PacketOffset::Ind(reg),
+            Op::CallReg { reg: called } => called == reg,
+            Op::LoadImm64Tail
+            | Op::Ja { .. }
+            | Op::CallHelper { .. }
+            | Op::CallUnknownHelper { .. }
+            | Op::CallLocal { .. }
+            | Op::Exit => false,
+        }
+    }
+}
+
 /// What lowering resolves names against.
 #[derive(Clone, Copy)]
 pub(crate) struct Names<'a> {

@@ -83,9 +83,15 @@ impl<'a> Memory<'a> {
     /// Memory with frame 0 of `stack` mapped, zeroed, and nothing else.
     /// Deeper frames are zeroed when first entered.
     pub(crate) fn new(stack: &'a mut Stack) -> Memory<'a> {
-        let [first, rest @ ..] = stack;
-        first.fill(0);
-        let mut frames = core::iter::once(first).chain(rest);
+        stack[0].fill(0);
+        Memory::resuming(stack)
+    }
+
+    /// Memory with frame 0 of `stack` mapped as it is: a session's native
+    /// code has been running on it (see `session`), since its run began
+    /// on a zeroed frame. Deeper frames are zeroed when first entered.
+    pub(crate) fn resuming(stack: &'a mut Stack) -> Memory<'a> {
+        let mut frames = stack.iter_mut();
         let mut memory = Memory {
             table: [const { None }; REGION_SLOTS],
             idle_frames: core::array::from_fn(|_| {
@@ -180,6 +186,15 @@ impl<'a> Memory<'a> {
                 None => HostRegion::UNMAPPED,
                 Some(region) => HostRegion::of(region),
             };
+        }
+    }
+
+    /// The packet of `LD_ABS`/`LD_IND` as native code reads it.
+    pub(crate) fn host_packet(&mut self) -> HostRegion {
+        let id = self.packet;
+        match id.and_then(|id| self.table.get_mut(id.index())?.as_mut()) {
+            Some(region) => HostRegion::of(region),
+            None => HostRegion::UNMAPPED,
         }
     }
 

@@ -1,7 +1,8 @@
 //! The interpreter and the JIT tested as one: each program runs through
-//! both engines, which must agree on r0 or the error, on the input bytes
-//! afterwards and on the instruction count; the expected outcome is stated
-//! once. Then random valid programs (every instruction kind, forward
+//! both engines (the JIT with constants blinded, as by default, and
+//! verbatim, as for trusted programs; plainly and in a `Session`), which
+//! must agree on r0 or the error, on the input bytes afterwards and on the
+//! instruction count; the expected outcome is stated once. Then random valid programs (every instruction kind, forward
 //! branches, bounded loops, stack and input traffic, atomics, helper and
 //! local calls, faults, small budgets) compared the same way.
 
@@ -12,8 +13,8 @@ use std::sync::Arc;
 use common::*;
 use visor_isa::{AluOp, AtomicOp, ByteOrder, Insn, JmpCond, LoadImm, Reg, Size, Source, Width};
 use visor_vm::{
-    HelperOutcome, Helpers, Interpreter, Map, MapDef, MapKind, MapOps, ProgramMaps, RunInput,
-    UpdateMode,
+    Finished, HelperOutcome, Helpers, Interpreter, Map, MapDef, MapKind, MapOps, ProgramMaps,
+    RunInput, Session, UpdateMode,
 };
 
 /// What a run gave: r0 or the error's text, the instructions counted, and
@@ -26,30 +27,61 @@ struct Observed {
 }
 
 fn observe(vm: &Interpreter, input: &[u8]) -> Observed {
+    observe_run(input, |memory| vm.run_counted(RunInput::memory(memory)))
+}
+
+/// What `run` gave on a copy of `input`.
+fn observe_run<E: ToString>(
+    input: &[u8],
+    run: impl FnOnce(&mut [u8]) -> Result<Finished, E>,
+) -> Observed {
     let mut memory = input.to_vec();
-    let counted = vm.run_counted(RunInput::memory(&mut memory));
+    let counted = run(&mut memory).map_err(|e| e.to_string());
     Observed {
-        result: counted.as_ref().map(|f| f.r0).map_err(|e| e.to_string()),
+        result: counted.as_ref().map(|f| f.r0).map_err(Clone::clone),
         instructions: counted.ok().map(|f| f.instructions),
         memory,
     }
 }
 
-/// Runs `vm` in the interpreter and, on x86-64, natively; both must agree.
-/// Returns what they observed.
+/// What runs in a [`Session`] gave: the same input run twice in one
+/// session must be observed the same, and as a plain run is.
+fn observe_session(vm: &Interpreter, input: &[u8]) -> Observed {
+    let mut session = Session::new(vm);
+    let mut observe_once = || {
+        observe_run(input, |memory| {
+            session.run_counted(RunInput::memory(memory))
+        })
+    };
+    let first = observe_once();
+    assert_eq!(observe_once(), first, "a session's second run differs");
+    first
+}
+
+/// Runs `vm` in the interpreter and, on x86-64, natively, each plainly
+/// and in a session; all must agree. Returns what they observed.
 #[track_caller]
 fn both_engines(vm: Interpreter, input: &[u8]) -> Observed {
     let interpreted = observe(&vm, input);
+    assert_eq!(
+        observe_session(&vm, input),
+        interpreted,
+        "interpreter session"
+    );
     if cfg!(target_arch = "x86_64") {
-        let jit = vm
+        let mut jit = vm
             .with_jit()
             .expect("the JIT takes what the interpreter runs");
         assert!(jit.is_jit());
         let native = observe(&jit, input);
         assert_eq!(
             native, interpreted,
-            "the JIT disagrees with the interpreter"
+            "the JIT (constants blinded) disagrees with the interpreter"
         );
+        assert_eq!(observe_session(&jit, input), interpreted, "JIT session");
+        jit.compile_trusted_jit()
+            .expect("and with constants verbatim");
+        assert_eq!(observe(&jit, input), interpreted, "trusted JIT");
     }
     interpreted
 }
@@ -290,22 +322,44 @@ fn faults_name_the_same_instruction_and_region() {
     );
 }
 
+/// r0 += 3, ten times, then `tail`.
+fn counting_loop(tail: Insn) -> Vec<Insn> {
+    vec![
+        mov(R0, 0),
+        mov(R3, 10),
+        add(R0, 3),
+        add(R3, -1),
+        jump(Width::W64, JmpCond::Ne, R3, imm(0), -3),
+        tail,
+        add(R0, 1),
+        exit(),
+    ]
+}
+
 #[test]
 fn the_budget_stops_both_at_the_same_instruction() {
-    // A loop: the budget runs out in the middle of a block.
-    for budget in [1, 2, 3, 7, 10, 11, 12, 100] {
-        let vm = vm_with(
-            vec![
-                mov(R0, 0),
-                mov(R1, 10),
-                add(R0, 3),
-                add(R1, -1),
-                jump(Width::W64, JmpCond::Ne, R1, imm(0), -3),
-                exit(),
-            ],
-            Some(budget),
-        );
-        both_engines(vm, &[]);
+    // The loop, then a load through r1 that passes or faults (on the slow
+    // path). Native code keeps the budget in a register in this program
+    // (no r10, no calls) and in memory in the one that stores through r10:
+    // both must run out at the same instruction as the interpreter, in
+    // the middle of a block, in the loop or after it.
+    for (budget, off) in [(1, 0), (5, 0), (12, 0), (33, 0), (34, 0), (40, 0), (40, 30)] {
+        let through_r1 = Insn::Load {
+            size: Size::DW,
+            signed: false,
+            dst: R2,
+            src: R1,
+            off,
+        };
+        let through_r10 = Insn::Store {
+            size: Size::DW,
+            dst: R10,
+            off: off - 8,
+            src: reg(R0),
+        };
+        for tail in [through_r1, through_r10] {
+            both_engines(vm_with(counting_loop(tail), Some(budget)), &[7; 8]);
+        }
     }
 }
 
@@ -366,6 +420,87 @@ fn packet_loads_and_jumps_into_lddw() {
     check_engines(vec![mov(R0, 5), ld_abs(Size::W, 1), exit()], &[1, 2], Ok(0));
     // Falling off the end.
     check_engines(vec![mov(R0, 1)], &[], Err("fell off the end"));
+}
+
+#[test]
+fn inline_packet_loads_end_the_program_at_every_edge() {
+    let packet = [0x11, 0x22, 0x33, 0x44, 0x55];
+    // The last bytes that fit, one past them, a negative offset.
+    check_engines(vec![ld_abs(Size::W, 1), exit()], &packet, Ok(0x2233_4455));
+    check_engines(vec![ld_abs(Size::W, 2), exit()], &packet, Ok(0));
+    check_engines(
+        vec![mov(R0, 9), ld_abs(Size::B, -1), exit()],
+        &packet,
+        Ok(0),
+    );
+    // LD_IND adds in 64 bits and keeps the low half as a signed offset:
+    // 2^32 + 4 wraps to 4; 2^31 is negative; -1 + 2 is 1.
+    for (index, offset, want) in [(1i64 << 32, 4, 0x55), (1 << 31, 0, 0), (-1, 2, 0x22)] {
+        check_engines(
+            vec![
+                Insn::LoadImm64 {
+                    kind: LoadImm::Imm64,
+                    dst: R3,
+                    imm: index as u64,
+                },
+                ld_ind(Size::B, R3, offset),
+                exit(),
+            ],
+            &packet,
+            Ok(want),
+        );
+    }
+    // After a failed load nothing else runs, not even in a local call.
+    check_engines(
+        vec![
+            call_local(2),
+            mov(R0, 7),
+            exit(),
+            ld_abs(Size::H, 4),
+            exit(),
+        ],
+        &packet,
+        Ok(0),
+    );
+}
+
+#[test]
+fn a_session_reads_a_read_only_packet_with_its_wire_length() {
+    // r0 = r2 (the length) + the first byte; a store to the packet faults.
+    let load = vec![
+        Insn::Load {
+            size: Size::B,
+            signed: false,
+            dst: R0,
+            src: R1,
+            off: 0,
+        },
+        alu(Width::W64, AluOp::Add, R0, reg(R2)),
+        exit(),
+    ];
+    let store = vec![
+        Insn::Store {
+            size: Size::B,
+            dst: R1,
+            off: 0,
+            src: imm(1),
+        },
+        exit(),
+    ];
+    for insns in [load, store] {
+        let vm = vm_with(insns.clone(), None);
+        let jit = vm_with(insns, None).with_jit().ok();
+        for engine in [Some(&vm), jit.as_ref()].into_iter().flatten() {
+            let mut session = Session::new(engine);
+            for (packet, wire_len) in [([5u8, 0], 60), ([6, 0], 1500)] {
+                let input = RunInput::readonly(&packet).with_length(wire_len);
+                match session.run(input) {
+                    Ok(r0) => assert_eq!(r0, wire_len + u64::from(packet[0])),
+                    Err(e) => assert!(e.to_string().contains("read-only"), "{e}"),
+                }
+            }
+        }
+    }
 }
 
 #[test]
@@ -701,13 +836,26 @@ fn run_random(seed: u64) -> Observed {
     let vm = Interpreter::new(&program(insns.clone()), test_helpers())
         .expect("random programs load")
         .with_budget(budget);
-    let interpreted = observe(&vm, &random_input(seed));
+    let input = random_input(seed);
+    let interpreted = observe(&vm, &input);
     if cfg!(target_arch = "x86_64") {
-        let jit = vm.with_jit().expect("the JIT takes every random program");
-        let native = observe(&jit, &random_input(seed));
+        let mut jit = vm.with_jit().expect("the JIT takes every random program");
+        let native = observe(&jit, &input);
         assert_eq!(
             native, interpreted,
             "seed {seed:#x}, budget {budget:?}, program {insns:?}"
+        );
+        assert_eq!(
+            observe_session(&jit, &input),
+            interpreted,
+            "session: seed {seed:#x}, budget {budget:?}, program {insns:?}"
+        );
+        jit.compile_trusted_jit()
+            .expect("and with constants verbatim");
+        assert_eq!(
+            observe(&jit, &input),
+            interpreted,
+            "trusted JIT: seed {seed:#x}, budget {budget:?}, program {insns:?}"
         );
     }
     interpreted

@@ -12,9 +12,12 @@ use core::mem::offset_of;
 
 use visor_isa::{AluOp, ByteOrder, JmpCond, Reg, Source, Width};
 
+use super::Blinding;
+use super::blinding::{KeyStream, Operand};
 use super::memory::{Access, access_check};
 use super::x64::{AluKind, Assembler, Cond, DivKind, Gpr, Label, Mem, OperandSize, ShiftKind};
 use super::{JitContext, JitError, Service, Status};
+use crate::layout::frame_pointer;
 use crate::lower::Op;
 use crate::semantics;
 
@@ -43,7 +46,7 @@ pub(super) fn host(reg: Reg) -> Gpr {
     HOST[reg.index() % Reg::COUNT]
 }
 
-fn context_field(offset: usize) -> Mem {
+pub(super) fn context_field(offset: usize) -> Mem {
     // The context is a few hundred bytes: its offsets fit.
     Mem::at(CTX, offset as i32)
 }
@@ -99,10 +102,59 @@ pub(super) struct Codegen<'a> {
     /// Leaves native code.
     leave: Label,
     slow: Vec<SlowPath>,
+    budget: BudgetHome,
+    /// The keys of constant blinding, when it is on.
+    pub(super) blinding: Option<KeyStream>,
+}
+
+/// Where native code keeps the instructions left in the budget while it
+/// runs. Each basic block is charged, so a memory-resident counter makes a
+/// chain of read-modify-writes through memory: a few cycles a block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum BudgetHome {
+    /// `JitContext::remaining`.
+    Context,
+    /// rbp, the host register of r10, in a program that never names r10
+    /// and calls nothing (no helper, `callx` or local call): only then is
+    /// r10 unread, by native code and by the machine alike. Copied to and
+    /// from `JitContext::remaining` around every call into Rust.
+    Rbp,
+}
+
+impl BudgetHome {
+    fn of(code: &[Op]) -> BudgetHome {
+        let calls = |op: &Op| {
+            matches!(
+                op,
+                Op::CallHelper { .. }
+                    | Op::CallUnknownHelper { .. }
+                    | Op::CallLocal { .. }
+                    | Op::CallReg { .. }
+            )
+        };
+        if code.iter().any(|op| op.mentions(Reg::R10) || calls(op)) {
+            BudgetHome::Context
+        } else {
+            BudgetHome::Rbp
+        }
+    }
+}
+
+/// The budget counter in the context.
+fn remaining_field() -> Mem {
+    context_field(offset_of!(JitContext, remaining))
+}
+
+/// Machine code with its two entry points (see [`Codegen::entries`]).
+pub(super) struct Compiled {
+    pub(super) bytes: Vec<u8>,
+    /// Where a run that starts afresh enters; the code at offset 0
+    /// resumes from the context's registers.
+    pub(super) fresh_entry: usize,
 }
 
 /// Compiles `code`; `service` is the address of the Rust service entry.
-pub(super) fn compile(code: &[Op], service: u64) -> Result<Vec<u8>, JitError> {
+pub(super) fn compile(code: &[Op], service: u64, blinding: Blinding) -> Result<Compiled, JitError> {
     let mut asm = Assembler::default();
     let labels = (0..=code.len()).map(|_| asm.new_label()).collect();
     let (stub, leave) = (asm.new_label(), asm.new_label());
@@ -114,8 +166,13 @@ pub(super) fn compile(code: &[Op], service: u64) -> Result<Vec<u8>, JitError> {
         stub,
         leave,
         slow: Vec::new(),
+        budget: BudgetHome::of(code),
+        blinding: match blinding {
+            Blinding::On => Some(KeyStream::random()),
+            Blinding::Off => None,
+        },
     };
-    cg.prologue();
+    let fresh_entry = cg.entries();
     for (pc, op) in code.iter().enumerate() {
         cg.emit_slot(pc, op)?;
     }
@@ -126,7 +183,8 @@ pub(super) fn compile(code: &[Op], service: u64) -> Result<Vec<u8>, JitError> {
     cg.slow_paths();
     cg.service_stub(service);
     cg.epilogue();
-    cg.asm.finish().map_err(|_| JitError::UnboundLabel)
+    let bytes = cg.asm.finish().map_err(|_| JitError::UnboundLabel)?;
+    Ok(Compiled { bytes, fresh_entry })
 }
 
 /// Whether each op ends a basic block: it jumps, or calls into Rust (so a
@@ -264,7 +322,7 @@ impl Codegen<'_> {
                 off,
             } => self.atomic(pc32, size, op, dst, src, off),
             Op::LoadImm64 { dst, imm } => {
-                self.asm.mov_ri64(host(dst), imm);
+                self.load_constant(host(dst), imm, Gpr::Rax);
                 if self.is_leader(pc + 1) {
                     let after = self.label(pc32 + 2)?;
                     self.asm.jmp(after);
@@ -291,6 +349,7 @@ impl Codegen<'_> {
                 self.asm.call_label(target);
             }
             Op::Exit => {
+                self.exit_at_depth_zero();
                 self.call_service(pc, Service::Exit);
                 self.asm.alu_ri(
                     AluKind::Cmp,
@@ -301,10 +360,10 @@ impl Codegen<'_> {
                 self.asm.jcc(Cond::Ne, self.leave);
                 self.asm.ret();
             }
+            Op::LoadPacket { size, offset, imm } => self.load_packet(pc32, size, offset, imm)?,
             // Everything else runs in Rust with the interpreter's `step`:
-            // helpers, `callx`, packet loads, a jump into an `lddw`.
+            // helpers, `callx`, a jump into an `lddw`.
             Op::LoadImm64Tail
-            | Op::LoadPacket { .. }
             | Op::CallHelper { .. }
             | Op::CallUnknownHelper { .. }
             | Op::CallReg { .. } => {
@@ -326,23 +385,71 @@ impl Codegen<'_> {
         });
     }
 
+    /// Ends the program natively when `exit` runs at depth 0, which is
+    /// when the stack pointer is where the prologue left it (each local
+    /// call is a native `call`): r0 goes to the context, eax says
+    /// `Status::Exited`, and no call into Rust is needed. Deeper, the code
+    /// after this returns.
+    fn exit_at_depth_zero(&mut self) {
+        let nested = self.asm.new_label();
+        let entry_rsp = context_field(offset_of!(JitContext, entry_rsp));
+        self.asm
+            .alu_rm(AluKind::Cmp, OperandSize::S64, Gpr::Rsp, entry_rsp);
+        self.asm.jcc(Cond::Ne, nested);
+        let r0 = context_field(offset_of!(JitContext, regs));
+        self.asm.mov_mr(OperandSize::S64, r0, host(Reg::R0));
+        self.asm.mov_ri32(Gpr::Rax, Status::Exited as u32);
+        self.store_budget();
+        self.asm.jmp(self.leave);
+        self.asm.bind(nested);
+    }
+
     /// Charges the block starting at `pc`, or hands the run to the
     /// interpreter there when the budget cannot pay for all of it.
     fn charge_budget(&mut self, pc: usize) {
         let count = i32::try_from(self.block_len(pc)).unwrap_or(i32::MAX);
-        let remaining = context_field(offset_of!(JitContext, remaining));
         let short = self.asm.new_label();
-        self.asm
-            .alu_mi(AluKind::Cmp, OperandSize::S64, remaining, count);
-        self.asm.jcc(Cond::B, short);
-        self.asm
-            .alu_mi(AluKind::Sub, OperandSize::S64, remaining, count);
+        match self.budget {
+            BudgetHome::Context => {
+                let remaining = remaining_field();
+                self.asm
+                    .alu_mi(AluKind::Cmp, OperandSize::S64, remaining, count);
+                self.asm.jcc(Cond::B, short);
+                self.asm
+                    .alu_mi(AluKind::Sub, OperandSize::S64, remaining, count);
+            }
+            BudgetHome::Rbp => {
+                self.asm
+                    .alu_ri(AluKind::Cmp, OperandSize::S64, Gpr::Rbp, count);
+                self.asm.jcc(Cond::B, short);
+                self.asm
+                    .alu_ri(AluKind::Sub, OperandSize::S64, Gpr::Rbp, count);
+            }
+        }
         self.slow.push(SlowPath {
             entry: short,
             pc: pc as u32,
             service: Service::Resume,
             resume: None,
         });
+    }
+
+    /// Copies a register-resident budget into the context (before Rust
+    /// reads it).
+    fn store_budget(&mut self) {
+        if self.budget == BudgetHome::Rbp {
+            self.asm
+                .mov_mr(OperandSize::S64, remaining_field(), Gpr::Rbp);
+        }
+    }
+
+    /// Takes a register-resident budget from the context (after guest
+    /// registers were loaded, which wrote rbp as r10).
+    fn load_budget(&mut self) {
+        if self.budget == BudgetHome::Rbp {
+            self.asm
+                .mov_rm(OperandSize::S64, Gpr::Rbp, remaining_field());
+        }
     }
 
     /// `mov ecx, pc; mov edx, service; call stub`: the status in eax.
@@ -369,9 +476,9 @@ impl Codegen<'_> {
             _ => None,
         };
         if let Some(kind) = kind {
-            match src {
-                Source::Reg(s) => self.asm.alu_rr(kind, size, d, host(s)),
-                Source::Imm(imm) => self.asm.alu_ri(kind, size, d, imm),
+            match self.operand(src) {
+                Operand::Reg(s) => self.asm.alu_rr(kind, size, d, s),
+                Operand::Imm(imm) => self.asm.alu_ri(kind, size, d, imm),
             }
             return;
         }
@@ -380,7 +487,7 @@ impl Codegen<'_> {
             // `mov` and `movsx` of an immediate: the result is a constant.
             (AluOp::Mov | AluOp::Movsx(_), Source::Imm(imm)) => {
                 let value = semantics::alu(op, width, 0, i64::from(imm) as u64);
-                self.asm.mov_ri64(d, value);
+                self.load_constant(d, value, Gpr::Rax);
             }
             (AluOp::Movsx(from), Source::Reg(s)) => {
                 let from = super::memory::size_of_access(from);
@@ -390,8 +497,10 @@ impl Codegen<'_> {
                     self.asm.movsx_rr(from, size, d, host(s));
                 }
             }
-            (AluOp::Mul, Source::Reg(s)) => self.asm.imul_rr(size, d, host(s)),
-            (AluOp::Mul, Source::Imm(imm)) => self.asm.imul_rri(size, d, d, imm),
+            (AluOp::Mul, src) => match self.operand(src) {
+                Operand::Reg(s) => self.asm.imul_rr(size, d, s),
+                Operand::Imm(imm) => self.asm.imul_rri(size, d, d, imm),
+            },
             (AluOp::Lsh | AluOp::Rsh | AluOp::Arsh, src) => self.shift(width, op, d, src),
             (AluOp::Div | AluOp::Mod | AluOp::Sdiv | AluOp::Smod, src) => {
                 self.divide(width, op, d, src);
@@ -444,7 +553,7 @@ impl Codegen<'_> {
         );
         match src {
             Source::Reg(s) => self.asm.mov_rr(OperandSize::S64, Gpr::Rcx, host(s)),
-            Source::Imm(imm) => self.asm.mov_ri64(Gpr::Rcx, i64::from(imm) as u64),
+            Source::Imm(imm) => self.load_constant(Gpr::Rcx, i64::from(imm) as u64, Gpr::Rax),
         }
         self.asm.test_rr(size, Gpr::Rcx, Gpr::Rcx);
         self.asm.jcc(Cond::E, zero);
@@ -487,7 +596,13 @@ impl Codegen<'_> {
         self.asm.bind(done);
     }
 
-    fn endian(&mut self, pc: usize, order: ByteOrder, bits: u8, dst: Reg) -> Result<(), JitError> {
+    pub(super) fn endian(
+        &mut self,
+        pc: usize,
+        order: ByteOrder,
+        bits: u8,
+        dst: Reg,
+    ) -> Result<(), JitError> {
         let d = host(dst);
         match (order, bits) {
             (ByteOrder::ToLe, 16) => self.asm.movzx_rr(OperandSize::S16, d, d),
@@ -512,18 +627,46 @@ impl Codegen<'_> {
     fn jump(&mut self, width: Width, cond: JmpCond, dst: Reg, src: Source, target: Label) {
         let size = size_of_width(width);
         let d = host(dst);
-        match (cond, src) {
-            (JmpCond::Set, Source::Reg(s)) => self.asm.test_rr(size, d, host(s)),
-            (JmpCond::Set, Source::Imm(imm)) => self.asm.test_ri(size, d, imm),
-            (_, Source::Reg(s)) => self.asm.alu_rr(AluKind::Cmp, size, d, host(s)),
-            (_, Source::Imm(imm)) => self.asm.alu_ri(AluKind::Cmp, size, d, imm),
+        match (cond, self.operand(src)) {
+            (JmpCond::Set, Operand::Reg(s)) => self.asm.test_rr(size, d, s),
+            (JmpCond::Set, Operand::Imm(imm)) => self.asm.test_ri(size, d, imm),
+            (_, Operand::Reg(s)) => self.asm.alu_rr(AluKind::Cmp, size, d, s),
+            (_, Operand::Imm(imm)) => self.asm.alu_ri(AluKind::Cmp, size, d, imm),
         }
         self.asm.jcc(Cond::from(cond), target);
     }
 
-    /// Saves the caller's registers, pins the context, loads the guest
-    /// registers.
-    fn prologue(&mut self) {
+    /// Two entries into the program's first instruction; returns the
+    /// offset of the second. At offset 0, guest registers are loaded from
+    /// the context (the interpreter's runs and tail calls hand over a
+    /// machine). The fresh entry sets them as every run starts, zero but
+    /// r1, r2 (from the context) and r10, so that a session's run writes
+    /// two registers instead of all of them.
+    fn entries(&mut self) -> usize {
+        let body = self.asm.new_label();
+        self.save_host_state();
+        self.load_guest_registers();
+        self.load_budget();
+        self.asm.jmp(body);
+        let fresh_entry = self.asm.offset();
+        self.save_host_state();
+        for (n, reg) in HOST.iter().enumerate() {
+            match Reg::new(n as u8) {
+                Some(guest @ (Reg::R1 | Reg::R2)) => {
+                    let slot = context_field(offset_of!(JitContext, regs) + 8 * guest.index());
+                    self.asm.mov_rm(OperandSize::S64, *reg, slot);
+                }
+                Some(Reg::R10) => self.asm.mov_ri64(*reg, frame_pointer(0)),
+                _ => self.asm.alu_rr(AluKind::Xor, OperandSize::S32, *reg, *reg),
+            }
+        }
+        self.load_budget();
+        self.asm.bind(body);
+        fresh_entry
+    }
+
+    /// Saves the caller's registers and pins the context.
+    fn save_host_state(&mut self) {
         for reg in CALLEE_SAVED {
             self.asm.push(reg);
         }
@@ -531,7 +674,6 @@ impl Codegen<'_> {
         self.asm.mov_rr(OperandSize::S64, CTX, Gpr::Rdi);
         let entry_rsp = context_field(offset_of!(JitContext, entry_rsp));
         self.asm.mov_mr(OperandSize::S64, entry_rsp, Gpr::Rsp);
-        self.load_guest_registers();
     }
 
     /// Leaves native code from any depth: back to the entry's stack.
@@ -565,6 +707,7 @@ impl Codegen<'_> {
     fn service_stub(&mut self, service: u64) {
         self.asm.bind(self.stub);
         self.spill_guest_registers();
+        self.store_budget();
         // rbx is spilled and callee-saved: it keeps the stack pointer
         // across the call while the stack is aligned for the ABI.
         self.asm.mov_rr(OperandSize::S64, Gpr::Rbx, Gpr::Rsp);
@@ -576,6 +719,7 @@ impl Codegen<'_> {
         self.asm.call_r(Gpr::Rax);
         self.asm.mov_rr(OperandSize::S64, Gpr::Rsp, Gpr::Rbx);
         self.load_guest_registers();
+        self.load_budget();
         self.asm.ret();
     }
 

@@ -9,10 +9,11 @@
 use core::ffi::c_void;
 use core::ptr::NonNull;
 
-use super::{JitContext, JitError, JitRun, serve};
+use super::{Entry, JitContext, JitError, JitRun, serve};
 
-/// What compiled code is: a function of the pinned context.
-type Entry = unsafe extern "sysv64" fn(*mut JitContext);
+/// What compiled code is, from each entry: a function of the pinned
+/// context.
+type NativeFn = unsafe extern "sysv64" fn(*mut JitContext) -> u32;
 
 /// The service entry's address, for the code generator to embed.
 pub(super) fn service_entry() -> u64 {
@@ -26,6 +27,8 @@ pub(crate) struct Code {
     /// Mapped length: the code rounded up to whole pages.
     mapped: usize,
     len: usize,
+    /// The offset of [`Entry::Fresh`], below `len`.
+    fresh_entry: usize,
 }
 
 // SAFETY: the pages are immutable (read-execute) after `Code::new` and
@@ -36,8 +39,12 @@ unsafe impl Send for Code {}
 unsafe impl Sync for Code {}
 
 impl Code {
-    /// Copies `bytes` into fresh pages and makes them executable.
-    pub(crate) fn new(bytes: &[u8]) -> Result<Code, JitError> {
+    /// Copies `bytes` into fresh pages and makes them executable;
+    /// [`Entry::Fresh`] is at `fresh_entry`.
+    pub(crate) fn new(bytes: &[u8], fresh_entry: usize) -> Result<Code, JitError> {
+        if fresh_entry >= bytes.len() {
+            return Err(JitError::UnboundLabel);
+        }
         let page = page_size();
         let mapped = bytes.len().max(1).div_ceil(page) * page;
         // SAFETY: an anonymous private mapping with no address hint touches
@@ -65,6 +72,7 @@ impl Code {
             ptr,
             mapped,
             len: bytes.len(),
+            fresh_entry,
         };
         // SAFETY: the mapping is `mapped >= bytes.len()` bytes, writable,
         // and nothing else refers to it yet.
@@ -88,19 +96,27 @@ impl Code {
         self.len
     }
 
-    /// Runs the code with `ctx`; returns when it leaves (the outcome is in
-    /// the run `ctx` points to).
-    pub(crate) fn enter(&self, ctx: &mut JitContext) {
-        // SAFETY: the pages hold code from `codegen::compile`, whose entry
-        // at offset 0 follows the System V ABI for `Entry`: it saves and
+    /// Runs the code from `entry` with `ctx`; returns when it leaves, with
+    /// the `Status` it left with (the outcome of a service is in the run
+    /// `ctx` points to).
+    #[inline]
+    pub(crate) fn enter(&self, entry: Entry, ctx: &mut JitContext) -> u32 {
+        let offset = match entry {
+            Entry::Resume => 0,
+            Entry::Fresh => self.fresh_entry,
+        };
+        // SAFETY: the pages hold code from `codegen::compile`, whose two
+        // entries (offset 0, and `fresh_entry`, checked in bounds by
+        // `new`) follow the System V ABI for `NativeFn`: each saves and
         // restores the callee-saved registers and the stack pointer, reads
         // and writes `ctx` only at its fields' offsets, and reaches guest
         // memory only through `ctx.table` entries after checking the
         // offset and length against them. `ctx.run` points to a live
         // `JitRun` for the whole call.
         unsafe {
-            let entry: Entry = core::mem::transmute::<*mut u8, Entry>(self.ptr.as_ptr());
-            entry(ctx);
+            let native = self.ptr.as_ptr().add(offset);
+            let native: NativeFn = core::mem::transmute::<*mut u8, NativeFn>(native);
+            native(ctx)
         }
     }
 }

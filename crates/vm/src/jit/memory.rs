@@ -15,11 +15,12 @@
 
 use core::mem::offset_of;
 
-use visor_isa::{AtomicOp, Reg, Size, Source};
+use visor_isa::{AtomicOp, ByteOrder, PacketOffset, Reg, Size, Source};
 
-use super::codegen::{CTX, Codegen, host};
+use super::blinding::Operand;
+use super::codegen::{CTX, Codegen, context_field, host};
 use super::x64::{AluKind, Assembler, Cond, Gpr, Label, Mem, OperandSize};
-use super::{HOST_REGION_SHIFT, HostRegion, JitContext};
+use super::{HOST_REGION_SHIFT, HostRegion, JitContext, JitError};
 use crate::layout::REGION_SLOTS;
 
 /// Which permission an access needs.
@@ -93,6 +94,64 @@ pub(super) fn access_check(
 }
 
 impl Codegen<'_> {
+    /// `LD_ABS`/`LD_IND`: r0 = the big-endian value at the offset in the
+    /// packet of the context's `packet` entry. A negative offset, or
+    /// bytes not all inside the packet, go to the interpreter's `step`,
+    /// which ends the program with 0.
+    pub(super) fn load_packet(
+        &mut self,
+        pc: u32,
+        size: Size,
+        offset: PacketOffset,
+        imm: i32,
+    ) -> Result<(), JitError> {
+        let (slow, resume) = (self.asm.new_label(), self.asm.new_label());
+        // eax = the offset, as the interpreter's 32-bit truncation of
+        // base + imm; rax is zero-extended, so rax + size cannot wrap.
+        match (offset, self.operand(Source::Imm(imm))) {
+            (PacketOffset::Abs, Operand::Imm(imm)) => self.asm.mov_ri32(Gpr::Rax, imm as u32),
+            (PacketOffset::Ind(reg), Operand::Imm(imm)) => {
+                self.asm.lea(Gpr::Rax, Mem::at(host(reg), imm));
+            }
+            // Blinded: the immediate is in rax, sign-extended.
+            (PacketOffset::Abs, Operand::Reg(_)) => {}
+            (PacketOffset::Ind(reg), Operand::Reg(_)) => {
+                self.asm
+                    .alu_rr(AluKind::Add, OperandSize::S64, Gpr::Rax, host(reg));
+            }
+        }
+        self.asm.mov_rr(OperandSize::S32, Gpr::Rax, Gpr::Rax);
+        self.asm.test_rr(OperandSize::S32, Gpr::Rax, Gpr::Rax);
+        self.asm.jcc(Cond::L, slow);
+        let packet = |field: usize| context_field(offset_of!(JitContext, packet) + field);
+        self.asm
+            .lea(Gpr::Rdx, Mem::at(Gpr::Rax, size.bytes() as i32));
+        self.asm.alu_rm(
+            AluKind::Cmp,
+            OperandSize::S64,
+            Gpr::Rdx,
+            packet(offset_of!(HostRegion, read_len)),
+        );
+        self.asm.jcc(Cond::A, slow);
+        self.asm.mov_rm(
+            OperandSize::S64,
+            Gpr::Rdx,
+            packet(offset_of!(HostRegion, ptr)),
+        );
+        self.load(
+            size,
+            false,
+            host(Reg::R0),
+            Mem::indexed(Gpr::Rdx, Gpr::Rax, 0),
+        );
+        if size != Size::B {
+            let bits = (size.bytes() * 8) as u8;
+            self.endian(pc as usize, ByteOrder::ToBe, bits, Reg::R0)?;
+        }
+        self.resume_after(slow, resume, pc);
+        Ok(())
+    }
+
     /// `dst = *(size *)mem`, zero- or sign-extended to 64 bits.
     pub(super) fn load(&mut self, size: Size, signed: bool, dst: Gpr, mem: Mem) {
         let from = size_of_access(size);
@@ -107,9 +166,10 @@ impl Codegen<'_> {
     /// `*(size *)mem = src`.
     pub(super) fn store(&mut self, size: Size, mem: Mem, src: Source) {
         let size = size_of_access(size);
-        match src {
-            Source::Reg(s) => self.asm.mov_mr(size, mem, host(s)),
-            Source::Imm(imm) => self.asm.mov_mi(size, mem, imm),
+        // rax and rcx are free after the access check.
+        match self.operand(src) {
+            Operand::Reg(s) => self.asm.mov_mr(size, mem, s),
+            Operand::Imm(imm) => self.asm.mov_mi(size, mem, imm),
         }
     }
 

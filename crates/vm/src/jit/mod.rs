@@ -5,10 +5,12 @@
 //!
 //! - `x64`: the assembler, one method per host instruction form
 //!   (`mov_rr`, `movzx_rm`, `lock_cmpxchg`), condition codes, labels.
-//! - `codegen`: one method per [`Op`](crate::lower) kind, width passed as
+//! - `codegen`: one method per `Op` kind (`crate::lower`), width passed as
 //!   a value; which guest register lives in which host register; basic
 //!   blocks and the budget.
-//! - `memory`: the inline access check against the region table.
+//! - `memory`: the inline access check against the region table, and
+//!   `LD_ABS`/`LD_IND`.
+//! - `blinding`: constant blinding, on unless the program is trusted.
 //! - `exec`: executable memory (written while RW, then RX: never both)
 //!   and the two crossings between Rust and native code. The only
 //!   `unsafe` of the crate is there.
@@ -17,7 +19,7 @@
 //!
 //! Native code runs the interpreter's `Machine`: guest registers live in
 //! host registers while native code runs and are spilled to a pinned
-//! [`JitContext`] whenever it calls back into Rust through one *service*
+//! `JitContext` whenever it calls back into Rust through one *service*
 //! entry point, which copies them into the machine, does the work with the
 //! interpreter's own code, and copies them back. So:
 //!
@@ -30,23 +32,39 @@
 //!   a slow path that executes that one instruction with the
 //!   interpreter's `step`: the same `Memory` methods, so the same values
 //!   and the same [`VmError::MemoryAccess`](crate::VmError).
-//! - Helper calls, `callx`, `LD_ABS`/`LD_IND` run through `step` too: the
-//!   same helper closures, `bpf_loop` (whose callbacks run in the
-//!   interpreter), helper `Exit` and tail calls (which leave native code;
-//!   the run loop then starts the target, natively if it has a JIT).
+//! - `LD_ABS`/`LD_IND` run inline against a copy of the packet's entry
+//!   (`JitContext::packet`); a load not wholly inside the packet goes to
+//!   `step`, which ends the program with 0.
+//! - Helper calls and `callx` run through `step`: the same helper
+//!   closures, `bpf_loop` (whose callbacks run in the interpreter),
+//!   helper `Exit` and tail calls (which leave native code; the run loop
+//!   then starts the target, natively if it has a JIT).
 //! - Local calls: the machine pushes the call (same frame regions, same
 //!   8-frame limit and error), then native code `call`s the target; `exit`
-//!   asks the machine to pop, then `ret`s, or leaves at depth 0.
+//!   asks the machine to pop, then `ret`s. At depth 0 (the host stack
+//!   pointer where the entry left it) `exit` leaves without calling into
+//!   Rust: r0 and a flag go to the context.
+//! - Entries: at offset 0 native code takes every guest register from the
+//!   context (a machine hands over, or a tail call's target starts); the
+//!   *fresh* entry sets them as a run starts, so a [`Session`] writes only
+//!   r1 and r2 (see `crate::session`, whose runs build no machine until
+//!   native code first calls into Rust).
 //! - Budget: the instructions of each basic block are charged when it is
 //!   entered (`lddw` once). When fewer remain than the block needs, native
 //!   code hands the machine to the interpreter at the block's first
 //!   instruction, which runs on and stops with exactly the interpreter's
 //!   `BudgetExhausted` at the same pc. Every instruction that calls into
 //!   Rust ends its block, so helpers and callbacks see the same budget.
+//!   The counter lives in the context, or in rbp when the program never
+//!   names r10 and calls nothing (`codegen::BudgetHome`).
 //!
-//! Not done yet: constant blinding of immediates, eliding checks the
-//! verifier has proven, keeping map-value accesses inline.
+//! [`Session`]: crate::Session
+//!
+//! Not done yet: eliding checks the verifier has proven, keeping
+//! map-value accesses inline.
 
+#[cfg(target_arch = "x86_64")]
+mod blinding;
 #[cfg(target_arch = "x86_64")]
 mod codegen;
 #[cfg(target_arch = "x86_64")]
@@ -61,10 +79,13 @@ use core::fmt;
 
 use thiserror::Error;
 
-use crate::interpreter::{End, Machine, Stop};
-use crate::layout::REGION_SLOTS;
+use crate::interpreter::{End, InputRegions, Machine, Stop};
+use crate::layout::{REGION_SLOTS, RegionId};
 use crate::lower::Op;
 use crate::region::Region;
+use crate::session::LazyMachine;
+use crate::state::Registers;
+use visor_isa::Reg;
 
 /// Why a program was not compiled; the interpreter still runs it.
 #[derive(Debug, Error)]
@@ -91,6 +112,16 @@ pub enum JitError {
     UnboundLabel,
 }
 
+/// Whether the JIT blinds the program's constants (see `blinding`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Blinding {
+    /// For programs from anyone: immediates never appear verbatim in
+    /// executable memory.
+    On,
+    /// For trusted programs: immediates are encoded as they are.
+    Off,
+}
+
 /// One region table entry as native code reads it.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
@@ -111,16 +142,23 @@ impl HostRegion {
         _pad: 0,
     };
 
+    /// Writable `bytes` (a stack frame).
+    #[inline]
+    pub(crate) fn of_bytes(bytes: &mut [u8]) -> HostRegion {
+        HostRegion {
+            ptr: bytes.as_mut_ptr(),
+            read_len: bytes.len() as u64,
+            write_len: bytes.len() as u64,
+            _pad: 0,
+        }
+    }
+
     /// `region`'s bytes and permissions.
+    #[inline]
     pub(crate) fn of(region: &mut Region<'_>) -> HostRegion {
         let len = region.len() as u64;
         match region.bytes_mut() {
-            Some(bytes) => HostRegion {
-                ptr: bytes.as_mut_ptr(),
-                read_len: len,
-                write_len: len,
-                _pad: 0,
-            },
+            Some(bytes) => HostRegion::of_bytes(bytes),
             None => HostRegion {
                 ptr: region.bytes().as_ptr().cast_mut(),
                 read_len: len,
@@ -139,9 +177,12 @@ const _: () = assert!(core::mem::size_of::<HostRegion>() == 1 << HOST_REGION_SHI
 /// offsets from the register that holds its address for the whole run.
 #[repr(C)]
 pub(crate) struct JitContext {
-    /// r0 to r10 while Rust runs (indexed by register number).
+    /// r0 to r10 while Rust runs (indexed by register number); r0 when
+    /// the program exits natively.
     regs: [u64; 16],
     table: [HostRegion; REGION_SLOTS],
+    /// The packet of `LD_ABS`/`LD_IND` (a copy of its table entry).
+    packet: HostRegion,
     /// The budget left, charged per basic block.
     remaining: u64,
     /// The host stack pointer at entry, restored when leaving.
@@ -187,13 +228,25 @@ enum Status {
     Leave = 1,
     /// A local call returned: `ret` to the caller's native code.
     Return = 2,
+    /// Not from a service: what native code returns to Rust when the
+    /// program exited at depth 0 without calling into Rust (r0 is then in
+    /// `JitContext::regs`). Every other way out returns `Leave`.
+    Exited = 3,
 }
 
 /// The Rust side of one native run.
 struct JitRun<'a, 'i, 'r, 'm> {
-    machine: &'a mut Machine<'i, 'r, 'm>,
+    machine: MachineSource<'a, 'i, 'r, 'm>,
     /// How the program ended, set by the service that said `Leave`.
     outcome: Option<Result<End, Stop>>,
+}
+
+/// Where the service entry finds the interpreter's machine.
+enum MachineSource<'a, 'i, 'r, 'm> {
+    /// A run the interpreter set up.
+    Ready(&'a mut Machine<'i, 'r, 'm>),
+    /// A session's run, whose machine is built on the first call into Rust.
+    Lazy(&'a mut LazyMachine<'r, 'i, 'm>),
 }
 
 /// A program compiled to native code.
@@ -218,17 +271,17 @@ impl fmt::Debug for JitProgram {
 
 impl JitProgram {
     /// Compiles lowered `code`.
-    pub(crate) fn compile(code: &[Op]) -> Result<JitProgram, JitError> {
+    pub(crate) fn compile(code: &[Op], blinding: Blinding) -> Result<JitProgram, JitError> {
         #[cfg(target_arch = "x86_64")]
         {
-            let bytes = codegen::compile(code, exec::service_entry())?;
+            let compiled = codegen::compile(code, exec::service_entry(), blinding)?;
             Ok(JitProgram {
-                code: exec::Code::new(&bytes)?,
+                code: exec::Code::new(&compiled.bytes, compiled.fresh_entry)?,
             })
         }
         #[cfg(not(target_arch = "x86_64"))]
         {
-            let _ = code;
+            let _ = (code, blinding);
             Err(JitError::UnsupportedHost {
                 arch: std::env::consts::ARCH,
             })
@@ -239,24 +292,21 @@ impl JitProgram {
     pub(crate) fn execute(&self, machine: &mut Machine<'_, '_, '_>) -> Result<End, Stop> {
         #[cfg(target_arch = "x86_64")]
         {
-            let mut ctx = JitContext {
-                regs: [0; 16],
-                table: [HostRegion::UNMAPPED; REGION_SLOTS],
-                remaining: machine.remaining,
-                entry_rsp: 0,
-                run: core::ptr::null_mut(),
-            };
+            let mut ctx = JitContext::new();
             to_native(&mut ctx, machine);
             let end_pc = machine.code.len();
             let mut run = JitRun {
-                machine,
+                machine: MachineSource::Ready(machine),
                 outcome: None,
             };
-            ctx.run = (&raw mut run).cast();
-            self.code.enter(&mut ctx);
-            // Native code leaves only after a service set the outcome.
-            run.outcome
-                .unwrap_or_else(|| Err(Box::new(crate::VmError::FellOffEnd { pc: end_pc })))
+            let left = self.enter(Entry::Resume, &mut ctx, &mut run);
+            let end = ctx.end(left, run.outcome, end_pc);
+            // A native exit leaves only r0 and the budget to copy back.
+            if let Ok(End::Exit(r0)) = end {
+                machine.regs[visor_isa::Reg::R0] = r0;
+                machine.remaining = ctx.remaining;
+            }
+            end
         }
         #[cfg(not(target_arch = "x86_64"))]
         {
@@ -264,39 +314,185 @@ impl JitProgram {
             match self.never {}
         }
     }
+
+    /// Runs the code from `entry` with `ctx` and `run`; returns how it
+    /// left.
+    #[inline]
+    fn enter(
+        &self,
+        entry: Entry,
+        ctx: &mut JitContext,
+        run: &mut JitRun<'_, '_, '_, '_>,
+    ) -> Status {
+        #[cfg(target_arch = "x86_64")]
+        {
+            ctx.run = (&raw mut *run).cast();
+            match self.code.enter(entry, ctx) {
+                left if left == Status::Exited as u32 => Status::Exited,
+                _ => Status::Leave,
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = (entry, ctx, run);
+            match self.never {}
+        }
+    }
 }
 
-/// Registers, budget and region table from the machine into the context.
+/// How native code takes the guest registers when it is entered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Entry {
+    /// All from the context: a machine hands over mid-run state.
+    Resume,
+    /// As a run starts: zero, but r1 and r2 from the context, and r10.
+    Fresh,
+}
+
+impl JitContext {
+    fn new() -> JitContext {
+        JitContext {
+            regs: [0; 16],
+            table: [HostRegion::UNMAPPED; REGION_SLOTS],
+            packet: HostRegion::UNMAPPED,
+            remaining: 0,
+            entry_rsp: 0,
+            run: core::ptr::null_mut(),
+        }
+    }
+
+    /// How the run that just left native code ended: as a service said,
+    /// or by a native `exit` at depth 0.
+    #[inline]
+    fn end(
+        &self,
+        left: Status,
+        outcome: Option<Result<End, Stop>>,
+        end_pc: usize,
+    ) -> Result<End, Stop> {
+        match outcome {
+            Some(end) => end,
+            None if left == Status::Exited => Ok(End::Exit(self.regs[0])),
+            // Native code leaves only through a service or a native exit.
+            None => Err(Box::new(crate::VmError::FellOffEnd { pc: end_pc })),
+        }
+    }
+}
+
+/// A native context kept from run to run by a [`Session`](crate::Session),
+/// so that a run writes a few fields instead of building one.
+pub(crate) struct NativeContext(Box<JitContext>);
+
+/// What a session's native run starts from.
+pub(crate) struct NativeStart {
+    pub(crate) regions: InputRegions,
+    /// Frame 0, zeroed or not as the session decided.
+    pub(crate) frame: HostRegion,
+    /// r1 and r2.
+    pub(crate) arguments: (u64, u64),
+    pub(crate) remaining: u64,
+}
+
+impl NativeContext {
+    pub(crate) fn new() -> NativeContext {
+        NativeContext(Box::new(JitContext::new()))
+    }
+
+    /// Runs `program` natively from `start`; `lazy` builds the machine
+    /// if native code calls into Rust. Returns how it ended and the
+    /// budget left.
+    #[inline]
+    pub(crate) fn run(
+        &mut self,
+        program: &JitProgram,
+        start: NativeStart,
+        lazy: &mut LazyMachine<'_, '_, '_>,
+    ) -> (Result<End, Stop>, u64) {
+        let ctx = &mut *self.0;
+        ctx.regs[Reg::R1.index()] = start.arguments.0;
+        ctx.regs[Reg::R2.index()] = start.arguments.1;
+        ctx.table[RegionId::CONTEXT.index()] = start.regions.context;
+        ctx.table[RegionId::PACKET.index()] = start.regions.packet;
+        ctx.table[RegionId::FRAME_0.index()] = start.frame;
+        ctx.packet = start.regions.ld_abs;
+        ctx.remaining = start.remaining;
+        let end_pc = lazy.code_len();
+        let mut run = JitRun {
+            machine: MachineSource::Lazy(lazy),
+            outcome: None,
+        };
+        let left = program.enter(Entry::Fresh, ctx, &mut run);
+        let end = ctx.end(left, run.outcome, end_pc);
+        if lazy.is_built() {
+            // The machine may have mapped more (deeper frames,
+            // reservations): none of it outlives the run.
+            ctx.table = [HostRegion::UNMAPPED; REGION_SLOTS];
+        }
+        (end, ctx.remaining)
+    }
+
+    /// The guest registers when the last run left native code.
+    pub(crate) fn registers(&self) -> Registers {
+        registers(&self.0)
+    }
+}
+
+/// Registers, budget, region table and packet from the machine into the
+/// context.
 fn to_native(ctx: &mut JitContext, machine: &mut Machine<'_, '_, '_>) {
-    for (n, slot) in ctx.regs.iter_mut().enumerate().take(visor_isa::Reg::COUNT) {
-        if let Some(reg) = u8::try_from(n).ok().and_then(visor_isa::Reg::new) {
+    for (n, slot) in ctx.regs.iter_mut().enumerate().take(Reg::COUNT) {
+        if let Some(reg) = u8::try_from(n).ok().and_then(Reg::new) {
             *slot = machine.regs[reg];
         }
     }
     ctx.remaining = machine.remaining;
     machine.memory.host_table(&mut ctx.table);
+    ctx.packet = machine.memory.host_packet();
+}
+
+/// The guest registers as the context holds them.
+fn registers(ctx: &JitContext) -> Registers {
+    let mut regs = Registers::default();
+    for (n, value) in ctx.regs.iter().enumerate().take(Reg::COUNT) {
+        if let Some(reg) = u8::try_from(n).ok().and_then(Reg::new) {
+            regs[reg] = *value;
+        }
+    }
+    regs
 }
 
 /// Registers and budget from the context into the machine.
 fn from_native(ctx: &JitContext, machine: &mut Machine<'_, '_, '_>) {
-    for (n, value) in ctx.regs.iter().enumerate().take(visor_isa::Reg::COUNT) {
-        if let Some(reg) = u8::try_from(n).ok().and_then(visor_isa::Reg::new) {
-            machine.regs[reg] = *value;
-        }
-    }
+    machine.regs = registers(ctx);
     machine.remaining = ctx.remaining;
 }
 
-/// What the service entry does for native code: `kind` at `pc`, with the
-/// interpreter's own methods.
+/// What the service entry does for native code: `kind` at `pc`, on the
+/// machine of `run`.
 fn serve(ctx: &mut JitContext, run: &mut JitRun<'_, '_, '_, '_>, pc: u32, kind: u32) -> Status {
+    let outcome = &mut run.outcome;
+    match &mut run.machine {
+        MachineSource::Ready(machine) => serve_machine(ctx, machine, outcome, pc, kind),
+        MachineSource::Lazy(lazy) => {
+            lazy.with_machine(|machine| serve_machine(ctx, machine, outcome, pc, kind))
+        }
+    }
+}
+
+/// `kind` at `pc` with the interpreter's own methods.
+fn serve_machine(
+    ctx: &mut JitContext,
+    machine: &mut Machine<'_, '_, '_>,
+    outcome: &mut Option<Result<End, Stop>>,
+    pc: u32,
+    kind: u32,
+) -> Status {
     use crate::interpreter::Flow;
 
     let pc = pc as usize;
-    let machine = &mut *run.machine;
     from_native(ctx, machine);
     let mut leave = |end: Result<End, Stop>| {
-        run.outcome = Some(end);
+        *outcome = Some(end);
         Status::Leave
     };
     let status = match Service::from_u32(kind) {

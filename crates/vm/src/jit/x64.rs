@@ -178,6 +178,11 @@ impl Assembler {
         Label(self.labels.len() - 1)
     }
 
+    /// The offset the next instruction will have.
+    pub(crate) fn offset(&self) -> usize {
+        self.code.len()
+    }
+
     pub(crate) fn bind(&mut self, label: Label) {
         if let Some(slot) = self.labels.get_mut(label.0) {
             *slot = Some(self.code.len());

@@ -1,0 +1,206 @@
+//! Sessions: one program run many times (a packet filter over a capture, a
+//! benchmark) without paying for a run's setup every time.
+//!
+//! A plain [`Interpreter::run`] builds a [`Memory`] (the region table,
+//! idle frames, the run's maps) and, with the JIT, a native context with
+//! its region table, every run. A [`Session`] keeps the stack and the
+//! native context, and on the JIT builds nothing at all up front:
+//!
+//! ```text
+//!   run(input) --> zero frame 0 (only if the program mentions r10)
+//!              --> context, packet and frame 0 entries re-pointed, r1 r2 r10
+//!              --> native code ---- exit at depth 0 ----------------> r0
+//!                       |
+//!                       `-- first call into Rust (helper, slow path,
+//!                           local call): the Memory and machine are
+//!                           built from the input now, and the run goes
+//!                           on exactly as an interpreter run would
+//! ```
+//!
+//! Results, errors and instruction counts are those of
+//! [`Interpreter::run_counted`] on the same input.
+
+use crate::error::VmError;
+use crate::interpreter::{End, Finished, Interpreter, Machine, RunInput, take_tail_call};
+use crate::jit::{HostRegion, NativeContext, NativeStart};
+use crate::layout::{MAX_FRAMES, STACK_FRAME_SIZE};
+use crate::memory::{Memory, Stack};
+use crate::state::{CallStack, Registers};
+use visor_isa::Reg;
+
+/// A program prepared for many runs on one thread: its stack and, with
+/// the JIT, its native context are set up once and reused.
+///
+/// ```
+/// use visor_isa::asm::{Syntax, assemble};
+/// use visor_vm::{Helpers, Interpreter, RunInput, Session};
+///
+/// // r0 = the first byte of the packet, which is read-only here.
+/// let program = assemble("r0 = *(u8 *)(r1 + 0)\nexit", Syntax::Llvm)?;
+/// let vm = Interpreter::new(&program, Helpers::new())?;
+/// let vm = vm.with_jit().unwrap_or_else(|e| panic!("{e}"));
+/// let mut session = Session::new(&vm);
+/// for packet in [[7u8, 0], [9, 1]] {
+///     assert_eq!(session.run(RunInput::readonly(&packet))?, u64::from(packet[0]));
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Session<'p> {
+    program: &'p Interpreter,
+    stack: Box<Stack>,
+    /// `Some` when the program has native code.
+    native: Option<NativeContext>,
+    /// Whether runs must start on a zeroed frame 0: only a program that
+    /// names r10 can reach its stack.
+    zero_frame: bool,
+}
+
+impl<'p> Session<'p> {
+    /// A session running `program`, natively when it has a JIT.
+    pub fn new(program: &'p Interpreter) -> Session<'p> {
+        Session {
+            program,
+            stack: Box::new([[0; STACK_FRAME_SIZE]; MAX_FRAMES]),
+            native: program.jit().map(|_| NativeContext::new()),
+            zero_frame: program.code().iter().any(|op| op.mentions(Reg::R10)),
+        }
+    }
+
+    /// Runs the program on `input`; returns r0 (see [`Interpreter::run_with`]).
+    ///
+    /// The error is boxed, as inside the interpreter: errors are rare, and
+    /// a small result is what makes a run cost a few nanoseconds.
+    #[inline]
+    pub fn run(&mut self, input: RunInput<'_>) -> Result<u64, Box<VmError>> {
+        self.run_counted(input).map(|finished| finished.r0)
+    }
+
+    /// Runs the program on `input`, counting instructions (see
+    /// [`Interpreter::run_counted`]).
+    #[inline]
+    pub fn run_counted(&mut self, mut input: RunInput<'_>) -> Result<Finished, Box<VmError>> {
+        let program = self.program;
+        let (Some(jit), Some(native), Some(regions)) =
+            (program.jit(), &mut self.native, input.host_regions())
+        else {
+            return self.run_interpreted(input);
+        };
+        let stack = &mut *self.stack;
+        if self.zero_frame {
+            stack[0].fill(0);
+        }
+        let started_with = program.budget().unwrap_or(u64::MAX);
+        // The input's regions live as long as this call's borrow of the
+        // stack, as a run's memory needs.
+        let mut input: RunInput<'_> = input;
+        let start = NativeStart {
+            regions,
+            frame: HostRegion::of_bytes(&mut stack[0]),
+            arguments: input.arguments(),
+            remaining: started_with,
+        };
+        let mut lazy = LazyMachine {
+            program,
+            input: &mut input,
+            stack: Some(stack),
+            built: None,
+        };
+        let (end, remaining) = native.run(jit, start, &mut lazy);
+        let instructions = started_with - remaining;
+        if !lazy.is_built()
+            && let Ok(End::Exit(r0) | End::Returned(r0)) = end
+        {
+            // Native code never called into Rust: there is nothing to undo,
+            // not even a drop (which the compiler would call out of line).
+            core::mem::forget(lazy);
+            return Ok(Finished { r0, instructions });
+        }
+        let (memory, _) = lazy.built();
+        finish_in_memory(program, memory, native, end, instructions)
+    }
+
+    /// A run without native code (no JIT, or a served context).
+    #[cold]
+    fn run_interpreted(&mut self, input: RunInput<'_>) -> Result<Finished, Box<VmError>> {
+        let mut memory = Memory::new(&mut self.stack);
+        self.program.run_on(&mut memory, input).map_err(Box::new)
+    }
+}
+
+/// Ends a session's native run that called into Rust, as the interpreter
+/// ends its runs: tail calls run on, reservations are discarded.
+#[cold]
+fn finish_in_memory(
+    program: &Interpreter,
+    memory: &mut Memory<'_>,
+    native: &NativeContext,
+    end: Result<End, Box<VmError>>,
+    instructions: u64,
+) -> Result<Finished, Box<VmError>> {
+    let r0 = match end {
+        Ok(End::TailCall) => {
+            let target = take_tail_call(memory);
+            let remaining = program.budget().unwrap_or(u64::MAX) - instructions;
+            return program
+                .run_chain(memory, native.registers(), remaining, target)
+                .map_err(Box::new);
+        }
+        Ok(End::Exit(r0) | End::Returned(r0)) => Ok(r0),
+        Err(stop) => Err(stop),
+    };
+    memory.maps.discard_reservations();
+    r0.map(|r0| Finished { r0, instructions })
+}
+
+/// The Rust side of a session's native run: the input until native code
+/// first calls into Rust, then the memory and local calls built from it.
+pub(crate) struct LazyMachine<'a, 'i, 'm> {
+    program: &'i Interpreter,
+    /// Taken (left empty) when the memory is built.
+    input: &'a mut RunInput<'m>,
+    /// `Some` until the memory is built.
+    stack: Option<&'m mut Stack>,
+    built: Option<(Memory<'m>, CallStack)>,
+}
+
+impl<'i, 'm> LazyMachine<'_, 'i, 'm> {
+    /// Slots of the program's code.
+    pub(crate) fn code_len(&self) -> usize {
+        self.program.code().len()
+    }
+
+    /// Whether native code has called into Rust.
+    pub(crate) fn is_built(&self) -> bool {
+        self.built.is_some()
+    }
+
+    /// The run's memory and local calls, built from the input the first
+    /// time: native code ran on frame 0 until now, and the registers are
+    /// native code's to hand over.
+    fn built(&mut self) -> &mut (Memory<'m>, CallStack) {
+        let (program, input, stack) = (self.program, &mut *self.input, &mut self.stack);
+        self.built.get_or_insert_with(|| {
+            let stack = stack
+                .take()
+                .expect("the stack waits in `stack` until the memory is built");
+            let mut memory = Memory::resuming(stack);
+            let _registers = core::mem::take(input).start(&mut memory, program.maps_shared());
+            (memory, CallStack::default())
+        })
+    }
+
+    /// Calls `serve` with the machine of this run. Registers and budget
+    /// are for `serve` to copy in from native code.
+    pub(crate) fn with_machine<R>(
+        &mut self,
+        serve: impl FnOnce(&mut Machine<'_, '_, '_>) -> R,
+    ) -> R {
+        let program = self.program;
+        let (memory, calls) = self.built();
+        let mut machine = Machine::new(program, memory, Registers::default(), 0);
+        machine.calls = core::mem::take(calls);
+        let served = serve(&mut machine);
+        *calls = core::mem::take(&mut machine.calls);
+        served
+    }
+}
