@@ -32,6 +32,16 @@ pub struct EngineFlags {
 }
 
 impl EngineFlags {
+    /// The engine objects' programs run in.
+    pub fn run_engine(self) -> visor_vm::engine::RunEngine {
+        use visor_vm::engine::RunEngine;
+        match (self.jit, self.interp) {
+            (true, _) => RunEngine::Jit,
+            (_, true) => RunEngine::Interpreter,
+            _ => RunEngine::Auto,
+        }
+    }
+
     /// `vm` set up to run in the chosen engine.
     pub fn apply(self, mut vm: Interpreter) -> anyhow::Result<Interpreter> {
         if self.interp {

@@ -60,8 +60,7 @@ pub struct RunArgs {
     /// Assembly syntax (default: detected from the text).
     #[arg(long, value_enum)]
     syntax: Option<SyntaxArg>,
-    /// Engine for programs that are not objects (objects run in the
-    /// interpreter for now).
+    /// Engine: the JIT by default where it takes the program.
     #[command(flatten)]
     engine: engine::EngineFlags,
     /// Object: run without visor's verifier checking the program first
@@ -94,6 +93,7 @@ pub fn run(args: &RunArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
             map_deletes: &args.map_delete,
             dump_maps: &args.dump_map,
             verify: !args.no_verify,
+            engine: args.engine.run_engine(),
         };
         let result = run_object::run(&run, &bytes, out);
         if let Some(built) = &object_path {

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use visor_vm::engine::{Engine, EngineProgram, Outcome};
+use visor_vm::engine::{Engine, EngineProgram, Loader, Outcome, RunEngine};
 use visor_vm::{MapKind, MapOps, UpdateMode};
 
 use crate::hex;
@@ -33,6 +33,7 @@ pub struct ObjectRun<'a> {
     pub dump_maps: &'a [String],
     /// Check the program with visor's verifier before running it.
     pub verify: bool,
+    pub engine: RunEngine,
 }
 
 /// Whether `bytes` (the file named on the command line) is an ELF object.
@@ -62,7 +63,10 @@ pub fn build_c(source: &Path) -> anyhow::Result<PathBuf> {
 pub fn run(args: &ObjectRun<'_>, bytes: &[u8], out: &mut impl Write) -> anyhow::Result<ExitCode> {
     let object =
         visor_object::Object::parse(bytes).with_context(|| format!("{}", args.file.display()))?;
-    let engine = Engine::load(&object).with_context(|| format!("{}", args.file.display()))?;
+    let engine = Loader::new()
+        .engine(args.engine)
+        .load(&object)
+        .with_context(|| format!("{}", args.file.display()))?;
     let program = choose(&engine, args.program)?;
     if args.verify {
         verify(&object, program)?;

@@ -200,3 +200,54 @@ fn tracing_contexts_are_read_only_records() {
         .unwrap_err();
     assert!(err.to_string().contains("read-only"), "{err}");
 }
+
+/// The engine runs programs on the JIT by default on x86-64; the JIT and
+/// the interpreter give the same outcomes (verdict, packet, redirects,
+/// maps) for every packet program of the examples over the bundled
+/// capture.
+#[test]
+fn the_jit_and_the_interpreter_run_objects_alike() {
+    use visor_vm::engine::{Loader, RunEngine};
+    for example in ["net.bpf.o", "tcp80.bpf.o", "tailcall.bpf.o"] {
+        let bytes = std::fs::read(examples().join(example)).unwrap();
+        let object = visor_object::Object::parse(&bytes).unwrap();
+        let load = |engine| Loader::new().engine(engine).load(&object).unwrap();
+        let (jit, interp) = (load(RunEngine::Jit), load(RunEngine::Interpreter));
+        let default = load(RunEngine::Auto);
+        for program in jit.programs() {
+            assert!(
+                program.interpreter().is_jit(),
+                "{example}: {}",
+                program.name()
+            );
+            let name = program.name();
+            assert_eq!(
+                default.program(name).unwrap().interpreter().is_jit(),
+                cfg!(target_arch = "x86_64")
+            );
+            assert!(!interp.program(name).unwrap().interpreter().is_jit());
+            for frame in capture() {
+                let ours = jit.run(name, &frame).map_err(|e| e.to_string());
+                let theirs = interp.run(name, &frame).map_err(|e| e.to_string());
+                assert_eq!(ours, theirs, "{example}: {name}");
+            }
+        }
+        for (a, b) in jit.maps().iter().zip(interp.maps()) {
+            let entries = |map: &visor_vm::Map| {
+                let mut all = Vec::new();
+                let mut key = None;
+                while let Some(next) = map.next_key(key.as_deref()).unwrap() {
+                    all.push((next.clone(), map.lookup(&next).unwrap()));
+                    key = Some(next);
+                }
+                all
+            };
+            assert_eq!(
+                entries(&a.map),
+                entries(&b.map),
+                "{example}: map {}",
+                a.name
+            );
+        }
+    }
+}

@@ -80,6 +80,15 @@ pub enum EngineError {
         /// Why.
         source: Box<VmError>,
     },
+    /// The JIT was required and does not take the program.
+    #[error("program {program}: the JIT cannot compile it: {source}")]
+    Jit {
+        /// The program.
+        program: String,
+        /// Why.
+        #[source]
+        source: crate::JitError,
+    },
     /// The program's type has no context in this engine.
     #[error("program {program}: program type {program_type} does not run in the userspace engine")]
     UnsupportedType {

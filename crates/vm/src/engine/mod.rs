@@ -60,6 +60,20 @@ pub struct Loader {
     env: HelperEnv,
     trace: Option<TraceBuffer>,
     budget: Option<u64>,
+    engine: RunEngine,
+}
+
+/// Which engine runs an object's programs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RunEngine {
+    /// The JIT (constants blinded) where it takes the program, the
+    /// interpreter for the rest and on hosts other than x86-64.
+    #[default]
+    Auto,
+    /// The JIT; loading fails for a program it does not take.
+    Jit,
+    /// The interpreter, everywhere (for debugging, or to compare).
+    Interpreter,
 }
 
 impl Default for Loader {
@@ -70,6 +84,7 @@ impl Default for Loader {
             env: HelperEnv::host().with_trace(trace.clone()),
             trace: Some(trace),
             budget: Some(DEFAULT_BUDGET),
+            engine: RunEngine::Auto,
         }
     }
 }
@@ -121,6 +136,29 @@ impl Loader {
     /// Stops each run after `budget` instructions (`None`: never).
     pub fn budget(self, budget: Option<u64>) -> Loader {
         Loader { budget, ..self }
+    }
+
+    /// Runs programs in `engine` ([`RunEngine::Auto`] by default).
+    pub fn engine(self, engine: RunEngine) -> Loader {
+        Loader { engine, ..self }
+    }
+
+    /// `vm` compiled for the chosen engine.
+    fn compiled(&self, name: &str, mut vm: Interpreter) -> Result<Interpreter, EngineError> {
+        let compiled = match self.engine {
+            RunEngine::Interpreter => return Ok(vm),
+            RunEngine::Auto if !cfg!(target_arch = "x86_64") => return Ok(vm),
+            RunEngine::Auto | RunEngine::Jit => vm.compile_jit(),
+        };
+        match compiled {
+            Ok(()) => Ok(vm),
+            Err(source) if self.engine == RunEngine::Jit => Err(EngineError::Jit {
+                program: name.to_owned(),
+                source,
+            }),
+            // The interpreter runs what the JIT does not take.
+            Err(_) => Ok(vm),
+        }
     }
 
     /// Loads `object`: maps first, then programs, then program arrays.
@@ -175,6 +213,7 @@ impl Loader {
                 })?
                 .with_budget(self.budget);
             check_helpers(&name, program.insns().insns(), &vm)?;
+            let vm = self.compiled(&name, vm)?;
             programs.push(EngineProgram {
                 name,
                 section: program.section().to_owned(),
