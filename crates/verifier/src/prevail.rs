@@ -201,7 +201,7 @@ fn negate(op: &str) -> Option<&'static str> {
     })
 }
 
-/// Word-level rewrites: `<label>` names, `&=` as a jump condition (JSET),
+/// Word-level rewrites: `<label>` names, `&=` or `&==` as a jump condition (JSET),
 /// and 64-bit register names used as operands of 32-bit operations.
 fn rewrite_words(text: &str) -> String {
     let words: Vec<&str> = text.split_whitespace().collect();
@@ -213,7 +213,7 @@ fn rewrite_words(text: &str) -> String {
         .map(|w| {
             if w.len() > 2 && w.starts_with('<') && w.ends_with('>') {
                 label(w)
-            } else if is_jump && *w == "&=" {
+            } else if is_jump && (*w == "&=" || *w == "&==") {
                 "&".to_string()
             } else if narrow && w.starts_with('r') && w[1..].parse::<u8>().is_ok() {
                 w.replacen('r', "w", 1)
@@ -343,7 +343,10 @@ fn translate_line(line: &str) -> Result<String, String> {
         return Ok(text);
     }
     if let Some(number) = words.last().and_then(|w| w.strip_suffix("ll"))
-        && number.parse::<i128>().is_ok()
+        && (number.parse::<i128>().is_ok()
+            || number
+                .strip_prefix("0x")
+                .is_some_and(|hex| u64::from_str_radix(hex, 16).is_ok()))
     {
         text = format!("{} {number} ll", words[..words.len() - 1].join(" "));
     }
@@ -552,20 +555,37 @@ fn run_alternative(case: &Case) -> Result<(bool, String), String> {
     let program = assemble(&text, Syntax::Llvm).map_err(|e| format!("assembly: {e}"))?;
     let mut map_count = 1;
     let entry = pre_state(case, &mut map_count)?;
+    // PREVAIL's cases name maps by descriptor only: the map type follows
+    // from what the program does with them.
     let programs_map = case.pre.iter().any(|p| p.contains("map_fd_programs"));
-    let maps = (0..map_count)
-        .map(|_| MapDef {
-            map_type: if programs_map {
-                MapType::ProgArray
-            } else {
-                MapType::Array
-            },
+    let ringbuf = program.iter().any(|(_, insn)| {
+        matches!(
+            insn,
+            visor_isa::Insn::Call(visor_isa::CallTarget::Helper(130..=134))
+        )
+    });
+    let map = match (programs_map, ringbuf) {
+        (true, _) => MapDef {
+            map_type: MapType::ProgArray,
             key_size: 4,
             value_size: 4,
             max_entries: 4,
             ..MapDef::default()
-        })
-        .collect();
+        },
+        (false, true) => MapDef {
+            map_type: MapType::Ringbuf,
+            max_entries: 4096,
+            ..MapDef::default()
+        },
+        (false, false) => MapDef {
+            map_type: MapType::Array,
+            key_size: 4,
+            value_size: 4,
+            max_entries: 4,
+            ..MapDef::default()
+        },
+    };
+    let maps = vec![map; map_count];
     let mut env = VerifyEnv::new(None).with_maps(maps);
     env.check_termination = case.options.iter().any(|o| o == "termination");
     env.allow_division_by_zero = !case.options.iter().any(|o| o == "!allow_division_by_zero");
