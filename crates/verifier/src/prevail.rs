@@ -483,6 +483,12 @@ fn pre_state(case: &Case, maps: &mut usize) -> Result<State, String> {
             Some("number") => Value::Scalar(scalar),
             Some("ctx") => pointer(PtrKind::Ctx, offset("ctx_offset"), 0),
             Some("stack") => pointer(PtrKind::Stack { frame: 0 }, offset("stack_offset"), 512),
+            // `packet_offset=packet_size`: the end of the packet.
+            Some("packet")
+                if fields.get("packet_offset").map(String::as_str) == Some("packet_size") =>
+            {
+                Value::Ptr(Pointer::new(PtrKind::PacketEnd, 0))
+            }
             Some("packet") => {
                 let off = offset("packet_offset");
                 match off {
