@@ -22,12 +22,13 @@ pub enum EngineError {
         map_type: String,
     },
     /// A map could not be created or initialised.
-    #[error("map {map}: {source}")]
+    #[error("map {map}: {reason}")]
     Map {
         /// The map.
         map: String,
-        /// Why.
-        source: MapError,
+        /// Why (in the message, so not also a `source`: error chains
+        /// would say it twice).
+        reason: MapError,
     },
     /// A `.maps` initialiser names a program or map the object lacks.
     #[error("map {map}: slot {slot} names {target}, which the object does not have")]
@@ -73,21 +74,20 @@ pub enum EngineError {
         symbol: String,
     },
     /// The interpreter refused the program.
-    #[error("program {program}: {source}")]
+    #[error("program {program}: {reason}")]
     Prepare {
         /// The program.
         program: String,
-        /// Why.
-        source: Box<VmError>,
+        /// Why (in the message only, as for [`EngineError::Map`]).
+        reason: Box<VmError>,
     },
     /// The JIT was required and does not take the program.
-    #[error("program {program}: the JIT cannot compile it: {source}")]
+    #[error("program {program}: the JIT cannot compile it: {reason}")]
     Jit {
         /// The program.
         program: String,
-        /// Why.
-        #[source]
-        source: crate::JitError,
+        /// Why (in the message only).
+        reason: crate::JitError,
     },
     /// The program's type has no context in this engine.
     #[error("program {program}: program type {program_type} does not run in the userspace engine")]
@@ -106,11 +106,11 @@ pub enum EngineError {
         available: Vec<String>,
     },
     /// A run stopped with an error.
-    #[error("program {program}: {source}")]
+    #[error("program {program}: {reason}")]
     Run {
         /// The program.
         program: String,
-        /// Why.
-        source: Box<VmError>,
+        /// Why (in the message only).
+        reason: Box<VmError>,
     },
 }

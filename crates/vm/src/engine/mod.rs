@@ -152,9 +152,9 @@ impl Loader {
         };
         match compiled {
             Ok(()) => Ok(vm),
-            Err(source) if self.engine == RunEngine::Jit => Err(EngineError::Jit {
+            Err(reason) if self.engine == RunEngine::Jit => Err(EngineError::Jit {
                 program: name.to_owned(),
-                source,
+                reason,
             }),
             // The interpreter runs what the JIT does not take.
             Err(_) => Ok(vm),
@@ -166,9 +166,9 @@ impl Loader {
         let mut maps = Vec::new();
         for map in object.maps() {
             let def = convert_def(map.name(), map.def(), map.origin())?;
-            let created = Map::new(def).map_err(|source| EngineError::Map {
+            let created = Map::new(def).map_err(|reason| EngineError::Map {
                 map: map.name().to_owned(),
-                source,
+                reason,
             })?;
             if let Some(data) = map.initial_data() {
                 let mut value = vec![0; created.def().value_size as usize];
@@ -176,9 +176,9 @@ impl Loader {
                 value[..n].copy_from_slice(&data[..n]);
                 created
                     .update(&0u32.to_le_bytes(), &value, UpdateMode::Any)
-                    .map_err(|source| EngineError::Map {
+                    .map_err(|reason| EngineError::Map {
                         map: map.name().to_owned(),
-                        source,
+                        reason,
                     })?;
             }
             maps.push(EngineMap {
@@ -207,9 +207,9 @@ impl Loader {
                 register_packet_helpers(&mut helpers, kind);
             }
             let vm = Interpreter::with_maps(program.insns(), helpers, table.clone())
-                .map_err(|source| EngineError::Prepare {
+                .map_err(|reason| EngineError::Prepare {
                     program: name.clone(),
-                    source: Box::new(source),
+                    reason: Box::new(reason),
                 })?
                 .with_budget(self.budget);
             check_helpers(&name, program.insns().insns(), &vm)?;
@@ -255,9 +255,9 @@ impl Loader {
                         )
                     }
                 };
-                filled.map_err(|source| EngineError::Map {
+                filled.map_err(|reason| EngineError::Map {
                     map: engine_map.name.clone(),
-                    source,
+                    reason,
                 })?;
             }
         }
@@ -472,9 +472,9 @@ impl EngineProgram {
             program: self.name.clone(),
             program_type: self.program_type.map_or("unknown", |t| t.name()).to_owned(),
         })?;
-        let failed = |source| EngineError::Run {
+        let failed = |reason| EngineError::Run {
             program: self.name.clone(),
-            source: Box::new(source),
+            reason: Box::new(reason),
         };
         match RunInput::packet_context(kind, input) {
             Some(run) => {
