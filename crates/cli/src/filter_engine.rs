@@ -9,12 +9,13 @@ use visor_vm::{Helpers, Interpreter, RunInput, Session};
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum FilterEngine {
     /// Translate to eBPF and run on visor's x86-64 JIT (on other hosts, the
-    /// eBPF interpreter). The fastest.
+    /// eBPF interpreter), as the kernel runs socket filters.
     #[default]
     Jit,
     /// Translate to eBPF and run on visor's eBPF interpreter.
     EbpfInterp,
-    /// Run the cBPF program itself in visor's cBPF interpreter.
+    /// Run the cBPF program itself in visor's cBPF interpreter: for short
+    /// filters the fastest (see the README's Performance section).
     CbpfInterp,
 }
 
