@@ -15,9 +15,46 @@ fn visor_error(error: &dyn std::error::Error) -> PyErr {
     VisorError::new_err(chain(error))
 }
 
-fn seconds(timeout: Option<f64>) -> Duration {
-    // None waits "forever": a day at a time is as good.
-    Duration::from_secs_f64(timeout.unwrap_or(86_400.0).max(0.0))
+/// How long one wait lasts at most before Python gets to run its signal
+/// handlers: Ctrl-C then ends a `trace_print()` or a poll without delay.
+const SLICE: Duration = Duration::from_millis(100);
+
+/// Waits up to `timeout` (`None`: without limit) for `attempt` to find
+/// something, in slices of at most [`SLICE`] with the GIL released,
+/// raising `KeyboardInterrupt` (or whatever a signal handler raises)
+/// between them.
+fn wait_for<T: Send>(
+    py: Python<'_>,
+    timeout: Option<Duration>,
+    mut attempt: impl FnMut(Duration) -> PyResult<Option<T>> + Send,
+) -> PyResult<Option<T>> {
+    let deadline = timeout.map(|t| std::time::Instant::now() + t);
+    loop {
+        let left = deadline.map(|d| d.saturating_duration_since(std::time::Instant::now()));
+        let slice = left.map_or(SLICE, |left| left.min(SLICE));
+        if let Some(found) = py.detach(|| attempt(slice))? {
+            return Ok(Some(found));
+        }
+        py.check_signals()?;
+        if left.is_some_and(|left| left <= slice) {
+            return Ok(None);
+        }
+    }
+}
+
+/// Seconds from Python (`None`: no limit).
+fn seconds(timeout: Option<f64>) -> Option<Duration> {
+    timeout.map(|t| Duration::from_secs_f64(t.max(0.0)))
+}
+
+/// Milliseconds from Python, BCC's way (negative: no limit).
+fn millis(timeout_ms: i64) -> Option<Duration> {
+    u64::try_from(timeout_ms).ok().map(Duration::from_millis)
+}
+
+/// Something to hand back, or `None` to wait on.
+fn non_empty<T>(items: Vec<T>) -> Option<Vec<T>> {
+    (!items.is_empty()).then_some(items)
 }
 
 /// A trace event's fields as BCC's `trace_fields` gives them.
@@ -62,8 +99,9 @@ impl TracePipe {
     #[pyo3(signature = (timeout=None))]
     fn read_line(&mut self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Option<String>> {
         let pipe = &mut self.pipe;
-        py.detach(|| pipe.read_line(seconds(timeout)))
-            .map_err(|e| visor_error(&e))
+        wait_for(py, seconds(timeout), |slice| {
+            pipe.read_line(slice).map_err(|e| visor_error(&e))
+        })
     }
 
     /// The next event as `(task, pid, cpu, flags, timestamp, message)`,
@@ -75,9 +113,9 @@ impl TracePipe {
         timeout: Option<f64>,
     ) -> PyResult<Option<TraceFields>> {
         let pipe = &mut self.pipe;
-        let event = py
-            .detach(|| pipe.read_event(seconds(timeout)))
-            .map_err(|e| visor_error(&e))?;
+        let event = wait_for(py, seconds(timeout), |slice| {
+            pipe.read_event(slice).map_err(|e| visor_error(&e))
+        })?;
         Ok(event.map(fields))
     }
 }
@@ -130,14 +168,14 @@ impl PerfReader {
     fn poll(&mut self, py: Python<'_>, timeout_ms: i64) -> PyResult<Vec<PerfItem>> {
         match &mut self.source {
             PerfSource::Kernel(buffer) => {
-                let timeout = match u64::try_from(timeout_ms) {
-                    Ok(ms) => Duration::from_millis(ms),
-                    Err(_) => Duration::from_secs(86_400),
-                };
-                let events = py
-                    .detach(|| buffer.poll(timeout))
-                    .map_err(|e| visor_error(&e))?;
+                let events = wait_for(py, millis(timeout_ms), |slice| {
+                    buffer
+                        .poll(slice)
+                        .map(non_empty)
+                        .map_err(|e| visor_error(&e))
+                })?;
                 Ok(events
+                    .unwrap_or_default()
                     .into_iter()
                     .map(|event| match event {
                         visor_kernel::PerfEvent::Sample { cpu, data } => (cpu, Some(data), 0),
@@ -199,14 +237,10 @@ impl RingReader {
     /// every record available.
     fn poll(&mut self, py: Python<'_>, timeout_ms: i64) -> PyResult<Vec<Vec<u8>>> {
         match &mut self.source {
-            RingSource::Kernel(ring) => {
-                let timeout = match u64::try_from(timeout_ms) {
-                    Ok(ms) => Duration::from_millis(ms),
-                    Err(_) => Duration::from_secs(86_400),
-                };
-                py.detach(|| ring.poll(timeout))
-                    .map_err(|e| visor_error(&e))
-            }
+            RingSource::Kernel(ring) => Ok(wait_for(py, millis(timeout_ms), |slice| {
+                ring.poll(slice).map(non_empty).map_err(|e| visor_error(&e))
+            })?
+            .unwrap_or_default()),
             RingSource::Userspace(map) => Ok(map
                 .as_ringbuf()
                 .expect("checked when the reader was made")

@@ -1,6 +1,8 @@
 """Each script of examples/python runs and prints what it promises."""
 
+import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -20,8 +22,13 @@ def run(script, *args, timeout=120):
 @needs_clang
 @needs_kernel
 def test_hello_prints_on_every_clone():
+    # Ctrl-C must reach it even when the test runs with SIGINT ignored.
     process = subprocess.Popen(
-        [sys.executable, str(SCRIPTS / "hello.py")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, str(SCRIPTS / "hello.py")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     lines = []
 
@@ -36,13 +43,23 @@ def test_hello_prints_on_every_clone():
         deadline = time.time() + 60
         hello = lambda: [line for line in lines if "Hello, World!" in line]
         while len(hello()) < 3 and time.time() < deadline and process.poll() is None:
-            subprocess.run(["true"])
+            # fork(2) is clone(2) underneath; subprocess would use clone3.
+            child = os.fork()
+            if child == 0:
+                os._exit(0)
+            os.waitpid(child, 0)
             time.sleep(0.05)
     finally:
-        process.terminate()
-        process.wait(10)
+        # Ctrl-C ends trace_print() at once (it waits in short slices).
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            raise AssertionError("hello.py ignored Ctrl-C")
     # trace_pipe is the whole system's: other programs' lines may come too.
     assert len(hello()) >= 3, (lines, process.stderr.read())
+    assert "KeyboardInterrupt" in process.stderr.read()
 
 
 @needs_clang
