@@ -155,4 +155,4 @@ pub use types::{AttachType, MapType, ProgramType};
 pub use uprobe::{
     ProbeKind, UprobeLocation, UprobeSpec, attach_uprobe, resolve_binary, symbol_offset,
 };
-pub use vmlinux::{VMLINUX_BTF, btf_tracepoint_type_id};
+pub use vmlinux::{VMLINUX_BTF, btf_tracepoint_type_id, kfunc_type_ids};

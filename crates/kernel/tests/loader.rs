@@ -235,3 +235,26 @@ fn collect_objects(dir: &Path, out: &mut Vec<PathBuf>) {
         }
     }
 }
+
+/// `tests/bpf/kfunc_sum.bpf.c` calls the `bpf_iter_num_*` kfuncs: each call
+/// gets its function's id in the kernel's BTF, and the program sums 0..10.
+#[test]
+fn kfunc_calls_get_their_kernel_btf_ids() {
+    if !bpf_available("kfunc_calls_get_their_kernel_btf_ids") {
+        return;
+    }
+    if !Path::new(visor_kernel::VMLINUX_BTF).exists() {
+        println!("skipped: kfunc_calls_get_their_kernel_btf_ids: no kernel BTF");
+        return;
+    }
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bpf/kfunc_sum.bpf.o");
+    let bytes = std::fs::read(path).unwrap();
+    let loaded = LoadedObject::load(&bytes, &LoadOptions::default())
+        .unwrap_or_else(|e| panic!("{}", chain(&e)));
+    let program = loaded.program("sum_to_ten").unwrap();
+    let run = program
+        .fd()
+        .test_run(&TestRun::new(&udp_frame(64)))
+        .unwrap_or_else(|e| panic!("{}", chain(&e)));
+    assert_eq!(run.retval, 45);
+}

@@ -28,10 +28,18 @@ pub enum LoadError {
     /// The program calls or reads something the loader does not resolve
     /// (a kfunc, a `.kconfig` or `.ksyms` variable).
     #[error(
-        "program `{program}` uses the extern `{symbol}`, which this loader does not resolve \
-         (kfuncs, .kconfig and .ksyms are not supported yet)"
+        "program `{program}` uses the extern variable `{symbol}`, which this loader does not \
+         resolve (.kconfig and .ksyms variables are not supported yet; kfunc calls are)"
     )]
     Extern { program: String, symbol: String },
+    /// A kfunc the running kernel does not have (or a kernel without BTF).
+    #[error("program `{program}` calls the kfunc `{symbol}`, which this kernel cannot provide")]
+    Kfunc {
+        program: String,
+        symbol: String,
+        #[source]
+        source: Box<KernelError>,
+    },
     /// A map-index `lddw` that names no map of the object.
     #[error(
         "program `{program}`: instruction {pc} refers to map {index}, but the object has {maps}"
@@ -127,7 +135,9 @@ impl LoadError {
         match self {
             LoadError::Parse(_) | LoadError::BadMapIndex { .. } => Rejection::InvalidObject,
             LoadError::UnknownProgramType { .. } => Rejection::UnknownProgramType,
-            LoadError::Unsupported { .. } | LoadError::Extern { .. } => Rejection::MissingFeature,
+            LoadError::Unsupported { .. } | LoadError::Extern { .. } | LoadError::Kfunc { .. } => {
+                Rejection::MissingFeature
+            }
             LoadError::Map { source, .. } => match source.errno() {
                 Some(libc::EINVAL | libc::EOPNOTSUPP | ENOTSUPP) => Rejection::MissingFeature,
                 _ if source.is_permission_denied() => Rejection::Other,

@@ -43,8 +43,10 @@
 //! them back to tools (`bpftool prog dump ... linum`); `tp_btf/NAME`
 //! programs get the id of `btf_trace_NAME` in the kernel's BTF.
 //!
+//! Calls to kfuncs get the id of their function in the kernel's BTF.
+//!
 //! Not done yet: CO-RE relocations (recorded by `visor-object`, not
-//! applied), externs (`.kconfig`, `.ksyms`, kfuncs: a clear
+//! applied), extern variables (`.kconfig`, `.ksyms`: a clear
 //! [`LoadError::Extern`]), `numa_node`, map pinning by name, BTF
 //! sanitising for kernels older than the object's BTF, and the attach BTF
 //! ids of fentry and LSM programs (hooks this machine kind lacks).
@@ -56,7 +58,7 @@ mod error;
 use std::os::fd::AsRawFd;
 
 use object::{Object as _, ObjectSection as _};
-use visor_isa::{Insn, LoadImm, Program};
+use visor_isa::{CallTarget, Insn, LoadImm, Program};
 use visor_object::kind::TracingHook;
 use visor_object::{DataKind, MapOrigin, ProgramKind, SlotTarget};
 
@@ -67,7 +69,7 @@ use crate::log::LogLevel;
 use crate::map::{MapBtf, MapFd, MapSpec, UpdateMode};
 use crate::program::{FuncRecord, LineRecord, ProgramFd, ProgramSource, ProgramSpec};
 use crate::types::{AttachType, MapType, ProgramType};
-use crate::vmlinux::btf_tracepoint_type_id;
+use crate::vmlinux::{btf_tracepoint_type_id, kfunc_type_ids};
 
 pub use attach::{AttachOptions, AttachOutcome, Attached, Attachment, Interrupt, Interrupts};
 pub use error::{LoadError, Rejection};
@@ -298,12 +300,13 @@ impl LoadedObject {
                 name: name.to_owned(),
                 kind: format!("program type {}", program_type.name()),
             })?;
-        if let Some(symbol) = program.extern_refs().first() {
+        if let Some(symbol) = program.extern_refs().iter().find(|e| !e.call) {
             return Err(LoadError::Extern {
                 program: name.to_owned(),
                 symbol: symbol.name.to_owned(),
             });
         }
+        let kfuncs = kfunc_calls(program)?;
         let expected_attach_type = match program.kind().expected_attach_type() {
             None => None,
             Some(attach) => Some(AttachType::from_number(attach.id()).ok_or_else(|| {
@@ -315,7 +318,7 @@ impl LoadedObject {
             })?),
         };
         let attach_btf_id = attach_btf_id(program)?;
-        let insns = self.relocate(name, program.insns())?;
+        let insns = self.relocate(name, program.insns(), &kfuncs)?;
         let spec = ProgramSpec {
             name: kernel_name(name),
             program_type,
@@ -379,12 +382,24 @@ impl LoadedObject {
     }
 
     /// The program with each map-index `lddw` pointing at this object's
-    /// maps by descriptor.
-    fn relocate(&self, name: &str, program: &Program) -> Result<Program, LoadError> {
+    /// maps by descriptor, and each kfunc call (`kfuncs`: slot and BTF id)
+    /// naming its kernel function.
+    fn relocate(
+        &self,
+        name: &str,
+        program: &Program,
+        kfuncs: &[(usize, u32)],
+    ) -> Result<Program, LoadError> {
         let mut pc = 0;
         let mut insns = Vec::with_capacity(program.insns().len());
         for insn in program.insns() {
+            let kfunc = kfuncs.iter().find(|&&(at, _)| at == pc);
             let rewritten = match *insn {
+                Insn::Call(_) if kfunc.is_some() => {
+                    let (_, id) = kfunc.copied().expect("matched above");
+                    // The id of a vmlinux function; `off` 0 says vmlinux.
+                    Insn::Call(CallTarget::Kfunc(id as i32))
+                }
                 Insn::LoadImm64 {
                     kind: kind @ (LoadImm::MapIdx | LoadImm::MapIdxValue),
                     dst,
@@ -452,6 +467,28 @@ fn raw_btf(elf: &[u8]) -> Option<&[u8]> {
     let file = object::File::parse(elf).ok()?;
     let section = file.section_by_name(".BTF")?;
     section.data().ok().filter(|data| !data.is_empty())
+}
+
+/// Where `program` calls kfuncs, with the BTF id of each in the running
+/// kernel: `(slot, id)`.
+fn kfunc_calls(program: &visor_object::Program<'_>) -> Result<Vec<(usize, u32)>, LoadError> {
+    let calls: Vec<_> = program.extern_refs().iter().filter(|e| e.call).collect();
+    if calls.is_empty() {
+        return Ok(Vec::new());
+    }
+    let names: Vec<&str> = calls.iter().map(|e| e.name).collect();
+    let ids = kfunc_type_ids(&names).map_err(|source| {
+        let symbol = match &source {
+            KernelError::BtfTypeNotFound { name, .. } => name.clone(),
+            _ => names.join(", "),
+        };
+        LoadError::Kfunc {
+            program: program.name().to_owned(),
+            symbol,
+            source: Box::new(source),
+        }
+    })?;
+    Ok(calls.iter().map(|e| e.insn).zip(ids).collect())
 }
 
 /// The kernel type a program is typed against, for the kinds that name
