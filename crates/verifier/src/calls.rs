@@ -184,15 +184,17 @@ impl Analyzer<'_> {
                     self.helper_memory(pc, &mut state, reg, size, access, nullable, name)?;
                 }
                 Arg::Size { .. } => {}
-                Arg::Ctx => {
-                    let ok = matches!(value, Value::Ptr(Pointer { kind: PtrKind::Ctx, off }) if off.as_const() == Some(0));
-                    if !ok {
-                        return bad(
-                            self,
-                            &state,
+                Arg::Ctx | Arg::CtxOrNull => {
+                    let context = matches!(value, Value::Ptr(Pointer { kind: PtrKind::Ctx, off }) if off.as_const() == Some(0));
+                    let null = *arg == Arg::CtxOrNull
+                        && matches!(value, Value::Scalar(s) if s.as_const() == Some(0));
+                    if !context && !null {
+                        let what = if *arg == Arg::CtxOrNull {
+                            "must be the context pointer (r1 at program entry), unmoved, or 0"
+                        } else {
                             "must be the context pointer (r1 at program entry), unmoved"
-                                .to_string(),
-                        );
+                        };
+                        return bad(self, &state, what.to_string());
                     }
                 }
                 Arg::RingbufRecord => match value {

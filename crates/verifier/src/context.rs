@@ -123,6 +123,44 @@ const SOCK_OPS: &[Field] = &[
     f("socket_fields", 24, 160),
 ];
 
+/// `struct bpf_sock_addr` (cgroup connect, bind, sendmsg, recvmsg,
+/// getpeername and getsockname hooks): the user's address and port and the
+/// message's source may be rewritten (the kernel narrows which, per attach
+/// type); `sk`, a socket pointer, reads as a scalar here, so a program that
+/// follows it is refused.
+const SOCK_ADDR: &[Field] = &[
+    f("user_family", 0, 4),
+    w(f("user_ip4", 4, 4), Writable::All),
+    w(f("user_ip6", 8, 16), Writable::All),
+    w(f("user_port", 24, 4), Writable::All),
+    f("family", 28, 4),
+    f("type", 32, 4),
+    f("protocol", 36, 4),
+    w(f("msg_src_ip4", 40, 4), Writable::All),
+    w(f("msg_src_ip6", 44, 16), Writable::All),
+    f("sk", 64, 8),
+];
+
+/// `struct bpf_sock` (cgroup sock_create, release and post_bind hooks):
+/// the device, mark and priority may be set (at socket creation, in the
+/// kernel).
+const SOCK: &[Field] = &[
+    w(f("bound_dev_if", 0, 4), Writable::All),
+    f("family", 4, 4),
+    f("type", 8, 4),
+    f("protocol", 12, 4),
+    w(f("mark", 16, 4), Writable::All),
+    w(f("priority", 20, 4), Writable::All),
+    f("src_ip4", 24, 4),
+    f("src_ip6", 28, 16),
+    f("src_port", 44, 4),
+    f("dst_port", 48, 4),
+    f("dst_ip4", 52, 4),
+    f("dst_ip6", 56, 16),
+    f("state", 72, 4),
+    f("rx_queue_mapping", 76, 4),
+];
+
 /// What a context access is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Access {
@@ -153,6 +191,8 @@ pub fn check(
         ) => (SK_BUFF, "struct __sk_buff"),
         Some(P::Xdp) => (XDP_MD, "struct xdp_md"),
         Some(P::SockOps) => (SOCK_OPS, "struct bpf_sock_ops"),
+        Some(P::CgroupSockAddr) => (SOCK_ADDR, "struct bpf_sock_addr"),
+        Some(P::CgroupSock) => (SOCK, "struct bpf_sock"),
         Some(P::Kprobe | P::PerfEvent) => {
             return read_only_words(off, size, access, 168 + 16, "struct pt_regs");
         }
@@ -300,5 +340,20 @@ mod tests {
         assert!(check(tp, 8, 8, Access::Read).is_ok());
         assert!(check(tp, 8, 8, Access::Write).is_err());
         assert!(check(tp, 4, 8, Access::Read).is_err());
+    }
+
+    #[test]
+    fn socket_hooks_have_their_own_structs() {
+        let addr = Some(ProgramType::CgroupSockAddr);
+        // user_family at 0 is a number, not a packet pointer.
+        assert_eq!(check(addr, 0, 4, Access::Read), Ok(Loaded::Scalar));
+        assert!(check(addr, 4, 4, Access::Write).is_ok(), "user_ip4");
+        assert!(check(addr, 12, 4, Access::Write).is_ok(), "user_ip6[1]");
+        assert!(check(addr, 28, 4, Access::Write).is_err(), "family");
+        assert!(check(addr, 72, 4, Access::Read).is_err());
+        let sock = Some(ProgramType::CgroupSock);
+        assert_eq!(check(sock, 4, 4, Access::Read), Ok(Loaded::Scalar));
+        assert!(check(sock, 16, 4, Access::Write).is_ok(), "mark");
+        assert!(check(sock, 24, 4, Access::Write).is_err(), "src_ip4");
     }
 }

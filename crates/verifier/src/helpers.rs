@@ -95,6 +95,8 @@ pub enum Arg {
     Size { zero_ok: bool },
     /// The program's context, unmoved.
     Ctx,
+    /// The program's context, unmoved, or null (0).
+    CtxOrNull,
     /// Memory from `bpf_ringbuf_reserve`, checked for null.
     RingbufRecord,
     /// A constant (ring buffer reservation sizes, flags that select types).
@@ -558,6 +560,7 @@ pub const HELPERS: &[Proto] = &[
         Group::Tracing,
     ),
     proto(118, "bpf_jiffies64", &[], I, Group::Base),
+    proto(122, "bpf_get_netns_cookie", &[CtxOrNull], I, Group::Network),
     proto(125, "bpf_ktime_get_boot_ns", &[], I, Group::Base),
     proto(
         130,
@@ -594,6 +597,14 @@ pub const HELPERS: &[Proto] = &[
         I,
         Group::Base,
     ),
+    proto(
+        152,
+        "bpf_redirect_neigh",
+        &[Scalar, ReadMem { nullable: true }, SIZE0, Scalar],
+        I,
+        Group::Tc,
+    ),
+    proto(155, "bpf_redirect_peer", &[Scalar, Scalar], I, Group::Tc),
 ];
 
 /// Helpers that may move or resize packet data: packet pointers held
