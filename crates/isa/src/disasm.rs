@@ -303,22 +303,19 @@ pub(crate) fn atomic_lock_operator(op: AtomicOp) -> &'static str {
     }
 }
 
-/// The ALU operations written `dst OP= src`.
-pub(crate) const COMPOUND_ALU_OPS: [AluOp; 13] = [
-    AluOp::Add,
-    AluOp::Sub,
-    AluOp::Mul,
-    AluOp::Div,
-    AluOp::Sdiv,
-    AluOp::Or,
-    AluOp::And,
-    AluOp::Lsh,
-    AluOp::Rsh,
-    AluOp::Mod,
-    AluOp::Smod,
-    AluOp::Xor,
-    AluOp::Arsh,
-];
+/// The ALU operations written `dst OP= src`: [`AluOp::BINARY`] but `mov`.
+pub(crate) const COMPOUND_ALU_OPS: [AluOp; 13] = {
+    let mut ops = [AluOp::Add; 13];
+    let (mut from, mut to) = (0, 0);
+    while from < AluOp::BINARY.len() {
+        if !matches!(AluOp::BINARY[from], AluOp::Mov) {
+            ops[to] = AluOp::BINARY[from];
+            to += 1;
+        }
+        from += 1;
+    }
+    ops
+};
 
 /// `+=` for `Add`; `None` for the moves, which are written `dst = src`.
 pub(crate) fn compound_operator(op: AluOp) -> Option<&'static str> {

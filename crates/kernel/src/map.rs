@@ -17,24 +17,7 @@ use crate::sys::{self, BpfCmd, Command};
 use crate::types::MapType;
 
 /// `BPF_F_*` map creation flags (`map_flags`).
-pub mod flags {
-    /// Hash maps: allocate entries on update, not all at creation.
-    pub const NO_PREALLOC: u32 = 1 << 0;
-    /// LRU maps: one LRU list per CPU.
-    pub const NO_COMMON_LRU: u32 = 1 << 1;
-    /// `numa_node` is set.
-    pub const NUMA_NODE: u32 = 1 << 2;
-    /// Userspace may only read.
-    pub const RDONLY: u32 = 1 << 3;
-    /// Userspace may only write.
-    pub const WRONLY: u32 = 1 << 4;
-    /// Programs may only read.
-    pub const RDONLY_PROG: u32 = 1 << 7;
-    /// Programs may only write.
-    pub const WRONLY_PROG: u32 = 1 << 8;
-    /// Arrays: the map may be mmap()ed.
-    pub const MMAPABLE: u32 = 1 << 10;
-}
+pub use visor_object::maps::flags;
 
 /// How an update treats an existing entry (`BPF_ANY`, `BPF_NOEXIST`,
 /// `BPF_EXIST`).

@@ -6,6 +6,7 @@
 //! number is what relocated `lddw` instructions carry (`PSEUDO_MAP_IDX`).
 
 mod btf_maps;
+pub mod flags;
 mod legacy;
 mod types;
 
