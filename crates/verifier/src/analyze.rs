@@ -172,15 +172,20 @@ impl<'a> Analyzer<'a> {
         }
     }
 
-    /// Registers dead at `pc` become `Uninit`: they cannot matter.
+    /// Registers dead at `pc` become `Uninit`, and scalars whose exact
+    /// value cannot matter any more become unknown: then states that differ
+    /// only there prune each other.
     fn forget_dead(&self, state: &mut State, pc: usize) {
         let frame = state.frame_mut();
         for (reg, value) in frame.regs.iter_mut().enumerate() {
             if !self.cfg.is_live(pc, reg) {
                 *value = Value::Uninit;
+            } else if !self.cfg.is_precise(pc, reg) && matches!(value, Value::Scalar(_)) {
+                *value = Value::Scalar(Scalar::UNKNOWN);
             }
         }
-        state.forget_unused_bases();
+        frame.stack.forget_values(self.cfg.precise_slots(pc));
+        state.forget_unused_packet_facts();
     }
 
     /// Whether an explored state at `pc` includes `state` (prune); stores

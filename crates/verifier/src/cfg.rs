@@ -2,12 +2,14 @@
 //! local calls, jumps that stay inside their function, no unreachable code,
 //! every function ending in `exit` or a jump, a call graph without recursion
 //! and at most [`MAX_FRAMES`] deep. Also computes what the abstract
-//! interpreter needs: prune points and register liveness.
+//! interpreter needs: prune points, register liveness, and which registers'
+//! exact values may matter (precision).
 //!
 //! [`visor_isa::Program`] already guarantees that every jump lands on an
 //! instruction inside the program (never inside `lddw`).
 
 use crate::diagnostic::{Category, Rejection};
+use crate::precision::{Precision, Slots};
 use crate::state::{MAX_FRAMES, STACK_SIZE};
 use visor_isa::{CallTarget, Insn, LoadImm, Program, Reg, Source, branch_target};
 
@@ -31,6 +33,8 @@ pub struct Cfg {
     pub prune: Vec<bool>,
     /// Registers live on entry to each slot, one bit per register.
     pub live: Vec<u16>,
+    /// Which registers' and own stack slots' exact values may matter.
+    pub precision: Precision,
 }
 
 const ARGS: u16 = 0b11_1110; // r1..r5
@@ -73,10 +77,12 @@ impl Cfg {
             calls: Vec::new(),
             prune: vec![false; len],
             live: vec![0; len],
+            precision: Precision::default(),
         };
         cfg.check_functions()?;
         cfg.check_call_graph()?;
         cfg.compute_liveness();
+        cfg.precision = Precision::compute(&cfg);
         Ok(cfg)
     }
 
@@ -93,7 +99,7 @@ impl Cfg {
     }
 
     /// Slots control may reach from `pc` within its function.
-    fn successors(&self, pc: usize) -> Vec<usize> {
+    pub(crate) fn successors(&self, pc: usize) -> Vec<usize> {
         let Some(insn) = self.insns[pc] else {
             return Vec::new();
         };
@@ -255,34 +261,56 @@ impl Cfg {
     }
 
     fn compute_liveness(&mut self) {
+        self.live = self.solve_backward(|insn, after| {
+            let (uses, defs) = uses_defs(insn);
+            uses | (after & !defs) | FRAME_POINTER
+        });
+    }
+
+    /// Solves a backward problem over register sets: `before(insn, after)`
+    /// is the set on entry to an instruction given the union of the sets
+    /// on entry to its successors (none after `exit`). Calls flow to the
+    /// next instruction: each function is solved on its own.
+    fn solve_backward(&self, before: impl Fn(&Insn, u16) -> u16) -> Vec<u16> {
         let len = self.insns.len();
-        let mut live = vec![0u16; len];
+        let mut sets = vec![0u16; len];
         let mut changed = true;
         while changed {
             changed = false;
             for pc in (0..len).rev() {
                 let Some(insn) = self.insns[pc] else { continue };
-                let (uses, defs) = uses_defs(&insn);
-                let out = match insn {
-                    Insn::Exit => 0,
-                    _ => self
-                        .successors(pc)
-                        .iter()
-                        .fold(0, |acc, &s| acc | live.get(s).copied().unwrap_or(0)),
-                };
-                let value = uses | (out & !defs) | FRAME_POINTER;
-                if live[pc] != value {
-                    live[pc] = value;
+                let after = self
+                    .successors(pc)
+                    .iter()
+                    .fold(0, |acc, &s| acc | sets.get(s).copied().unwrap_or(0));
+                let value = before(&insn, after);
+                if sets[pc] != value {
+                    sets[pc] = value;
                     changed = true;
                 }
             }
         }
-        self.live = live;
+        sets
     }
 
     /// Whether `reg` may be read at or after `pc` before being written.
     pub fn is_live(&self, pc: usize, reg: usize) -> bool {
         self.live.get(pc).is_some_and(|l| l & (1 << reg) != 0)
+    }
+
+    /// Whether the exact value `reg` holds at `pc` may decide something
+    /// later: a branch, a memory access, a helper's argument, the return
+    /// value. A scalar whose value cannot is as good as any other scalar.
+    pub fn is_precise(&self, pc: usize, reg: usize) -> bool {
+        self.precision
+            .regs
+            .get(pc)
+            .is_some_and(|p| p & (1 << reg) != 0)
+    }
+
+    /// The own frame's stack slots whose exact values may matter at `pc`.
+    pub fn precise_slots(&self, pc: usize) -> Slots {
+        self.precision.slots.get(pc).copied().unwrap_or(0)
     }
 }
 

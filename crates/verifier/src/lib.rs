@@ -69,6 +69,7 @@ pub mod cfg;
 pub mod context;
 pub mod diagnostic;
 pub mod helpers;
+pub mod precision;
 pub mod prevail;
 mod report;
 pub mod scalar;

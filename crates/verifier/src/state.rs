@@ -222,6 +222,24 @@ impl Stack {
         }
     }
 
+    /// Forgets the values of the scalars in the slots not in `keep` (bit
+    /// `i` for bytes `8i..8i + 8`): they become unknown, still initialised.
+    pub fn forget_values(&mut self, keep: u64) {
+        for (slot, bytes) in self.bytes.chunks_exact_mut(8).enumerate() {
+            if keep & (1 << slot) != 0 {
+                continue;
+            }
+            for byte in bytes.iter_mut() {
+                if let Byte::Known(_) = byte {
+                    *byte = Byte::Unknown;
+                }
+            }
+            if let Some(Value::Scalar(s)) = self.spills.get_mut(&slot) {
+                *s = Scalar::UNKNOWN;
+            }
+        }
+    }
+
     /// Marks `len` bytes written with unknown data (helpers, atomics).
     pub fn clobber(&mut self, index: usize, len: usize) {
         self.break_spills(index, len);
@@ -455,22 +473,34 @@ impl State {
                 .all(|(a, b)| a.stack.includes(&b.stack))
     }
 
-    /// Drops packet bases no register or spill refers to any more.
-    pub fn forget_unused_bases(&mut self) {
-        if self.packet_bases.is_empty() {
-            return;
-        }
-        let mut used = Vec::new();
-        self.map_values(|value| {
-            if let Value::Ptr(Pointer {
+    /// Drops what was proven about packet pointers no register or spill
+    /// holds any more: the bases of variable offsets, and the bytes proven
+    /// present for plain packet and metadata pointers (a pointer loaded
+    /// from the context afresh starts with none proven, as in the kernel).
+    pub fn forget_unused_packet_facts(&mut self) {
+        let (mut data, mut meta, mut bases) = (false, false, Vec::new());
+        self.map_values(|value| match value {
+            Value::Ptr(Pointer {
+                kind: PtrKind::Packet { id: 0 },
+                ..
+            }) => data = true,
+            Value::Ptr(Pointer {
                 kind: PtrKind::Packet { id },
                 ..
-            }) = value
-            {
-                used.push(*id);
-            }
+            }) => bases.push(*id),
+            Value::Ptr(Pointer {
+                kind: PtrKind::PacketMeta,
+                ..
+            }) => meta = true,
+            _ => {}
         });
-        self.packet_bases.retain(|id, _| used.contains(id));
+        if !data {
+            self.packet_min = 0;
+        }
+        if !meta {
+            self.meta_min = 0;
+        }
+        self.packet_bases.retain(|id, _| bases.contains(id));
     }
 
     /// The same knowledge, ignoring id counters.
