@@ -24,8 +24,19 @@ pub(crate) enum Target {
     StackRange { frame: usize, lo: usize, hi: usize },
     /// A context field.
     Ctx(Loaded),
+    /// Bytes of a frozen read-only map, known (little-endian).
+    Frozen(u64),
     /// Map values, packet, helper memory: bounds proven, contents unknown.
     Plain,
+}
+
+/// `size` bytes at `at` of a frozen map's contents (bounds already
+/// checked against the value size; a shorter section reads as zeros).
+fn frozen_bytes(bytes: &[u8], at: usize, size: usize) -> Target {
+    let value = (0..size).fold(0u64, |acc, i| {
+        acc | u64::from(bytes.get(at + i).copied().unwrap_or(0)) << (8 * i)
+    });
+    Target::Frozen(value)
 }
 
 /// Whether an access reads or writes.
@@ -162,7 +173,13 @@ impl Analyzer<'_> {
                         format!("map #{map} is read-only for programs (a `.rodata` or frozen map)"),
                     );
                 }
-                Ok(Target::Plain)
+                let frozen = self.env.frozen_contents.get(map).and_then(Option::as_ref);
+                match (frozen, total.as_const(), access) {
+                    (Some(bytes), Some(at), Use::Read) => {
+                        Ok(frozen_bytes(bytes, at as usize, size as usize))
+                    }
+                    _ => Ok(Target::Plain),
+                }
             }
             PtrKind::Packet { .. } | PtrKind::PacketMeta => {
                 let (proven, what) = match p.kind {
@@ -259,6 +276,7 @@ impl Analyzer<'_> {
                 plain
             }
             Target::Ctx(Loaded::Scalar) | Target::Plain => plain,
+            Target::Frozen(value) => extend(Value::constant(value)),
             Target::Ctx(Loaded::PacketData) => {
                 Value::Ptr(Pointer::new(PtrKind::Packet { id: 0 }, 0))
             }
@@ -313,7 +331,7 @@ impl Analyzer<'_> {
                     }
                 }
             }
-            Target::Ctx(_) | Target::Plain if leak => {
+            Target::Ctx(_) | Target::Plain | Target::Frozen(_) if leak => {
                 return Err(self.reject(
                     pc,
                     state,
@@ -321,7 +339,7 @@ impl Analyzer<'_> {
                     format!("storing a pointer ({value}) through {dst} would let user space read a kernel address: store numbers only"),
                 ));
             }
-            Target::Ctx(_) | Target::Plain => {}
+            Target::Ctx(_) | Target::Plain | Target::Frozen(_) => {}
         }
         Ok(())
     }
@@ -383,7 +401,7 @@ impl Analyzer<'_> {
                     "atomic operations on the stack need a constant offset",
                 ));
             }
-            Target::Ctx(_) | Target::Plain => {}
+            Target::Ctx(_) | Target::Plain | Target::Frozen(_) => {}
         }
         let old = Value::Scalar(Scalar::of_size(size));
         match op {
@@ -481,7 +499,7 @@ impl Analyzer<'_> {
         let (frame, lo, hi) = match target {
             Target::Stack { frame, index } => (frame, index, index + size.umax as usize),
             Target::StackRange { frame, lo, hi } => (frame, lo, hi),
-            Target::Ctx(_) | Target::Plain => return Ok(()),
+            Target::Ctx(_) | Target::Plain | Target::Frozen(_) => return Ok(()),
         };
         match access {
             Use::Read => {

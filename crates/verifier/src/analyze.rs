@@ -29,6 +29,25 @@ const MAX_STATES_PER_INSN: usize = 256;
 /// Pointer offsets beyond this are rejected (the kernel's `BPF_MAX_VAR_OFF`).
 const MAX_POINTER_OFFSET: i64 = 1 << 29;
 
+/// An explored state, with how often it pruned a path and how often it
+/// was compared in vain.
+struct Stored {
+    state: State,
+    hits: u32,
+    misses: u32,
+}
+
+impl Stored {
+    /// A finished state that keeps failing to prune costs a comparison at
+    /// every visit and saves nothing: the kernel drops such states too
+    /// (after 3 misses a hit; visor is more patient, since a dropped state
+    /// may have to be explored again: at 3, one Cilium program runs out
+    /// of budget).
+    fn is_useless(&self) -> bool {
+        self.misses > self.hits * 8 + 64
+    }
+}
+
 /// A path still to explore.
 struct Work {
     pc: usize,
@@ -46,7 +65,7 @@ pub(crate) struct Analyzer<'a> {
     pub(crate) inner: Vec<Option<usize>>,
     pub(crate) stats: Stats,
     /// Explored states, by id; `None` once evicted.
-    stored: Vec<Option<State>>,
+    stored: Vec<Option<Stored>>,
     /// Ids of the states stored at each instruction.
     visited: Vec<Vec<usize>>,
     /// The current path's stored states (ancestors), and a flag per id.
@@ -191,18 +210,19 @@ impl<'a> Analyzer<'a> {
     /// Whether an explored state at `pc` includes `state` (prune); stores
     /// `state` otherwise. Rejects a loop that returns to the same state.
     fn seen(&mut self, pc: usize, state: &State) -> Result<bool, Rejection> {
+        let mut useless = Vec::new();
         for &id in &self.visited[pc] {
-            let Some(old) = &self.stored[id] else {
+            let Some(old) = &mut self.stored[id] else {
                 continue;
             };
             if self.on_path[id] && !self.env.check_termination {
-                if old.includes(state) {
+                if old.state.includes(state) {
                     return Ok(true);
                 }
                 continue;
             }
             if self.on_path[id] {
-                if old.same_as(state) {
+                if old.state.same_as(state) {
                     return Err(self.reject(
                         pc,
                         state,
@@ -212,10 +232,19 @@ impl<'a> Analyzer<'a> {
                 }
                 continue;
             }
-            if old.includes(state) {
+            if old.state.includes(state) {
+                old.hits += 1;
                 return Ok(true);
             }
+            old.misses += 1;
+            if old.is_useless() {
+                useless.push(id);
+            }
         }
+        for &id in &useless {
+            self.stored[id] = None;
+        }
+        self.visited[pc].retain(|id| !useless.contains(id));
         // Keep the most recent states: in a loop explored iteration by
         // iteration, the paths left to explore return to recent states.
         if self.visited[pc].len() >= MAX_STATES_PER_INSN {
@@ -223,7 +252,11 @@ impl<'a> Analyzer<'a> {
             self.stored[oldest] = None;
         }
         let id = self.stored.len();
-        self.stored.push(Some(state.clone()));
+        self.stored.push(Some(Stored {
+            state: state.clone(),
+            hits: 0,
+            misses: 0,
+        }));
         self.on_path.push(true);
         self.visited[pc].push(id);
         self.path.push(id);
@@ -466,11 +499,21 @@ impl<'a> Analyzer<'a> {
         let lhs = self.read(pc, state, dst)?;
         match (lhs, rhs) {
             (Value::Scalar(a), Value::Scalar(b)) => Ok(Value::Scalar(a.alu(op, width, &b))),
+            // A privileged loader may take 32-bit differences of a pointer
+            // and a number (Cilium computes lengths so): the kernel makes
+            // the result a number it knows nothing of.
+            (Value::Ptr(_), Value::Scalar(_)) | (Value::Scalar(_), Value::Ptr(_))
+                if op == AluOp::Sub && width == Width::W32 =>
+            {
+                Ok(Value::Scalar(Scalar::of_size(4)))
+            }
             (Value::Ptr(p), Value::Scalar(s)) if matches!(op, AluOp::Add | AluOp::Sub) => {
                 self.pointer_offset(pc, state, width, p, s, op == AluOp::Sub, dst)
             }
             (Value::Scalar(s), Value::Ptr(p)) if op == AluOp::Add => self.pointer_offset(pc, state, width, p, s, false, dst),
-            (Value::Ptr(a), Value::Ptr(b)) if op == AluOp::Sub && width == Width::W64 => {
+            // 32-bit too: `(u32)data_end - (u32)data` is a common way
+            // to take a length (the kernel allows it to privileged loaders).
+            (Value::Ptr(a), Value::Ptr(b)) if op == AluOp::Sub => {
                 let same_region = match (a.kind, b.kind) {
                     (PtrKind::Packet { .. } | PtrKind::PacketMeta, PtrKind::Packet { .. } | PtrKind::PacketMeta | PtrKind::PacketEnd) => true,
                     (PtrKind::PacketEnd, PtrKind::Packet { .. } | PtrKind::PacketMeta) => true,
@@ -485,9 +528,9 @@ impl<'a> Analyzer<'a> {
                     ));
                 }
                 if a.kind == b.kind {
-                    Ok(Value::Scalar(a.off.alu(AluOp::Sub, Width::W64, &b.off)))
+                    Ok(Value::Scalar(a.off.alu(AluOp::Sub, width, &b.off)))
                 } else {
-                    Ok(Value::Scalar(Scalar::UNKNOWN))
+                    Ok(Value::Scalar(Scalar::of_size(width.bits() as usize / 8)))
                 }
             }
             (Value::Ptr(_), Value::Ptr(_)) => Err(self.reject(

@@ -44,7 +44,14 @@
 //! - Privileges: the defaults follow a privileged loader (no pointer
 //!   masking, no Spectre rules) except that pointers may not leak into
 //!   maps, helper memory or the return value ([`VerifyEnv::allow_ptr_leaks`]
-//!   turns that off, as `CAP_PERFMON` does in the kernel).
+//!   turns that off, as `CAP_PERFMON` does in the kernel). As for a
+//!   privileged loader, 32-bit subtractions involving pointers give
+//!   unknown numbers, and loads from frozen read-only maps (`.rodata`) at
+//!   constant offsets give their contents.
+//! - Precision: scalars whose values cannot reach a decision (a branch, an
+//!   address, a helper's argument, the exit value) are forgotten at prune
+//!   points, so that paths differing only there prune each other
+//!   ([`precision`]; the kernel backtracks per path instead).
 //! - Array map keys that are constants on the stack are range-checked
 //!   against `max_entries` (the kernel only fails such calls at run time).
 //! - Division by zero is allowed: eBPF defines it (the result is zero).
@@ -99,6 +106,10 @@ pub struct VerifyEnv {
     pub lines: Vec<(usize, SourceLine)>,
     /// Calls the object could not resolve: `(slot, function name)`.
     pub unresolved_calls: Vec<(usize, String)>,
+    /// The contents of read-only maps (`.rodata`), by map index, where
+    /// the loader freezes them before loading the program: loads from them
+    /// at constant offsets are constants, as in the kernel.
+    pub frozen_contents: Vec<Option<Vec<u8>>>,
     /// Allow pointers to be stored in maps or returned.
     pub allow_ptr_leaks: bool,
     /// Prove that loops end (off: a loop back to an explored state is
@@ -117,6 +128,7 @@ impl VerifyEnv {
             maps: Vec::new(),
             lines: Vec::new(),
             unresolved_calls: Vec::new(),
+            frozen_contents: Vec::new(),
             allow_ptr_leaks: false,
             check_termination: true,
             allow_division_by_zero: true,

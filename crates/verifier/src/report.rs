@@ -25,10 +25,19 @@ pub struct Report {
 }
 
 /// The environment an object gives one of its programs: its program type
-/// from the section name, the object's maps, its BTF line info.
+/// from the section name, the object's maps and the contents of its
+/// read-only data (loaders freeze it), its BTF line info.
 pub fn object_env(object: &Object<'_>, program: &visor_object::Program<'_>) -> VerifyEnv {
     let maps = object.maps().iter().map(|m| m.def().clone()).collect();
     let mut env = VerifyEnv::new(program.kind().program_type()).with_maps(maps);
+    env.frozen_contents = object
+        .maps()
+        .iter()
+        .map(|m| {
+            let read_only = m.def().flags & visor_object::maps::BPF_F_RDONLY_PROG != 0;
+            m.initial_data().filter(|_| read_only).map(<[u8]>::to_vec)
+        })
+        .collect();
     env.unresolved_calls = program
         .extern_refs()
         .iter()

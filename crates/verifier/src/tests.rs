@@ -130,6 +130,31 @@ fn pointer_arithmetic_rules() {
         "r0 = 5\nr0 = *(u32 *)(r0 + 0)\nexit",
         Category::InvalidMemoryAccess,
     );
+    rejects(
+        "r2 = *(u32 *)(r1 + 0)\nw2 += 4\nr0 = 0\nexit",
+        Category::PointerArithmetic,
+    );
+    // 32-bit differences (lengths) give numbers, as for privileged loaders.
+    accepts(
+        "r2 = *(u32 *)(r1 + 0)\nr3 = *(u32 *)(r1 + 4)\nw3 -= w2\nw4 = 9\nw4 -= w2\nw2 -= 1\nr0 = 0\nexit",
+    );
+}
+
+#[test]
+fn frozen_read_only_data_is_known() {
+    // The header length comes from `.rodata`: 14, so the comparison proves
+    // 14 bytes, as in the kernel; unfrozen, it could be 0.
+    let text = "r2 = *(u32 *)(r1 + 0)\nr3 = *(u32 *)(r1 + 4)\nr4 = map[idx:4][0]+0 ll\nr4 = *(u8 *)(r4 + 0)\nr5 = r2\nr5 += r4\nif r5 > r3 goto +2\nr0 = *(u8 *)(r2 + 13)\nexit\nr0 = 0\nexit";
+    let program = assemble(text, Syntax::Llvm).unwrap();
+    let mut env = env(ProgramType::Xdp);
+    env.maps.push(MapDef {
+        flags: visor_object::maps::BPF_F_RDONLY_PROG,
+        ..map(MapType::Array, 4, 8, 1)
+    });
+    let rejection = verify(&program, &env).unwrap_err();
+    assert_eq!(rejection.category, Category::PacketBounds);
+    env.frozen_contents = vec![None, None, None, None, Some(vec![14; 8])];
+    assert!(verify(&program, &env).is_ok());
 }
 
 #[test]
