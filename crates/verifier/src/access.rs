@@ -46,6 +46,15 @@ pub(crate) enum Use {
     Write,
 }
 
+impl From<Use> for Access {
+    fn from(access: Use) -> Access {
+        match access {
+            Use::Read => Access::Read,
+            Use::Write => Access::Write,
+        }
+    }
+}
+
 impl Analyzer<'_> {
     /// Checks an access of `size` bytes at `ptr + off` through `base`.
     #[allow(clippy::too_many_arguments)] // one access, as the instruction states it
@@ -93,11 +102,12 @@ impl Analyzer<'_> {
         match p.kind {
             PtrKind::MapValueOrNull { .. }
             | PtrKind::MemOrNull { .. }
-            | PtrKind::MapPtrOrNull { .. } => {
-                let origin = if matches!(p.kind, PtrKind::MemOrNull { .. }) {
-                    "bpf_ringbuf_reserve"
-                } else {
-                    "bpf_map_lookup_elem"
+            | PtrKind::MapPtrOrNull { .. }
+            | PtrKind::SocketOrNull { .. } => {
+                let origin = match p.kind {
+                    PtrKind::MemOrNull { .. } => "bpf_ringbuf_reserve",
+                    PtrKind::SocketOrNull { .. } => "the socket lookup",
+                    _ => "bpf_map_lookup_elem",
                 };
                 reject(
                     Category::NullPointer,
@@ -115,11 +125,12 @@ impl Analyzer<'_> {
                         ),
                     );
                 };
-                let access = match access {
-                    Use::Read => Access::Read,
-                    Use::Write => Access::Write,
-                };
-                match context::check(self.env.program_type, at as i64, size as usize, access) {
+                match context::check(
+                    self.env.program_type,
+                    at as i64,
+                    size as usize,
+                    access.into(),
+                ) {
                     Ok(loaded) => Ok(Target::Ctx(loaded)),
                     Err(why) => reject(
                         Category::ContextAccess,
@@ -239,6 +250,21 @@ impl Analyzer<'_> {
                 Category::InvalidMemoryAccess,
                 format!("{base} is a function address and cannot be dereferenced"),
             ),
+            PtrKind::Socket { common } => {
+                let checked = total
+                    .as_const()
+                    .ok_or_else(|| "at a variable offset".to_string())
+                    .and_then(|at| {
+                        context::check_socket(common, at as i64, size as usize, access.into())
+                    });
+                match checked {
+                    Ok(loaded) => Ok(Target::Ctx(loaded)),
+                    Err(why) => reject(
+                        Category::InvalidMemoryAccess,
+                        format!("invalid socket access through {base}: {why}"),
+                    ),
+                }
+            }
         }
     }
 
@@ -483,7 +509,12 @@ impl Analyzer<'_> {
             return Ok(());
         }
         if let Value::Ptr(Pointer {
-            kind: PtrKind::Ctx | PtrKind::MapPtr { .. } | PtrKind::PacketEnd | PtrKind::Func { .. },
+            kind:
+                PtrKind::Ctx
+                | PtrKind::MapPtr { .. }
+                | PtrKind::PacketEnd
+                | PtrKind::Func { .. }
+                | PtrKind::Socket { .. },
             ..
         }) = value
         {

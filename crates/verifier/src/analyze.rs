@@ -561,7 +561,7 @@ impl<'a> Analyzer<'a> {
         dst: Reg,
     ) -> Result<Value, Rejection> {
         let problem = match p.kind {
-            PtrKind::MapValueOrNull { .. } | PtrKind::MemOrNull { .. } | PtrKind::MapPtrOrNull { .. } => Some((
+            PtrKind::MapValueOrNull { .. } | PtrKind::MemOrNull { .. } | PtrKind::MapPtrOrNull { .. } | PtrKind::SocketOrNull { .. } => Some((
                 Category::NullPointer,
                 format!("{dst} may be NULL: check it against 0 before doing arithmetic on it"),
             )),
@@ -574,6 +574,7 @@ impl<'a> Analyzer<'a> {
                 "arithmetic on data_end is not allowed: add to the data pointer and compare with data_end instead".to_string(),
             )),
             PtrKind::Func { .. } => Some((Category::PointerArithmetic, "arithmetic on a function address is not allowed".to_string())),
+            PtrKind::Socket { .. } => Some((Category::PointerArithmetic, format!("{dst} is a socket: read its fields at constant offsets, arithmetic on it is not allowed"))),
             _ if width == Width::W32 => Some((
                 Category::PointerArithmetic,
                 format!("32-bit arithmetic on pointer {dst} is not allowed: use 64-bit operations"),
@@ -823,7 +824,8 @@ fn null_check(state: &mut State, p: Pointer, is_null: bool) -> bool {
     let id = match p.kind {
         PtrKind::MapValueOrNull { id, .. }
         | PtrKind::MemOrNull { id, .. }
-        | PtrKind::MapPtrOrNull { id, .. } => id,
+        | PtrKind::MapPtrOrNull { id, .. }
+        | PtrKind::SocketOrNull { id, .. } => id,
         // Other pointers are never null.
         _ => return !is_null,
     };
@@ -833,6 +835,7 @@ fn null_check(state: &mut State, p: Pointer, is_null: bool) -> bool {
                 PtrKind::MapValueOrNull { map, id: i } => (i == id, PtrKind::MapValue { map }),
                 PtrKind::MemOrNull { size, id: i } => (i == id, PtrKind::Mem { size }),
                 PtrKind::MapPtrOrNull { map, id: i } => (i == id, PtrKind::MapPtr { map }),
+                PtrKind::SocketOrNull { common, id: i } => (i == id, PtrKind::Socket { common }),
                 _ => (false, q.kind),
             };
             if same {

@@ -216,6 +216,31 @@ impl Analyzer<'_> {
                         );
                     }
                 },
+                Arg::Socket { nullable } => match value {
+                    Value::Ptr(Pointer {
+                        kind: PtrKind::Socket { .. },
+                        off,
+                    }) if off.as_const() == Some(0) => {}
+                    Value::Ptr(Pointer {
+                        kind: PtrKind::SocketOrNull { .. },
+                        ..
+                    }) if !nullable => {
+                        return Err(self.reject(pc, &state, Category::NullPointer, format!("{reg} may be NULL here: check the socket from the lookup before passing it to {name}")));
+                    }
+                    Value::Ptr(Pointer {
+                        kind: PtrKind::SocketOrNull { .. },
+                        ..
+                    }) => {}
+                    Value::Scalar(s) if nullable && s.as_const() == Some(0) => {}
+                    _ => {
+                        return bad(
+                            self,
+                            &state,
+                            "must be a socket from bpf_sk_lookup_tcp or a similar lookup"
+                                .to_string(),
+                        );
+                    }
+                },
                 Arg::Const => match value {
                     Value::Scalar(s) if s.as_const().is_some() => const_arg = s.as_const(),
                     _ => return bad(self, &state, "must be a constant".to_string()),
@@ -245,6 +270,11 @@ impl Analyzer<'_> {
                     PtrKind::MapValueOrNull { map, id }
                 };
                 Value::Ptr(Pointer::new(kind, 0))
+            }
+            Ret::SocketOrNull { common } => {
+                let id = state.next_id;
+                state.next_id += 1;
+                Value::Ptr(Pointer::new(PtrKind::SocketOrNull { common, id }, 0))
             }
             Ret::MemOrNull => {
                 let id = state.next_id;

@@ -69,6 +69,14 @@ const fn w(field: Field, writable: Writable) -> Field {
     Field { writable, ..field }
 }
 
+/// A field that must be loaded whole.
+const fn whole(field: Field) -> Field {
+    Field {
+        narrow: false,
+        ..field
+    }
+}
+
 /// `struct __sk_buff`.
 const SK_BUFF: &[Field] = &[
     f("len", 0, 4),
@@ -145,21 +153,27 @@ const SOCK_ADDR: &[Field] = &[
 /// the device, mark and priority may be set (at socket creation, in the
 /// kernel).
 const SOCK: &[Field] = &[
-    w(f("bound_dev_if", 0, 4), Writable::All),
+    whole(w(f("bound_dev_if", 0, 4), Writable::All)),
     f("family", 4, 4),
     f("type", 8, 4),
     f("protocol", 12, 4),
-    w(f("mark", 16, 4), Writable::All),
-    w(f("priority", 20, 4), Writable::All),
+    whole(w(f("mark", 16, 4), Writable::All)),
+    whole(w(f("priority", 20, 4), Writable::All)),
     f("src_ip4", 24, 4),
     f("src_ip6", 28, 16),
     f("src_port", 44, 4),
-    f("dst_port", 48, 4),
+    // A 16-bit port, then padding that only a whole 32-bit load may cover.
+    f("dst_port", 48, 2),
+    whole(f("dst_port", 48, 4)),
     f("dst_ip4", 52, 4),
     f("dst_ip6", 56, 16),
     f("state", 72, 4),
     f("rx_queue_mapping", 76, 4),
 ];
+
+/// The fields of `struct bpf_sock` that a socket's common part
+/// (`struct sock_common`) lacks.
+const NOT_COMMON: std::ops::Range<i64> = 8..24;
 
 /// What a context access is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -177,7 +191,6 @@ pub fn check(
     access: Access,
 ) -> Result<Loaded, String> {
     use ProgramType as P;
-    let tc = matches!(program, Some(P::SchedCls | P::SchedAct));
     let (fields, name) = match program {
         Some(
             P::SocketFilter
@@ -204,6 +217,35 @@ pub fn check(
         }
         _ => return generic(off, size, access),
     };
+    check_fields(fields, name, program, off, size, access)
+}
+
+/// Checks a read of `size` bytes at `off` of a socket from a lookup
+/// helper (the kernel's `struct bpf_sock` view, read-only), or of its
+/// common part only.
+pub fn check_socket(common: bool, off: i64, size: usize, access: Access) -> Result<Loaded, String> {
+    if access == Access::Write {
+        return Err("sockets from lookups are read-only".to_string());
+    }
+    if common && NOT_COMMON.contains(&off) {
+        return Err(format!(
+            "offset {off} (type, protocol, mark, priority) is not in a socket's common part: look the socket up with bpf_sk_lookup_tcp to read it"
+        ));
+    }
+    check_fields(SOCK, "struct bpf_sock", None, off, size, access)
+}
+
+/// An access to one of `fields` of the struct `name` of `program`.
+fn check_fields(
+    fields: &[Field],
+    name: &str,
+    program: Option<ProgramType>,
+    off: i64,
+    size: usize,
+    access: Access,
+) -> Result<Loaded, String> {
+    use ProgramType as P;
+    let tc = matches!(program, Some(P::SchedCls | P::SchedAct));
     let end = off + size as i64;
     let Some(field) = fields
         .iter()

@@ -101,6 +101,8 @@ pub enum Arg {
     RingbufRecord,
     /// A constant (ring buffer reservation sizes, flags that select types).
     Const,
+    /// A socket from a lookup helper, checked for null unless `nullable`.
+    Socket { nullable: bool },
 }
 
 /// What a helper leaves in `r0`.
@@ -113,6 +115,10 @@ pub enum Ret {
     MapValueOrNull,
     /// Memory of the size in argument 2, or null.
     MemOrNull,
+    /// A socket (its common part only when `common`), or null.
+    SocketOrNull {
+        common: bool,
+    },
 }
 
 /// Which program types may call a helper.
@@ -198,6 +204,9 @@ const I: Ret = Ret::Integer;
 const MEM: Arg = ReadMem { nullable: false };
 const SIZE: Arg = Size { zero_ok: false };
 const SIZE0: Arg = Size { zero_ok: true };
+const SOCKET: Ret = Ret::SocketOrNull { common: false };
+/// `(ctx, tuple, tuple size, netns, flags)`.
+const SOCKET_LOOKUP: &[Arg] = &[Ctx, MEM, SIZE, Anything, Anything];
 
 /// `bpf_map_update_elem`, whose array keys are range-checked.
 pub const MAP_UPDATE_ELEM: i32 = 2;
@@ -510,6 +519,27 @@ pub const HELPERS: &[Proto] = &[
     ),
     proto(80, "bpf_get_current_cgroup_id", &[], I, Group::Base),
     proto(
+        84,
+        "bpf_sk_lookup_tcp",
+        SOCKET_LOOKUP,
+        SOCKET,
+        Group::Network,
+    ),
+    proto(
+        85,
+        "bpf_sk_lookup_udp",
+        SOCKET_LOOKUP,
+        SOCKET,
+        Group::Network,
+    ),
+    proto(
+        86,
+        "bpf_sk_release",
+        &[Socket { nullable: false }],
+        I,
+        Group::Network,
+    ),
+    proto(
         87,
         "bpf_map_push_elem",
         &[Map(MapClass::QueueStack), MapValue, Scalar],
@@ -529,6 +559,13 @@ pub const HELPERS: &[Proto] = &[
         &[Map(MapClass::QueueStack), WriteMem],
         I,
         Group::Base,
+    ),
+    proto(
+        99,
+        "bpf_skc_lookup_tcp",
+        SOCKET_LOOKUP,
+        Ret::SocketOrNull { common: true },
+        Group::Network,
     ),
     proto(109, "bpf_send_signal", &[Scalar], I, Group::Tracing),
     proto(
@@ -561,6 +598,13 @@ pub const HELPERS: &[Proto] = &[
     ),
     proto(118, "bpf_jiffies64", &[], I, Group::Base),
     proto(122, "bpf_get_netns_cookie", &[CtxOrNull], I, Group::Network),
+    proto(
+        124,
+        "bpf_sk_assign",
+        &[Ctx, Socket { nullable: true }, Anything],
+        I,
+        Group::Tc,
+    ),
     proto(125, "bpf_ktime_get_boot_ns", &[], I, Group::Base),
     proto(
         130,

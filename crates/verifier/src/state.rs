@@ -52,6 +52,11 @@ pub enum PtrKind {
     MemOrNull { size: u32, id: u32 },
     /// A local function's address (`lddw` of a function), for callbacks.
     Func { pc: usize },
+    /// A socket from a lookup helper: a full socket (`bpf_sk_lookup_tcp`)
+    /// or, when `common`, its common part (`bpf_skc_lookup_tcp`).
+    Socket { common: bool },
+    /// A socket lookup's result before its null check.
+    SocketOrNull { common: bool, id: u32 },
 }
 
 impl PtrKind {
@@ -70,6 +75,10 @@ impl PtrKind {
             PtrKind::Mem { .. } => "mem",
             PtrKind::MemOrNull { .. } => "mem_or_null",
             PtrKind::Func { .. } => "func",
+            PtrKind::Socket { common: false } => "sock",
+            PtrKind::Socket { common: true } => "sock_common",
+            PtrKind::SocketOrNull { common: false, .. } => "sock_or_null",
+            PtrKind::SocketOrNull { common: true, .. } => "sock_common_or_null",
         }
     }
 
@@ -80,6 +89,7 @@ impl PtrKind {
             PtrKind::MapValueOrNull { .. }
                 | PtrKind::MemOrNull { .. }
                 | PtrKind::MapPtrOrNull { .. }
+                | PtrKind::SocketOrNull { .. }
         )
     }
 }

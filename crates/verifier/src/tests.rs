@@ -141,6 +141,26 @@ fn pointer_arithmetic_rules() {
 }
 
 #[test]
+fn sockets_from_lookups_are_checked_for_null_and_read_only() {
+    let lookup = "r2 = 0\n*(u64 *)(r10 - 8) = r2\n*(u64 *)(r10 - 16) = r2\nr2 = r10\nr2 += -16\nr3 = 12\nr4 = -1\nr5 = 0\ncall 99\n";
+    accepts(&format!(
+        "{lookup}if r0 == 0 goto +3\nr1 = *(u32 *)(r0 + 72)\nr1 = r0\ncall 86\nr0 = 2\nexit"
+    ));
+    rejects(
+        &format!("{lookup}r1 = *(u32 *)(r0 + 72)\nr0 = 2\nexit"),
+        Category::NullPointer,
+    );
+    rejects(
+        &format!("{lookup}r1 = r0\ncall 86\nr0 = 2\nexit"),
+        Category::NullPointer,
+    );
+    rejects(
+        &format!("{lookup}if r0 == 0 goto +1\n*(u32 *)(r0 + 72) = 1\nr0 = 2\nexit"),
+        Category::InvalidMemoryAccess,
+    );
+}
+
+#[test]
 fn frozen_read_only_data_is_known() {
     // The header length comes from `.rodata`: 14, so the comparison proves
     // 14 bytes, as in the kernel; unfrozen, it could be 0.
