@@ -401,13 +401,22 @@ impl<'a> Analyzer<'a> {
                 return Ok(vec![(target, state)]);
             }
             Insn::Call(target) => return self.call(pc, state, target),
-            Insn::CallReg(_) => {
-                return Err(self.reject(
-                    pc,
-                    &state,
-                    Category::Unsupported,
-                    "`callx` (indirect calls) is not supported by this verifier",
-                ));
+            // `callx` calls the helper whose id the register holds; only a
+            // known id can be checked against its prototype.
+            Insn::CallReg(reg) => {
+                let id = match self.read(pc, &state, reg)? {
+                    Value::Scalar(s) => s.as_const().and_then(|id| i32::try_from(id).ok()),
+                    Value::Ptr(_) | Value::Uninit => None,
+                };
+                let Some(id) = id else {
+                    return Err(self.reject(
+                        pc,
+                        &state,
+                        Category::Unsupported,
+                        format!("`callx {reg}`: {reg} must hold a known helper id (indirect calls to anything else are not supported)"),
+                    ));
+                };
+                return self.helper(pc, state, id);
             }
             Insn::Exit => return self.exit(pc, state),
         }

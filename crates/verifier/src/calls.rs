@@ -63,7 +63,12 @@ impl Analyzer<'_> {
         Ok(vec![(target, state)])
     }
 
-    fn helper(&mut self, pc: usize, mut state: State, id: i32) -> Result<Successors, Rejection> {
+    pub(crate) fn helper(
+        &mut self,
+        pc: usize,
+        mut state: State,
+        id: i32,
+    ) -> Result<Successors, Rejection> {
         let Some(proto) = helpers::lookup(id) else {
             return Err(self.reject(
                 pc,

@@ -64,7 +64,8 @@
 //! Scalar ids linking copies of a register (a bound learned on one copy is
 //! not applied to the others), reference tracking (ring buffer records and
 //! socket references must be released), callbacks (`bpf_loop`,
-//! `bpf_for_each_map_elem`), kfuncs, `callx`, BTF-typed pointers
+//! `bpf_for_each_map_elem`), kfuncs, `callx` to anything but a known
+//! helper id, BTF-typed pointers
 //! (fentry/fexit/lsm arguments), spin locks, dynptrs and iterators, and
 //! widening of loop states (cost still grows with a loop's trip count).
 #![forbid(unsafe_code)]

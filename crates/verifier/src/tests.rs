@@ -161,6 +161,19 @@ fn sockets_from_lookups_are_checked_for_null_and_read_only() {
 }
 
 #[test]
+fn callx_calls_the_helper_whose_id_it_holds() {
+    accepts("r8 = 5\ncallx r8\nexit");
+    rejects(
+        "r1 = 0\nr2 = 0\nr8 = 1\ncallx r8\nexit",
+        Category::HelperArgument,
+    );
+    rejects(
+        "r8 = *(u32 *)(r1 + 0)\ncallx r8\nr0 = 0\nexit",
+        Category::Unsupported,
+    );
+}
+
+#[test]
 fn frozen_read_only_data_is_known() {
     // The header length comes from `.rodata`: 14, so the comparison proves
     // 14 bytes, as in the kernel; unfrozen, it could be 0.
