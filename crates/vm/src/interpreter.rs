@@ -143,7 +143,24 @@ impl Interpreter {
 
     /// Runs with a context and packet mapped as `input` says. Returns r0.
     pub fn run_with(&self, input: RunInput<'_>) -> Result<u64, VmError> {
+        if let Some(r0) = self.run_lean(&input) {
+            return Ok(r0);
+        }
         self.run_counted(input).map(|finished| finished.r0)
+    }
+
+    /// A run on the JIT's lean body (see `jit::lean`) when the program is
+    /// a leaf and has no budget, whose instructions only the full path
+    /// counts: r0, or `None` when the run must take the full path.
+    #[inline]
+    pub(crate) fn run_lean(&self, input: &RunInput<'_>) -> Option<u64> {
+        if self.budget.is_some() {
+            return None;
+        }
+        let jit = self.jit.as_ref()?;
+        let packet = input.ld_abs_packet()?;
+        let (r1, r2) = input.arguments();
+        jit.run_lean(r1, r2, packet)
     }
 
     /// Runs like [`Interpreter::run_with`], and also counts the
@@ -424,6 +441,20 @@ impl<'a> RunInput<'a> {
             context,
             packet,
             ld_abs,
+        })
+    }
+
+    /// The bytes of `LD_ABS`/`LD_IND` (empty when there are none), as
+    /// [`RunInput::host_regions`] maps them; `None` for a served context.
+    #[inline]
+    pub(crate) fn ld_abs_packet(&self) -> Option<&[u8]> {
+        if self.served.is_some() {
+            return None;
+        }
+        Some(match (&self.packet, &self.context) {
+            (PacketSource::Context, Some(context)) => context.bytes(),
+            (PacketSource::Separate(packet), _) => packet.bytes(),
+            (PacketSource::Context | PacketSource::None, _) => &[],
         })
     }
 

@@ -17,6 +17,10 @@
 //!                           on exactly as an interpreter run would
 //! ```
 //!
+//! A leaf program without a budget does less still: [`Session::run`]
+//! (which counts nothing) enters the JIT's lean body with the packet, and
+//! no native context at all (see `jit::lean`).
+//!
 //! Results, errors and instruction counts are those of
 //! [`Interpreter::run_counted`] on the same input.
 
@@ -72,6 +76,9 @@ impl<'p> Session<'p> {
     /// a small result is what makes a run cost a few nanoseconds.
     #[inline]
     pub fn run(&mut self, input: RunInput<'_>) -> Result<u64, Box<VmError>> {
+        if let Some(r0) = self.program.run_lean(&input) {
+            return Ok(r0);
+        }
         self.run_counted(input).map(|finished| finished.r0)
     }
 
