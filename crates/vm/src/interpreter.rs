@@ -9,6 +9,7 @@ use visor_isa::{AtomicOp, PacketOffset, Program, Reg, Size, Source, Width};
 use crate::context::{ContextKind, RunContext};
 use crate::error::VmError;
 use crate::helpers::{HelperOutcome, Helpers, LoopCall};
+use crate::hot::Decoded;
 use crate::jit::{Blinding, HostRegion, JitError, JitProgram};
 use crate::layout::{MAX_FRAMES, RegionId, STACK_FRAME_SIZE, frame_pointer};
 use crate::lower::{Names, Op, lower};
@@ -25,6 +26,8 @@ use crate::state::{CallStack, Registers};
 #[derive(Debug)]
 pub struct Interpreter {
     code: Vec<Op>,
+    /// `code` in the dispatch loop's form, slot for slot.
+    hot: Vec<Decoded>,
     helpers: Helpers,
     budget: Option<u64>,
     /// `None` when the program has no maps, so a run clones nothing.
@@ -67,6 +70,7 @@ impl Interpreter {
             },
         )?;
         Ok(Interpreter {
+            hot: code.iter().map(Decoded::of).collect(),
             code,
             helpers,
             budget: None,
@@ -534,6 +538,8 @@ enum LoopEnd {
 /// [`Machine::step`].
 pub(crate) struct Machine<'i, 'r, 'm> {
     pub(crate) code: &'i [Op],
+    /// `code` in dispatch form.
+    hot: &'i [Decoded],
     helpers: &'i Helpers,
     pub(crate) regs: Registers,
     pub(crate) calls: CallStack,
@@ -556,6 +562,7 @@ impl<'i, 'r, 'm> Machine<'i, 'r, 'm> {
     ) -> Machine<'i, 'r, 'm> {
         Machine {
             code: &program.code,
+            hot: &program.hot,
             helpers: &program.helpers,
             regs,
             calls: CallStack::default(),
@@ -572,18 +579,22 @@ impl Machine<'_, '_, '_> {
     }
 
     pub(crate) fn execute_from(&mut self, start: usize) -> Result<End, Stop> {
-        let code = self.code;
+        let (code, hot) = (self.code, self.hot);
         let mut pc = start;
         loop {
             // Borrowed, not copied: a copy of the op is written and re-read
             // in different widths, which stalls store forwarding.
-            let Some(op) = code.get(pc) else {
+            let (Some(slot), Some(op)) = (hot.get(pc), code.get(pc)) else {
                 return Err(VmError::FellOffEnd { pc }.into());
             };
             if self.remaining == 0 {
                 return Err(self.out_of_budget(pc));
             }
             self.remaining -= 1;
+            if let Some(next) = self.step_hot(pc, slot) {
+                pc = next;
+                continue;
+            }
             pc = match self.step(pc, op)? {
                 Flow::Continue(next) => next,
                 Flow::Exit(r0) => return Ok(End::Exit(r0)),

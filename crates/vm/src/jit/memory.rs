@@ -121,9 +121,17 @@ impl Codegen<'_> {
                     .alu_rr(AluKind::Add, OperandSize::S64, Gpr::Rax, host(reg));
             }
         }
-        self.asm.mov_rr(OperandSize::S32, Gpr::Rax, Gpr::Rax);
-        self.asm.test_rr(OperandSize::S32, Gpr::Rax, Gpr::Rax);
-        self.asm.jcc(Cond::L, slow);
+        match (offset, imm >= 0) {
+            // A constant offset's sign is known now: no test at run time
+            // (and rax, loaded sign-extended, is already zero-extended).
+            (PacketOffset::Abs, true) => {}
+            (PacketOffset::Abs, false) => self.asm.jmp(slow),
+            (PacketOffset::Ind(_), _) => {
+                self.asm.mov_rr(OperandSize::S32, Gpr::Rax, Gpr::Rax);
+                self.asm.test_rr(OperandSize::S32, Gpr::Rax, Gpr::Rax);
+                self.asm.jcc(Cond::L, slow);
+            }
+        }
         self.asm
             .lea(Gpr::Rdx, Mem::at(Gpr::Rax, size.bytes() as i32));
         let packet = self.packet_within(slow);
