@@ -28,6 +28,7 @@ use crate::error::VmError;
 use crate::interpreter::{End, Finished, Interpreter, Machine, RunInput, take_tail_call};
 use crate::jit::{HostRegion, NativeContext, NativeStart};
 use crate::layout::{MAX_FRAMES, STACK_FRAME_SIZE};
+use crate::lower::Op;
 use crate::memory::{Memory, Stack};
 use crate::state::{CallStack, Registers};
 use visor_isa::Reg;
@@ -55,7 +56,8 @@ pub struct Session<'p> {
     /// `Some` when the program has native code.
     native: Option<NativeContext>,
     /// Whether runs must start on a zeroed frame 0: only a program that
-    /// names r10 can reach its stack.
+    /// names r10 can reach its stack, or one calling a helper, which may
+    /// be `bpf_tail_call` (whose target runs on frame 0).
     zero_frame: bool,
 }
 
@@ -66,7 +68,10 @@ impl<'p> Session<'p> {
             program,
             stack: Box::new([[0; STACK_FRAME_SIZE]; MAX_FRAMES]),
             native: program.jit().map(|_| NativeContext::new()),
-            zero_frame: program.code().iter().any(|op| op.mentions(Reg::R10)),
+            zero_frame: program
+                .code()
+                .iter()
+                .any(|op| op.mentions(Reg::R10) || matches!(op, Op::CallHelper { .. })),
         }
     }
 
@@ -127,9 +132,11 @@ impl<'p> Session<'p> {
     }
 
     /// A run without native code (no JIT, or a served context).
-    #[cold]
     fn run_interpreted(&mut self, input: RunInput<'_>) -> Result<Finished, Box<VmError>> {
-        let mut memory = Memory::new(&mut self.stack);
+        if self.zero_frame {
+            self.stack[0].fill(0);
+        }
+        let mut memory = Memory::resuming(&mut self.stack);
         self.program.run_on(&mut memory, input).map_err(Box::new)
     }
 }
