@@ -14,7 +14,7 @@ use visor_isa::{AluOp, ByteOrder, JmpCond, Reg, Size, Source, Width};
 
 use super::Blinding;
 use super::blinding::{KeyStream, Operand};
-use super::lean::{self, LeanPlan, LeanWays};
+use super::lean::{self, Lean, LeanPlan};
 use super::memory::{Access, access_check};
 use super::x64::{AluKind, Assembler, Cond, DivKind, Gpr, Label, Mem, OperandSize, ShiftKind};
 use super::{JitContext, JitError, Service, Status};
@@ -118,7 +118,7 @@ pub(super) enum Body {
     Machine(BudgetHome),
     /// The lean body of a leaf program (see `lean`): no context, no
     /// budget; a slow path rejects (a packet load) or bails.
-    Lean(LeanWays),
+    Lean(Lean),
 }
 
 /// Where native code keeps the instructions left in the budget while it
@@ -200,18 +200,18 @@ pub(super) fn compile(code: &[Op], service: u64, blinding: Blinding) -> Result<C
 fn compile_lean(code: &[Op], blinding: Blinding) -> Option<Vec<u8>> {
     let plan = LeanPlan::of(code)?;
     let mut asm = Assembler::default();
-    let ways = LeanWays {
-        exit: asm.new_label(),
+    let lean = Lean {
+        plan,
         reject: asm.new_label(),
         bail: asm.new_label(),
     };
-    let mut cg = Codegen::new(asm, code, Body::Lean(ways), blinding);
+    let mut cg = Codegen::new(asm, code, Body::Lean(lean), blinding);
     cg.lean_prologue(&plan);
     cg.emit_body().ok()?;
     // Falling off the end: the machine reports it.
-    cg.asm.jmp(ways.bail);
+    cg.asm.jmp(lean.bail);
     cg.slow_paths();
-    cg.lean_epilogue(&plan, ways);
+    cg.lean_epilogue(&lean);
     cg.asm.finish().ok()
 }
 
@@ -418,7 +418,7 @@ impl<'a> Codegen<'a> {
                     self.call_service(pc, Service::Step);
                     self.leave_unless_continue();
                 }
-                Body::Lean(ways) => self.asm.jmp(ways.bail),
+                Body::Lean(lean) => self.asm.jmp(lean.bail),
             },
         }
         Ok(())
@@ -440,7 +440,7 @@ impl<'a> Codegen<'a> {
                 self.asm.jcc(Cond::Ne, self.leave);
                 self.asm.ret();
             }
-            Body::Lean(ways) => self.asm.jmp(ways.exit),
+            Body::Lean(lean) => self.lean_exit(&lean),
         }
     }
 
@@ -817,9 +817,9 @@ impl<'a> Codegen<'a> {
     fn slow_paths(&mut self) {
         for slow in core::mem::take(&mut self.slow) {
             self.asm.bind(slow.entry);
-            if let Body::Lean(ways) = self.body {
+            if let Body::Lean(lean) = self.body {
                 let packet = matches!(self.code.get(slow.pc as usize), Some(Op::LoadPacket { .. }));
-                self.asm.jmp(if packet { ways.reject } else { ways.bail });
+                self.asm.jmp(if packet { lean.reject } else { lean.bail });
                 continue;
             }
             self.call_service(slow.pc as usize, slow.service);

@@ -26,7 +26,7 @@
 use visor_isa::{Reg, Size, Source};
 
 use super::codegen::{CALLEE_SAVED, Codegen, host};
-use super::x64::{AluKind, Gpr, Mem, OperandSize};
+use super::x64::{AluKind, Gpr, Label, Mem, OperandSize};
 use crate::layout::STACK_FRAME_SIZE;
 use crate::lower::Op;
 
@@ -196,26 +196,33 @@ impl Codegen<'_> {
         }
     }
 
-    /// The lean body's ways out, bound to `exit`, `reject` (r0 = 0) and
-    /// `bail`: `(r0, bailed)` in rax and rdx, as [`LeanExit`] is returned.
-    ///
-    /// [`LeanExit`]: super::LeanExit
-    pub(super) fn lean_epilogue(&mut self, plan: &LeanPlan, ways: LeanWays) {
-        let done = self.asm.new_label();
-        self.asm.bind(ways.exit);
+    /// `exit` in the lean body: r0 is the result. Each `exit` returns
+    /// where it is, which saves a jump.
+    pub(super) fn lean_exit(&mut self, lean: &Lean) {
         self.asm.mov_rr(OperandSize::S64, Gpr::Rax, host(Reg::R0));
         self.asm
             .alu_rr(AluKind::Xor, OperandSize::S32, Gpr::Rdx, Gpr::Rdx);
-        self.asm.jmp(done);
-        self.asm.bind(ways.reject);
+        self.lean_return(&lean.plan);
+    }
+
+    /// The lean body's shared ways out, `reject` (r0 = 0) and `bail`.
+    pub(super) fn lean_epilogue(&mut self, lean: &Lean) {
+        self.asm.bind(lean.reject);
         self.asm
             .alu_rr(AluKind::Xor, OperandSize::S32, Gpr::Rax, Gpr::Rax);
         self.asm
             .alu_rr(AluKind::Xor, OperandSize::S32, Gpr::Rdx, Gpr::Rdx);
-        self.asm.jmp(done);
-        self.asm.bind(ways.bail);
+        self.lean_return(&lean.plan);
+        self.asm.bind(lean.bail);
         self.asm.mov_ri32(Gpr::Rdx, 1);
-        self.asm.bind(done);
+        self.lean_return(&lean.plan);
+    }
+
+    /// Returns `(r0, bailed)` from rax and rdx, as [`LeanExit`] is
+    /// returned, restoring what the prologue saved.
+    ///
+    /// [`LeanExit`]: super::LeanExit
+    fn lean_return(&mut self, plan: &LeanPlan) {
         let frame = plan.frame_size();
         if frame > 0 {
             self.asm
@@ -229,15 +236,15 @@ impl Codegen<'_> {
     }
 }
 
-/// The labels of the lean body's ways out.
+/// What the code generator needs to emit a lean body: its plan and the
+/// labels of its shared ways out.
 #[derive(Clone, Copy, Debug)]
-pub(super) struct LeanWays {
-    /// `exit`: r0 is the result.
-    pub(super) exit: super::x64::Label,
+pub(super) struct Lean {
+    pub(super) plan: LeanPlan,
     /// A packet load missed: the program ends with 0.
-    pub(super) reject: super::x64::Label,
+    pub(super) reject: Label,
     /// The machine is needed: run again on the full path.
-    pub(super) bail: super::x64::Label,
+    pub(super) bail: Label,
 }
 
 #[cfg(test)]
