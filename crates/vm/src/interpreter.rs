@@ -584,17 +584,33 @@ impl Machine<'_, '_, '_> {
         loop {
             // Borrowed, not copied: a copy of the op is written and re-read
             // in different widths, which stalls store forwarding.
-            let (Some(slot), Some(op)) = (hot.get(pc), code.get(pc)) else {
+            let Some(slot) = hot.get(pc) else {
                 return Err(VmError::FellOffEnd { pc }.into());
             };
             if self.remaining == 0 {
                 return Err(self.out_of_budget(pc));
             }
-            self.remaining -= 1;
-            if let Some(next) = self.step_hot(pc, slot) {
-                pc = next;
+            // Hot ops touch registers only, so the budget stays in a host
+            // register between them; `step` sees it in the machine.
+            let mut remaining = self.remaining - 1;
+            let mut next = self.step_hot(pc, slot);
+            while let Some(at) = next {
+                pc = at;
+                let Some(slot) = hot.get(pc).filter(|_| remaining > 0) else {
+                    break;
+                };
+                remaining -= 1;
+                next = self.step_hot(pc, slot);
+            }
+            self.remaining = remaining;
+            if next.is_some() {
+                // Out of slots or of budget: the checks above report it.
                 continue;
             }
+            // `hot` and `code` have the same length.
+            let Some(op) = code.get(pc) else {
+                return Err(VmError::FellOffEnd { pc }.into());
+            };
             pc = match self.step(pc, op)? {
                 Flow::Continue(next) => next,
                 Flow::Exit(r0) => return Ok(End::Exit(r0)),
