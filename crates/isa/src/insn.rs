@@ -86,6 +86,20 @@ impl Reg {
     pub const R10: Reg = Reg(10);
     /// Number of registers.
     pub const COUNT: usize = 11;
+    /// Every register, by number.
+    pub const ALL: [Reg; Reg::COUNT] = [
+        Reg::R0,
+        Reg::R1,
+        Reg::R2,
+        Reg::R3,
+        Reg::R4,
+        Reg::R5,
+        Reg::R6,
+        Reg::R7,
+        Reg::R8,
+        Reg::R9,
+        Reg::R10,
+    ];
 
     /// `Some` for `0..=10`.
     pub const fn new(n: u8) -> Option<Reg> {

@@ -9,6 +9,7 @@ use visor_isa::{AtomicOp, PacketOffset, Program, Reg, Size, Source, Width};
 use crate::context::{ContextKind, RunContext};
 use crate::error::VmError;
 use crate::helpers::{HelperOutcome, Helpers, LoopCall};
+use crate::hot::Decoded;
 use crate::jit::{Blinding, HostRegion, JitError, JitProgram};
 use crate::layout::{MAX_FRAMES, RegionId, STACK_FRAME_SIZE, frame_pointer};
 use crate::lower::{Names, Op, lower};
@@ -25,6 +26,8 @@ use crate::state::{CallStack, Registers};
 #[derive(Debug)]
 pub struct Interpreter {
     code: Vec<Op>,
+    /// `code` in the dispatch loop's form, slot for slot.
+    hot: Vec<Decoded>,
     helpers: Helpers,
     budget: Option<u64>,
     /// `None` when the program has no maps, so a run clones nothing.
@@ -67,6 +70,7 @@ impl Interpreter {
             },
         )?;
         Ok(Interpreter {
+            hot: code.iter().map(Decoded::of).collect(),
             code,
             helpers,
             budget: None,
@@ -143,7 +147,24 @@ impl Interpreter {
 
     /// Runs with a context and packet mapped as `input` says. Returns r0.
     pub fn run_with(&self, input: RunInput<'_>) -> Result<u64, VmError> {
+        if let Some(r0) = self.run_lean(&input) {
+            return Ok(r0);
+        }
         self.run_counted(input).map(|finished| finished.r0)
+    }
+
+    /// A run on the JIT's lean body (see `jit::lean`) when the program is
+    /// a leaf and has no budget, whose instructions only the full path
+    /// counts: r0, or `None` when the run must take the full path.
+    #[inline]
+    pub(crate) fn run_lean(&self, input: &RunInput<'_>) -> Option<u64> {
+        if self.budget.is_some() {
+            return None;
+        }
+        let jit = self.jit.as_ref()?;
+        let packet = input.ld_abs_packet()?;
+        let (r1, r2) = input.arguments();
+        jit.run_lean(r1, r2, packet)
     }
 
     /// Runs like [`Interpreter::run_with`], and also counts the
@@ -427,6 +448,20 @@ impl<'a> RunInput<'a> {
         })
     }
 
+    /// The bytes of `LD_ABS`/`LD_IND` (empty when there are none), as
+    /// [`RunInput::host_regions`] maps them; `None` for a served context.
+    #[inline]
+    pub(crate) fn ld_abs_packet(&self) -> Option<&[u8]> {
+        if self.served.is_some() {
+            return None;
+        }
+        Some(match (&self.packet, &self.context) {
+            (PacketSource::Context, Some(context)) => context.bytes(),
+            (PacketSource::Separate(packet), _) => packet.bytes(),
+            (PacketSource::Context | PacketSource::None, _) => &[],
+        })
+    }
+
     /// Maps the regions.
     fn map_into(self, memory: &mut Memory<'a>) {
         if let Some((context, packet)) = self.served {
@@ -503,6 +538,8 @@ enum LoopEnd {
 /// [`Machine::step`].
 pub(crate) struct Machine<'i, 'r, 'm> {
     pub(crate) code: &'i [Op],
+    /// `code` in dispatch form.
+    hot: &'i [Decoded],
     helpers: &'i Helpers,
     pub(crate) regs: Registers,
     pub(crate) calls: CallStack,
@@ -525,6 +562,7 @@ impl<'i, 'r, 'm> Machine<'i, 'r, 'm> {
     ) -> Machine<'i, 'r, 'm> {
         Machine {
             code: &program.code,
+            hot: &program.hot,
             helpers: &program.helpers,
             regs,
             calls: CallStack::default(),
@@ -541,18 +579,38 @@ impl Machine<'_, '_, '_> {
     }
 
     pub(crate) fn execute_from(&mut self, start: usize) -> Result<End, Stop> {
-        let code = self.code;
+        let (code, hot) = (self.code, self.hot);
         let mut pc = start;
         loop {
             // Borrowed, not copied: a copy of the op is written and re-read
             // in different widths, which stalls store forwarding.
-            let Some(op) = code.get(pc) else {
+            let Some(slot) = hot.get(pc) else {
                 return Err(VmError::FellOffEnd { pc }.into());
             };
             if self.remaining == 0 {
                 return Err(self.out_of_budget(pc));
             }
-            self.remaining -= 1;
+            // Hot ops touch registers only, so the budget stays in a host
+            // register between them; `step` sees it in the machine.
+            let mut remaining = self.remaining - 1;
+            let mut next = self.step_hot(pc, slot);
+            while let Some(at) = next {
+                pc = at;
+                let Some(slot) = hot.get(pc).filter(|_| remaining > 0) else {
+                    break;
+                };
+                remaining -= 1;
+                next = self.step_hot(pc, slot);
+            }
+            self.remaining = remaining;
+            if next.is_some() {
+                // Out of slots or of budget: the checks above report it.
+                continue;
+            }
+            // `hot` and `code` have the same length.
+            let Some(op) = code.get(pc) else {
+                return Err(VmError::FellOffEnd { pc }.into());
+            };
             pc = match self.step(pc, op)? {
                 Flow::Continue(next) => next,
                 Flow::Exit(r0) => return Ok(End::Exit(r0)),

@@ -34,6 +34,8 @@
 //!   table positions, and what this engine cannot run is refused there.
 //! - `state`: registers and the call stack of local calls.
 //! - `interpreter`: [`Interpreter`], [`RunInput`] and the dispatch loop.
+//! - `hot`: the dispatch form of the hottest ops (ALU, jumps), one kind
+//!   per operation, width and source, expanded from one table.
 //! - `session`: [`Session`], one program run many times with its stack
 //!   and native context set up once (a few nanoseconds a run on the JIT).
 //! - [`jit`]: the x86-64 JIT ([`Interpreter::with_jit`]): the same ops as
@@ -193,6 +195,7 @@ pub mod context;
 pub mod engine;
 mod error;
 pub mod helpers;
+mod hot;
 mod interpreter;
 pub mod jit;
 pub mod layout;

@@ -90,6 +90,8 @@ impl<'a> Memory<'a> {
     /// Memory with frame 0 of `stack` mapped as it is: a session's native
     /// code has been running on it (see `session`), since its run began
     /// on a zeroed frame. Deeper frames are zeroed when first entered.
+    /// Inlined, so that the memory is built where it stays, not moved.
+    #[inline]
     pub(crate) fn resuming(stack: &'a mut Stack) -> Memory<'a> {
         let mut frames = stack.iter_mut();
         let mut memory = Memory {

@@ -17,6 +17,10 @@
 //!                           on exactly as an interpreter run would
 //! ```
 //!
+//! A leaf program without a budget does less still: [`Session::run`]
+//! (which counts nothing) enters the JIT's lean body with the packet, and
+//! no native context at all (see `jit::lean`).
+//!
 //! Results, errors and instruction counts are those of
 //! [`Interpreter::run_counted`] on the same input.
 
@@ -24,6 +28,7 @@ use crate::error::VmError;
 use crate::interpreter::{End, Finished, Interpreter, Machine, RunInput, take_tail_call};
 use crate::jit::{HostRegion, NativeContext, NativeStart};
 use crate::layout::{MAX_FRAMES, STACK_FRAME_SIZE};
+use crate::lower::Op;
 use crate::memory::{Memory, Stack};
 use crate::state::{CallStack, Registers};
 use visor_isa::Reg;
@@ -51,7 +56,8 @@ pub struct Session<'p> {
     /// `Some` when the program has native code.
     native: Option<NativeContext>,
     /// Whether runs must start on a zeroed frame 0: only a program that
-    /// names r10 can reach its stack.
+    /// names r10 can reach its stack, or one calling a helper, which may
+    /// be `bpf_tail_call` (whose target runs on frame 0).
     zero_frame: bool,
 }
 
@@ -62,7 +68,10 @@ impl<'p> Session<'p> {
             program,
             stack: Box::new([[0; STACK_FRAME_SIZE]; MAX_FRAMES]),
             native: program.jit().map(|_| NativeContext::new()),
-            zero_frame: program.code().iter().any(|op| op.mentions(Reg::R10)),
+            zero_frame: program
+                .code()
+                .iter()
+                .any(|op| op.mentions(Reg::R10) || matches!(op, Op::CallHelper { .. })),
         }
     }
 
@@ -72,6 +81,9 @@ impl<'p> Session<'p> {
     /// a small result is what makes a run cost a few nanoseconds.
     #[inline]
     pub fn run(&mut self, input: RunInput<'_>) -> Result<u64, Box<VmError>> {
+        if let Some(r0) = self.program.run_lean(&input) {
+            return Ok(r0);
+        }
         self.run_counted(input).map(|finished| finished.r0)
     }
 
@@ -120,9 +132,11 @@ impl<'p> Session<'p> {
     }
 
     /// A run without native code (no JIT, or a served context).
-    #[cold]
     fn run_interpreted(&mut self, input: RunInput<'_>) -> Result<Finished, Box<VmError>> {
-        let mut memory = Memory::new(&mut self.stack);
+        if self.zero_frame {
+            self.stack[0].fill(0);
+        }
+        let mut memory = Memory::resuming(&mut self.stack);
         self.program.run_on(&mut memory, input).map_err(Box::new)
     }
 }

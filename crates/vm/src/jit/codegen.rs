@@ -10,10 +10,11 @@
 
 use core::mem::offset_of;
 
-use visor_isa::{AluOp, ByteOrder, JmpCond, Reg, Source, Width};
+use visor_isa::{AluOp, ByteOrder, JmpCond, Reg, Size, Source, Width};
 
 use super::Blinding;
 use super::blinding::{KeyStream, Operand};
+use super::lean::{self, Lean, LeanPlan};
 use super::memory::{Access, access_check};
 use super::x64::{AluKind, Assembler, Cond, DivKind, Gpr, Label, Mem, OperandSize, ShiftKind};
 use super::{JitContext, JitError, Service, Status};
@@ -40,7 +41,8 @@ const HOST: [Gpr; Reg::COUNT] = [
 pub(super) const CTX: Gpr = Gpr::R15;
 
 /// Host registers the entry saves for its caller (System V callee-saved).
-const CALLEE_SAVED: [Gpr; 6] = [Gpr::Rbx, Gpr::Rbp, Gpr::R12, Gpr::R13, Gpr::R14, Gpr::R15];
+pub(super) const CALLEE_SAVED: [Gpr; 6] =
+    [Gpr::Rbx, Gpr::Rbp, Gpr::R12, Gpr::R13, Gpr::R14, Gpr::R15];
 
 pub(super) fn host(reg: Reg) -> Gpr {
     HOST[reg.index() % Reg::COUNT]
@@ -102,16 +104,28 @@ pub(super) struct Codegen<'a> {
     /// Leaves native code.
     leave: Label,
     slow: Vec<SlowPath>,
-    budget: BudgetHome,
+    pub(super) body: Body,
     /// The keys of constant blinding, when it is on.
     pub(super) blinding: Option<KeyStream>,
+}
+
+/// Which of the two bodies of a program the code generator emits.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Body {
+    /// The machine's body: guest state in the context, accesses checked
+    /// against the region table, the budget charged per block where it
+    /// lives, every rare case through a service.
+    Machine(BudgetHome),
+    /// The lean body of a leaf program (see `lean`): no context, no
+    /// budget; a slow path rejects (a packet load) or bails.
+    Lean(Lean),
 }
 
 /// Where native code keeps the instructions left in the budget while it
 /// runs. Each basic block is charged, so a memory-resident counter makes a
 /// chain of read-modify-writes through memory: a few cycles a block.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum BudgetHome {
+pub(super) enum BudgetHome {
     /// `JitContext::remaining`.
     Context,
     /// rbp, the host register of r10, in a program that never names r10
@@ -145,46 +159,60 @@ fn remaining_field() -> Mem {
     context_field(offset_of!(JitContext, remaining))
 }
 
-/// Machine code with its two entry points (see [`Codegen::entries`]).
+/// Machine code with its entry points: the machine body's two (see
+/// [`Codegen::entries`]) and, for a leaf program, the lean body's.
 pub(super) struct Compiled {
     pub(super) bytes: Vec<u8>,
     /// Where a run that starts afresh enters; the code at offset 0
     /// resumes from the context's registers.
     pub(super) fresh_entry: usize,
+    /// Where the lean body starts (see `lean`), for leaf programs.
+    pub(super) lean_entry: Option<usize>,
 }
 
 /// Compiles `code`; `service` is the address of the Rust service entry.
 pub(super) fn compile(code: &[Op], service: u64, blinding: Blinding) -> Result<Compiled, JitError> {
-    let mut asm = Assembler::default();
-    let labels = (0..=code.len()).map(|_| asm.new_label()).collect();
-    let (stub, leave) = (asm.new_label(), asm.new_label());
-    let mut cg = Codegen {
-        asm,
-        code,
-        labels,
-        leaders: leaders(code),
-        stub,
-        leave,
-        slow: Vec::new(),
-        budget: BudgetHome::of(code),
-        blinding: match blinding {
-            Blinding::On => Some(KeyStream::random()),
-            Blinding::Off => None,
-        },
-    };
+    let body = Body::Machine(BudgetHome::of(code));
+    let mut cg = Codegen::new(Assembler::default(), code, body, blinding);
     let fresh_entry = cg.entries();
-    for (pc, op) in code.iter().enumerate() {
-        cg.emit_slot(pc, op)?;
-    }
+    cg.emit_body()?;
     // Falling off the end: the interpreter reports it from here.
-    cg.bind_pc(code.len());
     cg.call_service(code.len(), Service::Resume);
     cg.asm.jmp(cg.leave);
     cg.slow_paths();
     cg.service_stub(service);
     cg.epilogue();
-    let bytes = cg.asm.finish().map_err(|_| JitError::UnboundLabel)?;
-    Ok(Compiled { bytes, fresh_entry })
+    let mut bytes = cg.asm.finish().map_err(|_| JitError::UnboundLabel)?;
+    // The lean body jumps only within itself: it runs wherever it lands.
+    let lean_entry = compile_lean(code, blinding).map(|lean| {
+        let entry = bytes.len();
+        bytes.extend(lean);
+        entry
+    });
+    Ok(Compiled {
+        bytes,
+        fresh_entry,
+        lean_entry,
+    })
+}
+
+/// The lean body of `code`, when it is a leaf program.
+fn compile_lean(code: &[Op], blinding: Blinding) -> Option<Vec<u8>> {
+    let plan = LeanPlan::of(code)?;
+    let mut asm = Assembler::default();
+    let lean = Lean {
+        plan,
+        reject: asm.new_label(),
+        bail: asm.new_label(),
+    };
+    let mut cg = Codegen::new(asm, code, Body::Lean(lean), blinding);
+    cg.lean_prologue(&plan);
+    cg.emit_body().ok()?;
+    // Falling off the end: the machine reports it.
+    cg.asm.jmp(lean.bail);
+    cg.slow_paths();
+    cg.lean_epilogue(&lean);
+    cg.asm.finish().ok()
 }
 
 /// Whether each op ends a basic block: it jumps, or calls into Rust (so a
@@ -235,7 +263,36 @@ fn leaders(code: &[Op]) -> Vec<bool> {
     leaders
 }
 
-impl Codegen<'_> {
+impl<'a> Codegen<'a> {
+    fn new(mut asm: Assembler, code: &'a [Op], body: Body, blinding: Blinding) -> Codegen<'a> {
+        let labels = (0..=code.len()).map(|_| asm.new_label()).collect();
+        let (stub, leave) = (asm.new_label(), asm.new_label());
+        Codegen {
+            asm,
+            code,
+            labels,
+            leaders: leaders(code),
+            stub,
+            leave,
+            slow: Vec::new(),
+            body,
+            blinding: match blinding {
+                Blinding::On => Some(KeyStream::random()),
+                Blinding::Off => None,
+            },
+        }
+    }
+
+    /// Every slot, then the label of the end of the program, where
+    /// falling off it lands.
+    fn emit_body(&mut self) -> Result<(), JitError> {
+        for (pc, op) in self.code.iter().enumerate() {
+            self.emit_slot(pc, op)?;
+        }
+        self.bind_pc(self.code.len());
+        Ok(())
+    }
+
     fn is_leader(&self, pc: usize) -> bool {
         self.leaders.get(pc).copied().unwrap_or(false)
     }
@@ -299,7 +356,7 @@ impl Codegen<'_> {
                 off,
             } => {
                 let (slow, resume) = (self.asm.new_label(), self.asm.new_label());
-                let mem = access_check(&mut self.asm, Access::Read, size, host(src), off, slow);
+                let mem = self.access(Access::Read, size, src, off, slow);
                 self.load(size, signed, host(dst), mem);
                 self.resume_after(slow, resume, pc32);
             }
@@ -310,7 +367,7 @@ impl Codegen<'_> {
                 src,
             } => {
                 let (slow, resume) = (self.asm.new_label(), self.asm.new_label());
-                let mem = access_check(&mut self.asm, Access::Write, size, host(dst), off, slow);
+                let mem = self.access(Access::Write, size, dst, off, slow);
                 self.store(size, mem, src);
                 self.resume_after(slow, resume, pc32);
             }
@@ -348,7 +405,30 @@ impl Codegen<'_> {
                 self.leave_unless_continue();
                 self.asm.call_label(target);
             }
-            Op::Exit => {
+            Op::Exit => self.exit(pc),
+            Op::LoadPacket { size, offset, imm } => self.load_packet(pc32, size, offset, imm)?,
+            // Everything else runs in Rust with the interpreter's `step`:
+            // helpers, `callx`, a jump into an `lddw`; the lean body has
+            // no Rust to call, and bails.
+            Op::LoadImm64Tail
+            | Op::CallHelper { .. }
+            | Op::CallUnknownHelper { .. }
+            | Op::CallReg { .. } => match self.body {
+                Body::Machine(_) => {
+                    self.call_service(pc, Service::Step);
+                    self.leave_unless_continue();
+                }
+                Body::Lean(lean) => self.asm.jmp(lean.bail),
+            },
+        }
+        Ok(())
+    }
+
+    /// `exit`: out of native code at depth 0, else back to the caller;
+    /// the lean body has no depth.
+    fn exit(&mut self, pc: usize) {
+        match self.body {
+            Body::Machine(_) => {
                 self.exit_at_depth_zero();
                 self.call_service(pc, Service::Exit);
                 self.asm.alu_ri(
@@ -360,18 +440,23 @@ impl Codegen<'_> {
                 self.asm.jcc(Cond::Ne, self.leave);
                 self.asm.ret();
             }
-            Op::LoadPacket { size, offset, imm } => self.load_packet(pc32, size, offset, imm)?,
-            // Everything else runs in Rust with the interpreter's `step`:
-            // helpers, `callx`, a jump into an `lddw`.
-            Op::LoadImm64Tail
-            | Op::CallHelper { .. }
-            | Op::CallUnknownHelper { .. }
-            | Op::CallReg { .. } => {
-                self.call_service(pc, Service::Step);
-                self.leave_unless_continue();
-            }
+            Body::Lean(lean) => self.lean_exit(&lean),
         }
-        Ok(())
+    }
+
+    /// The host operand of an access of `size` at `base + off`, once
+    /// checked: against the region table, jumping to `slow` when it does
+    /// not pass; in the lean body, a frame slot the plan proved in bounds
+    /// (anything else jumps to `slow`, which bails).
+    fn access(&mut self, access: Access, size: Size, base: Reg, off: i16, slow: Label) -> Mem {
+        match self.body {
+            Body::Machine(_) => access_check(&mut self.asm, access, size, host(base), off, slow),
+            Body::Lean(_) => lean::frame_slot(base, size, off).unwrap_or_else(|| {
+                self.asm.jmp(slow);
+                // Unreachable after the jump; any operand will do.
+                Mem::at(Gpr::Rsp, 0)
+            }),
+        }
     }
 
     /// Binds `resume` after an inline access whose slow path is `slow`.
@@ -407,9 +492,12 @@ impl Codegen<'_> {
     /// Charges the block starting at `pc`, or hands the run to the
     /// interpreter there when the budget cannot pay for all of it.
     fn charge_budget(&mut self, pc: usize) {
+        let Body::Machine(budget) = self.body else {
+            return;
+        };
         let count = i32::try_from(self.block_len(pc)).unwrap_or(i32::MAX);
         let short = self.asm.new_label();
-        match self.budget {
+        match budget {
             BudgetHome::Context => {
                 let remaining = remaining_field();
                 self.asm
@@ -437,7 +525,7 @@ impl Codegen<'_> {
     /// Copies a register-resident budget into the context (before Rust
     /// reads it).
     fn store_budget(&mut self) {
-        if self.budget == BudgetHome::Rbp {
+        if let Body::Machine(BudgetHome::Rbp) = self.body {
             self.asm
                 .mov_mr(OperandSize::S64, remaining_field(), Gpr::Rbp);
         }
@@ -446,7 +534,7 @@ impl Codegen<'_> {
     /// Takes a register-resident budget from the context (after guest
     /// registers were loaded, which wrote rbp as r10).
     fn load_budget(&mut self) {
-        if self.budget == BudgetHome::Rbp {
+        if let Body::Machine(BudgetHome::Rbp) = self.body {
             self.asm
                 .mov_rm(OperandSize::S64, Gpr::Rbp, remaining_field());
         }
@@ -723,9 +811,17 @@ impl Codegen<'_> {
         self.asm.ret();
     }
 
+    /// The out-of-line code of the slow paths. In the lean body, a packet
+    /// load that missed ends the program with 0, as `step` would; any
+    /// other slow path bails.
     fn slow_paths(&mut self) {
         for slow in core::mem::take(&mut self.slow) {
             self.asm.bind(slow.entry);
+            if let Body::Lean(lean) = self.body {
+                let packet = matches!(self.code.get(slow.pc as usize), Some(Op::LoadPacket { .. }));
+                self.asm.jmp(if packet { lean.reject } else { lean.bail });
+                continue;
+            }
             self.call_service(slow.pc as usize, slow.service);
             match slow.resume {
                 Some(resume) => {

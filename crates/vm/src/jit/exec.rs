@@ -1,6 +1,6 @@
-//! Executable memory and the two crossings between Rust and native code:
-//! the entry into compiled code, and the service entry native code calls
-//! back. This is the only module of the crate that uses `unsafe`.
+//! Executable memory and the crossings between Rust and native code: the
+//! entries into compiled code (the machine body's, and the lean body's
+//! plain call), and the service entry native code calls back. This is the only module of the crate that uses `unsafe`.
 //!
 //! Code pages are written while mapped read-write, then switched to
 //! read-execute before anything runs them: never writable and executable
@@ -9,11 +9,16 @@
 use core::ffi::c_void;
 use core::ptr::NonNull;
 
-use super::{Entry, JitContext, JitError, JitRun, serve};
+use super::{Entry, JitContext, JitError, JitRun, LeanExit, serve};
 
-/// What compiled code is, from each entry: a function of the pinned
-/// context.
+/// What compiled code is, from each entry of the machine body: a
+/// function of the pinned context.
 type NativeFn = unsafe extern "sysv64" fn(*mut JitContext) -> u32;
+
+/// What the lean body is: a function of r1, r2 and the packet (see
+/// `lean`).
+type LeanFn =
+    unsafe extern "sysv64" fn(r1: u64, r2: u64, packet: *const u8, packet_len: u64) -> LeanExit;
 
 /// The service entry's address, for the code generator to embed.
 pub(super) fn service_entry() -> u64 {
@@ -29,6 +34,8 @@ pub(crate) struct Code {
     len: usize,
     /// The offset of [`Entry::Fresh`], below `len`.
     fresh_entry: usize,
+    /// The offset of the lean body, below `len`, for leaf programs.
+    lean_entry: Option<usize>,
 }
 
 // SAFETY: the pages are immutable (read-execute) after `Code::new` and
@@ -40,9 +47,14 @@ unsafe impl Sync for Code {}
 
 impl Code {
     /// Copies `bytes` into fresh pages and makes them executable;
-    /// [`Entry::Fresh`] is at `fresh_entry`.
-    pub(crate) fn new(bytes: &[u8], fresh_entry: usize) -> Result<Code, JitError> {
-        if fresh_entry >= bytes.len() {
+    /// [`Entry::Fresh`] is at `fresh_entry`, the lean body at
+    /// `lean_entry`.
+    pub(crate) fn new(
+        bytes: &[u8],
+        fresh_entry: usize,
+        lean_entry: Option<usize>,
+    ) -> Result<Code, JitError> {
+        if fresh_entry >= bytes.len() || lean_entry.is_some_and(|at| at >= bytes.len()) {
             return Err(JitError::UnboundLabel);
         }
         let page = page_size();
@@ -73,6 +85,7 @@ impl Code {
             mapped,
             len: bytes.len(),
             fresh_entry,
+            lean_entry,
         };
         // SAFETY: the mapping is `mapped >= bytes.len()` bytes, writable,
         // and nothing else refers to it yet.
@@ -117,6 +130,27 @@ impl Code {
             let native = self.ptr.as_ptr().add(offset);
             let native: NativeFn = core::mem::transmute::<*mut u8, NativeFn>(native);
             native(ctx)
+        }
+    }
+}
+
+impl Code {
+    /// Runs the lean body with r1, r2 and `packet`; `None` when the
+    /// program has none.
+    #[inline]
+    pub(crate) fn enter_lean(&self, r1: u64, r2: u64, packet: &[u8]) -> Option<LeanExit> {
+        let offset = self.lean_entry?;
+        // SAFETY: the pages hold code from `codegen::compile`, whose lean
+        // body (at `lean_entry`, checked in bounds by `new`) follows the
+        // System V ABI for `LeanFn`: it saves and restores the
+        // callee-saved registers it writes and the stack pointer, reads
+        // `packet` only at offsets it checked below `packet.len()`, writes
+        // only the stack frame it reserved, at offsets proven inside it
+        // when compiling, and calls nothing.
+        unsafe {
+            let native = self.ptr.as_ptr().add(offset);
+            let native: LeanFn = core::mem::transmute::<*mut u8, LeanFn>(native);
+            Some(native(r1, r2, packet.as_ptr(), packet.len() as u64))
         }
     }
 }

@@ -18,7 +18,8 @@ use core::mem::offset_of;
 use visor_isa::{AtomicOp, ByteOrder, PacketOffset, Reg, Size, Source};
 
 use super::blinding::Operand;
-use super::codegen::{CTX, Codegen, context_field, host};
+use super::codegen::{Body, CTX, Codegen, context_field, host};
+use super::lean;
 use super::x64::{AluKind, Assembler, Cond, Gpr, Label, Mem, OperandSize};
 use super::{HOST_REGION_SHIFT, HostRegion, JitContext, JitError};
 use crate::layout::REGION_SLOTS;
@@ -120,29 +121,25 @@ impl Codegen<'_> {
                     .alu_rr(AluKind::Add, OperandSize::S64, Gpr::Rax, host(reg));
             }
         }
-        self.asm.mov_rr(OperandSize::S32, Gpr::Rax, Gpr::Rax);
-        self.asm.test_rr(OperandSize::S32, Gpr::Rax, Gpr::Rax);
-        self.asm.jcc(Cond::L, slow);
-        let packet = |field: usize| context_field(offset_of!(JitContext, packet) + field);
+        match (offset, imm >= 0) {
+            // A constant offset's sign is known now: no test at run time
+            // (and rax, loaded sign-extended, is already zero-extended).
+            (PacketOffset::Abs, true) => {}
+            (PacketOffset::Abs, false) => self.asm.jmp(slow),
+            (PacketOffset::Ind(_), _) => {
+                self.asm.mov_rr(OperandSize::S32, Gpr::Rax, Gpr::Rax);
+                self.asm.test_rr(OperandSize::S32, Gpr::Rax, Gpr::Rax);
+                self.asm.jcc(Cond::L, slow);
+            }
+        }
         self.asm
             .lea(Gpr::Rdx, Mem::at(Gpr::Rax, size.bytes() as i32));
-        self.asm.alu_rm(
-            AluKind::Cmp,
-            OperandSize::S64,
-            Gpr::Rdx,
-            packet(offset_of!(HostRegion, read_len)),
-        );
-        self.asm.jcc(Cond::A, slow);
-        self.asm.mov_rm(
-            OperandSize::S64,
-            Gpr::Rdx,
-            packet(offset_of!(HostRegion, ptr)),
-        );
+        let packet = self.packet_within(slow);
         self.load(
             size,
             false,
             host(Reg::R0),
-            Mem::indexed(Gpr::Rdx, Gpr::Rax, 0),
+            Mem::indexed(packet, Gpr::Rax, 0),
         );
         if size != Size::B {
             let bits = (size.bytes() * 8) as u8;
@@ -150,6 +147,27 @@ impl Codegen<'_> {
         }
         self.resume_after(slow, resume, pc);
         Ok(())
+    }
+
+    /// Jumps to `slow` unless rdx, the end of a packet load, is within the
+    /// packet; returns the register holding the packet's address. The
+    /// machine body keeps the packet in the context, the lean body in
+    /// registers.
+    fn packet_within(&mut self, slow: Label) -> Gpr {
+        if let Body::Lean(_) = self.body {
+            self.asm
+                .alu_rr(AluKind::Cmp, OperandSize::S64, Gpr::Rdx, lean::PACKET_LEN);
+            self.asm.jcc(Cond::A, slow);
+            return lean::PACKET_PTR;
+        }
+        let packet = |field: usize| context_field(offset_of!(JitContext, packet) + field);
+        let len = packet(offset_of!(HostRegion, read_len));
+        self.asm
+            .alu_rm(AluKind::Cmp, OperandSize::S64, Gpr::Rdx, len);
+        self.asm.jcc(Cond::A, slow);
+        let ptr = packet(offset_of!(HostRegion, ptr));
+        self.asm.mov_rm(OperandSize::S64, Gpr::Rdx, ptr);
+        Gpr::Rdx
     }
 
     /// `dst = *(size *)mem`, zero- or sign-extended to 64 bits.

@@ -10,6 +10,9 @@
 //!   blocks and the budget.
 //! - `memory`: the inline access check against the region table, and
 //!   `LD_ABS`/`LD_IND`.
+//! - `lean`: the second body of leaf programs (no calls; memory only
+//!   through `LD_ABS`/`LD_IND` and proven frame slots), entered by a plain
+//!   function call with the packet, without context, table or budget.
 //! - `blinding`: constant blinding, on unless the program is trusted.
 //! - `exec`: executable memory (written while RW, then RX: never both)
 //!   and the two crossings between Rust and native code. The only
@@ -57,6 +60,11 @@
 //!   Rust ends its block, so helpers and callbacks see the same budget.
 //!   The counter lives in the context, or in rbp when the program never
 //!   names r10 and calls nothing (`codegen::BudgetHome`).
+//! - Leaf programs run without a budget (every filter `visor filter`
+//!   translates) take the lean body instead: a run is one native call,
+//!   about the cost of rbpf's, and anything it cannot finish alone
+//!   (falling off the end, a jump into an `lddw`) leaves it with no effect
+//!   for the machine body to run again and report.
 //!
 //! [`Session`]: crate::Session
 //!
@@ -70,6 +78,8 @@ mod codegen;
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)] // executable memory and native entry; see the module
 mod exec;
+#[cfg(target_arch = "x86_64")]
+mod lean;
 #[cfg(target_arch = "x86_64")]
 mod memory;
 #[cfg(target_arch = "x86_64")]
@@ -191,6 +201,16 @@ pub(crate) struct JitContext {
     run: *mut core::ffi::c_void,
 }
 
+/// How the lean body returns: in rax and rdx, as System V returns a
+/// two-word struct.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct LeanExit {
+    r0: u64,
+    /// Non-zero when the run needs the machine after all.
+    bailed: u64,
+}
+
 /// What native code asks of Rust.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u32)]
@@ -275,8 +295,9 @@ impl JitProgram {
         #[cfg(target_arch = "x86_64")]
         {
             let compiled = codegen::compile(code, exec::service_entry(), blinding)?;
+            let (fresh, lean) = (compiled.fresh_entry, compiled.lean_entry);
             Ok(JitProgram {
-                code: exec::Code::new(&compiled.bytes, compiled.fresh_entry)?,
+                code: exec::Code::new(&compiled.bytes, fresh, lean)?,
             })
         }
         #[cfg(not(target_arch = "x86_64"))]
@@ -285,6 +306,24 @@ impl JitProgram {
             Err(JitError::UnsupportedHost {
                 arch: std::env::consts::ARCH,
             })
+        }
+    }
+
+    /// Runs the lean body from r1, r2 and the packet of
+    /// `LD_ABS`/`LD_IND`; returns r0, or `None` when there is no lean
+    /// body or it bailed (having had no effect: run the program again on
+    /// the full path).
+    #[inline]
+    pub(crate) fn run_lean(&self, r1: u64, r2: u64, packet: &[u8]) -> Option<u64> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let exit = self.code.enter_lean(r1, r2, packet)?;
+            (exit.bailed == 0).then_some(exit.r0)
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = (r1, r2, packet);
+            match self.never {}
         }
     }
 
