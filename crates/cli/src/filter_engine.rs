@@ -15,7 +15,8 @@ pub enum FilterEngine {
     /// Translate to eBPF and run on visor's eBPF interpreter.
     EbpfInterp,
     /// Run the cBPF program itself in visor's cBPF interpreter: for short
-    /// filters the fastest (see the README's Performance section).
+    /// filters about as fast as the JIT (see the README's Performance
+    /// section).
     CbpfInterp,
 }
 

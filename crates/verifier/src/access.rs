@@ -284,6 +284,7 @@ impl Analyzer<'_> {
             other => other,
         };
         let plain = extend(Value::Scalar(Scalar::of_size(size)));
+        self.note_stack_access(&target, size);
         Ok(match target {
             Target::Stack { frame, index } => match state.frames[frame].stack.read(index, size) {
                 Ok(value) => extend(value),
@@ -309,6 +310,13 @@ impl Analyzer<'_> {
             Target::Ctx(Loaded::PacketEnd) => Value::Ptr(Pointer::new(PtrKind::PacketEnd, 0)),
             Target::Ctx(Loaded::PacketMeta) => Value::Ptr(Pointer::new(PtrKind::PacketMeta, 0)),
         })
+    }
+
+    /// Remembers a constant-offset stack access for backtracking.
+    fn note_stack_access(&mut self, target: &Target, size: usize) {
+        if let Target::Stack { frame, index } = *target {
+            self.stack_access = Some((frame as u8, index as u16, size as u8));
+        }
     }
 
     pub(crate) fn uninit_stack(
@@ -346,6 +354,7 @@ impl Analyzer<'_> {
             size as u64,
             Use::Write,
         )?;
+        self.note_stack_access(&target, size);
         let leak = matches!(value, Value::Ptr(_)) && !self.env.allow_ptr_leaks;
         match target {
             Target::Stack { frame, index } => state.frames[frame].stack.write(index, size, &value),

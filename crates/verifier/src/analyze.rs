@@ -16,6 +16,7 @@
 //! Instruction semantics live here (ALU, jumps, exit); memory accesses in
 //! `access.rs`, calls in `calls.rs`.
 
+use crate::backtrack::{self, Marks, Step};
 use crate::cfg::Cfg;
 use crate::diagnostic::{Category, Rejection};
 use crate::scalar::Scalar;
@@ -32,7 +33,12 @@ const MAX_POINTER_OFFSET: i64 = 1 << 29;
 /// An explored state, with how often it pruned a path and how often it
 /// was compared in vain.
 struct Stored {
+    pc: usize,
     state: State,
+    /// What the exploration from here decided on ([`crate::backtrack`]).
+    precise: Marks,
+    /// The steps from the previous stored state on its path to this one.
+    history: Vec<Step>,
     hits: u32,
     misses: u32,
 }
@@ -54,6 +60,8 @@ struct Work {
     state: State,
     /// Length of the ancestor chain when this path forked off.
     path_len: usize,
+    /// The steps since the last of those ancestors.
+    segment: Vec<Step>,
 }
 
 pub(crate) struct Analyzer<'a> {
@@ -77,6 +85,10 @@ pub(crate) struct Analyzer<'a> {
     /// For each conditional jump: whether falling through, and jumping,
     /// happened on some path.
     outcomes: Vec<[bool; 2]>,
+    /// The current path's steps since its last stored state.
+    segment: Vec<Step>,
+    /// The constant-offset stack access of the step being taken.
+    pub(crate) stack_access: Option<(u8, u16, u8)>,
 }
 
 /// What one instruction leads to.
@@ -105,6 +117,8 @@ impl<'a> Analyzer<'a> {
             stack_depth: vec![0; cfg.functions.len()],
             log: log.then(String::new),
             outcomes: vec![[false; 2]; cfg.insns.len()],
+            segment: Vec::new(),
+            stack_access: None,
         }
     }
 
@@ -113,14 +127,17 @@ impl<'a> Analyzer<'a> {
             pc: 0,
             state: entry,
             path_len: 0,
+            segment: Vec::new(),
         }];
         while let Some(Work {
             mut pc,
             mut state,
             path_len,
+            segment,
         }) = work.pop()
         {
             self.truncate_path(path_len);
+            self.segment = segment;
             if let Some(log) = &mut self.log {
                 log.push_str(&format!("-- path at {pc}: {}\n", state.describe()));
             }
@@ -150,7 +167,14 @@ impl<'a> Analyzer<'a> {
                     ));
                 }
                 let before = self.log.as_ref().map(|_| state.clone());
+                let depth = state.depth() as u8;
+                self.stack_access = None;
                 let mut next = self.step(pc, state)?;
+                self.segment.push(Step {
+                    pc: pc as u32,
+                    depth,
+                    stack: self.stack_access,
+                });
                 if let (Some(before), Some(log)) = (before, &mut self.log) {
                     log_step(log, self.cfg, pc, &before, &next);
                 }
@@ -163,6 +187,7 @@ impl<'a> Analyzer<'a> {
                             pc: other_pc,
                             state: other,
                             path_len: self.path.len(),
+                            segment: self.segment.clone(),
                         });
                         (pc, state) = next.pop().expect("two successors");
                     }
@@ -188,6 +213,11 @@ impl<'a> Analyzer<'a> {
         while self.path.len() > len {
             let id = self.path.pop().expect("longer than len");
             self.on_path[id] = false;
+            if let Some(stored) = &self.stored[id]
+                && !self.visited[stored.pc].contains(&id)
+            {
+                self.stored[id] = None;
+            }
         }
     }
 
@@ -217,6 +247,9 @@ impl<'a> Analyzer<'a> {
             };
             if self.on_path[id] && !self.env.check_termination {
                 if old.state.includes(state) {
+                    // What the ancestor's exploration will need is not
+                    // known yet: everything on this path matters.
+                    self.mark_precise(backtrack::ALL);
                     return Ok(true);
                 }
                 continue;
@@ -232,8 +265,10 @@ impl<'a> Analyzer<'a> {
                 }
                 continue;
             }
-            if old.state.includes(state) {
+            if old.state.includes_where(state, &old.precise) {
                 old.hits += 1;
+                let needed = old.precise;
+                self.mark_precise(needed);
                 return Ok(true);
             }
             old.misses += 1;
@@ -247,13 +282,20 @@ impl<'a> Analyzer<'a> {
         self.visited[pc].retain(|id| !useless.contains(id));
         // Keep the most recent states: in a loop explored iteration by
         // iteration, the paths left to explore return to recent states.
+        // A state on the current path is only unlisted: backtracking goes
+        // through it, and drops it when it leaves the path.
         if self.visited[pc].len() >= MAX_STATES_PER_INSN {
             let oldest = self.visited[pc].remove(0);
-            self.stored[oldest] = None;
+            if !self.on_path[oldest] {
+                self.stored[oldest] = None;
+            }
         }
         let id = self.stored.len();
         self.stored.push(Some(Stored {
+            pc,
             state: state.clone(),
+            precise: Marks::default(),
+            history: std::mem::take(&mut self.segment),
             hits: 0,
             misses: 0,
         }));
@@ -261,6 +303,51 @@ impl<'a> Analyzer<'a> {
         self.visited[pc].push(id);
         self.path.push(id);
         Ok(false)
+    }
+
+    /// Marks values the current state's future depended on, and carries
+    /// the marks back to every stored state on the current path.
+    pub(crate) fn mark_precise(&mut self, mut marks: Marks) {
+        for step in self.segment.iter().rev() {
+            marks = self.step_back(step, marks);
+        }
+        for i in (0..self.path.len()).rev() {
+            if backtrack::is_empty(&marks) {
+                return;
+            }
+            let Some(stored) = self.stored[self.path[i]].as_mut() else {
+                return;
+            };
+            if !backtrack::merge(&mut stored.precise, &marks) {
+                return;
+            }
+            let history = std::mem::take(&mut stored.history);
+            for step in history.iter().rev() {
+                marks = self.step_back(step, marks);
+            }
+            if let Some(stored) = self.stored[self.path[i]].as_mut() {
+                stored.history = history;
+            }
+        }
+    }
+
+    fn step_back(&self, step: &Step, marks: Marks) -> Marks {
+        match self.cfg.insns[step.pc as usize] {
+            Some(insn) => backtrack::before(&insn, step, marks),
+            None => marks,
+        }
+    }
+
+    /// Marks those of `regs` that hold numbers in the current frame.
+    pub(crate) fn mark_scalars(&mut self, state: &State, regs: &[Reg]) {
+        let mut marks = Marks::default();
+        let depth = state.depth();
+        for &reg in regs {
+            if let Value::Scalar(_) = state.reg(reg) {
+                marks[depth].regs |= 1 << reg.index();
+            }
+        }
+        self.mark_precise(marks);
     }
 
     pub(crate) fn reject(
@@ -334,6 +421,7 @@ impl<'a> Analyzer<'a> {
                 src,
             } => {
                 self.write_dst(pc, &state, dst)?;
+                self.mark_alu_operands(&state, op, dst, src);
                 let value = self.alu(pc, &mut state, width, op, dst, src)?;
                 state.set(dst, value);
             }
@@ -416,6 +504,7 @@ impl<'a> Analyzer<'a> {
                         format!("`callx {reg}`: {reg} must hold a known helper id (indirect calls to anything else are not supported)"),
                     ));
                 };
+                self.mark_scalars(&state, &[reg]);
                 return self.helper(pc, state, id);
             }
             Insn::Exit => return self.exit(pc, state),
@@ -438,6 +527,22 @@ impl<'a> Analyzer<'a> {
                 Category::PointerArithmetic,
                 format!("{reg} holds a pointer ({value}), which cannot be {what}"),
             )),
+        }
+    }
+
+    /// A number added to a pointer sets its offset, and a divisor is
+    /// checked for zero when that is asked: their values matter.
+    fn mark_alu_operands(&mut self, state: &State, op: AluOp, dst: Reg, src: Source) {
+        let Source::Reg(src) = src else { return };
+        let pointers = (
+            matches!(state.reg(dst), Value::Ptr(_)),
+            matches!(state.reg(src), Value::Ptr(_)),
+        );
+        let divides = matches!(op, AluOp::Div | AluOp::Mod | AluOp::Sdiv | AluOp::Smod);
+        if matches!(op, AluOp::Add | AluOp::Sub) && pointers != (false, false)
+            || divides && !self.env.allow_division_by_zero
+        {
+            self.mark_scalars(state, &[dst, src]);
         }
     }
 
@@ -714,6 +819,13 @@ impl<'a> Analyzer<'a> {
                 out.push((pc_next, s));
             }
         }
+        // The numbers compared decided the way (or, against a pointer,
+        // what the pointer is found to be).
+        let against_pointer = matches!(lhs, Value::Ptr(_)) || matches!(rhs, Value::Ptr(_));
+        if out.len() < 2 || against_pointer {
+            let operands: Vec<Reg> = std::iter::once(dst).chain(src_reg).collect();
+            self.mark_scalars(&state, &operands);
+        }
         Ok(out)
     }
 
@@ -784,6 +896,7 @@ impl<'a> Analyzer<'a> {
             }
             return Ok(vec![(frame.return_pc.unwrap_or(pc), state)]);
         }
+        self.mark_scalars(&state, &[Reg::R0]);
         let Value::Scalar(value) = r0 else {
             if self.env.allow_ptr_leaks {
                 return Ok(vec![]);

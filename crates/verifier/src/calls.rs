@@ -4,6 +4,7 @@
 
 use crate::access::Use;
 use crate::analyze::{Analyzer, Successors};
+use crate::backtrack::{self, Marks};
 use crate::diagnostic::{Category, Rejection};
 use crate::helpers::{self, Arg, Ret};
 use crate::scalar::Scalar;
@@ -87,6 +88,8 @@ impl Analyzer<'_> {
                 format!("{name} cannot be called from {program} programs"),
             ));
         }
+        // Sizes, constants, flags: a helper's numbers are checked by value.
+        self.mark_scalars(&state, &ARG_REGS[..proto.args.len()]);
         let mut map: Option<usize> = None;
         let mut const_arg: Option<u64> = None;
         for (i, arg) in proto.args.iter().enumerate() {
@@ -342,7 +345,7 @@ impl Analyzer<'_> {
 
     /// A constant key on the stack for an array map must be in range.
     fn check_array_key(
-        &self,
+        &mut self,
         pc: usize,
         state: &State,
         reg: Reg,
@@ -350,6 +353,7 @@ impl Analyzer<'_> {
         helper: &str,
     ) -> Result<(), Rejection> {
         let def = &self.maps[map];
+        let max_entries = def.max_entries;
         if !matches!(def.map_type, MapType::Array | MapType::PercpuArray) || def.key_size != 4 {
             return Ok(());
         }
@@ -369,12 +373,15 @@ impl Analyzer<'_> {
         let Ok(Value::Scalar(key)) = state.frames[frame].stack.read(index, 4) else {
             return Ok(());
         };
+        let mut marks = Marks::default();
+        marks[frame].slots = backtrack::slots(index, 4);
+        self.mark_precise(marks);
         match key.as_const() {
-            Some(k) if k >= u64::from(def.max_entries) => Err(self.reject(
+            Some(k) if k >= u64::from(max_entries) => Err(self.reject(
                 pc,
                 state,
                 Category::MapKeyOutOfRange,
-                format!("key {} passed to {helper} is out of range for array map #{map} with {} entries", k as u32 as i32, def.max_entries),
+                format!("key {} passed to {helper} is out of range for array map #{map} with {max_entries} entries", k as u32 as i32),
             )),
             _ => Ok(()),
         }

@@ -72,6 +72,7 @@
 
 mod access;
 mod analyze;
+mod backtrack;
 mod calls;
 pub mod cfg;
 pub mod context;

@@ -14,6 +14,7 @@
 //! every register (a path that never reads a register is safe whatever it
 //! holds), scalars are ordered by inclusion, pointers must agree on kind.
 
+use crate::backtrack::{self, Marks};
 use crate::scalar::Scalar;
 use core::fmt;
 use std::collections::BTreeMap;
@@ -250,6 +251,15 @@ impl Stack {
         }
     }
 
+    /// Whether every byte of `slot` is initialised and holds no pointer.
+    fn holds_numbers(&self, slot: usize) -> bool {
+        self.bytes[slot * 8..slot * 8 + 8].iter().all(|b| match b {
+            Byte::Uninit => false,
+            Byte::Unknown | Byte::Known(_) => true,
+            Byte::Spill => matches!(self.spills.get(&slot), Some(Value::Scalar(_))),
+        })
+    }
+
     /// Marks `len` bytes written with unknown data (helpers, atomics).
     pub fn clobber(&mut self, index: usize, len: usize) {
         self.break_spills(index, len);
@@ -316,12 +326,17 @@ impl Stack {
         })
     }
 
-    pub fn includes(&self, other: &Stack) -> bool {
+    /// Whether every concrete stack `other` stands for is one of ours,
+    /// where slots outside `precise` may hold any numbers.
+    pub fn includes_where(&self, other: &Stack, precise: u64) -> bool {
         // Slot by slot: equal slots (the common case) compare as a whole.
         (0..STACK_SIZE / 8).all(|slot| {
             let range = slot * 8..slot * 8 + 8;
             let (mine, theirs) = (&self.bytes[range.clone()], &other.bytes[range]);
             if mine == theirs && mine[0] != Byte::Spill {
+                return true;
+            }
+            if precise & (1 << slot) == 0 && self.holds_numbers(slot) && other.holds_numbers(slot) {
                 return true;
             }
             mine.iter().zip(theirs).all(|(a, b)| match (a, b) {
@@ -463,24 +478,35 @@ impl State {
     }
 
     /// Whether every concrete state `other` stands for is one of `self`'s.
-    /// Registers are compared first: they differ most often, and cheaply.
     pub fn includes(&self, other: &State) -> bool {
+        self.includes_where(other, &backtrack::ALL)
+    }
+
+    /// [`State::includes`], where the numbers (in registers and stack
+    /// slots) that `precise` does not mark may be any numbers: what this
+    /// state's exploration found it needed ([`crate::backtrack`]).
+    /// Registers are compared first: they differ most often, and cheaply.
+    pub fn includes_where(&self, other: &State, precise: &Marks) -> bool {
+        let frames = self.frames.iter().zip(&other.frames).zip(precise);
         self.frames.len() == other.frames.len()
             && self.packet_min <= other.packet_min
             && self.meta_min <= other.meta_min
-            && self.frames.iter().zip(&other.frames).all(|(a, b)| {
-                a.return_pc == b.return_pc && a.regs.iter().zip(&b.regs).all(|(x, y)| x.includes(y))
+            && frames.clone().all(|((a, b), marks)| {
+                a.return_pc == b.return_pc
+                    && a.regs.iter().zip(&b.regs).enumerate().all(|(reg, (x, y))| {
+                        let free = marks.regs & (1 << reg) == 0;
+                        free && matches!((x, y), (Value::Scalar(_), Value::Scalar(_)))
+                            || x.includes(y)
+                    })
             })
             && self.packet_bases.iter().all(|(id, base)| {
                 other.packet_bases.get(id).is_some_and(|o| {
                     base.from_data.includes(&o.from_data) && base.proven <= o.proven
                 })
             })
-            && self
-                .frames
-                .iter()
-                .zip(&other.frames)
-                .all(|(a, b)| a.stack.includes(&b.stack))
+            && frames
+                .clone()
+                .all(|((a, b), marks)| a.stack.includes_where(&b.stack, marks.slots))
     }
 
     /// Drops what was proven about packet pointers no register or spill

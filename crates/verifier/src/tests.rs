@@ -161,6 +161,24 @@ fn sockets_from_lookups_are_checked_for_null_and_read_only() {
 }
 
 #[test]
+fn values_no_explored_path_decided_on_do_not_stop_pruning() {
+    // r8 would reach the exit value through 8, but no path goes there
+    // (r9 is 0): the second path to 4, with another r8, is pruned.
+    let text = "r7 = *(u32 *)(r1 + 16)\nr8 = 0\nif r7 > 5 goto +1\nr8 = 1\nr9 = 0\nif r9 != 0 goto +2\nr0 = 0\nexit\nr0 = r8\nexit";
+    let program = assemble(text, Syntax::Llvm).unwrap();
+    let stats = verify(&program, &env(ProgramType::Xdp)).unwrap();
+    assert_eq!(stats.pruned, 1);
+    // Where r8 does decide the exit, both paths are walked.
+    let text = text.replace("r9 = 0\n", "r9 = 1\n");
+    let stats = verify(
+        &assemble(&text, Syntax::Llvm).unwrap(),
+        &env(ProgramType::Xdp),
+    )
+    .unwrap();
+    assert_eq!(stats.pruned, 0);
+}
+
+#[test]
 fn callx_calls_the_helper_whose_id_it_holds() {
     accepts("r8 = 5\ncallx r8\nexit");
     rejects(
