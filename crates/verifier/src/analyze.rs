@@ -45,12 +45,10 @@ struct Stored {
 
 impl Stored {
     /// A finished state that keeps failing to prune costs a comparison at
-    /// every visit and saves nothing: the kernel drops such states too
-    /// (after 3 misses a hit; visor is more patient, since a dropped state
-    /// may have to be explored again: at 3, one Cilium program runs out
-    /// of budget).
+    /// every visit and saves nothing: dropped after 3 misses a hit (and 3
+    /// more), as the kernel does.
     fn is_useless(&self) -> bool {
-        self.misses > self.hits * 8 + 64
+        self.misses > self.hits * 3 + 3
     }
 }
 

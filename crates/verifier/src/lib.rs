@@ -48,10 +48,12 @@
 //!   privileged loader, 32-bit subtractions involving pointers give
 //!   unknown numbers, and loads from frozen read-only maps (`.rodata`) at
 //!   constant offsets give their contents.
-//! - Precision: scalars whose values cannot reach a decision (a branch, an
-//!   address, a helper's argument, the exit value) are forgotten at prune
-//!   points, so that paths differing only there prune each other
-//!   ([`precision`]; the kernel backtracks per path instead).
+//! - Precision, in two steps: scalars whose values cannot reach a decision
+//!   (a branch, an address, a helper's argument, the exit value) on any
+//!   path are forgotten at prune points ([`precision`], computed before
+//!   the walk); and a stored state prunes states that differ from it only
+//!   in numbers its own exploration never decided on (`backtrack.rs`, the
+//!   kernel's precision marks, carried back along each path).
 //! - Array map keys that are constants on the stack are range-checked
 //!   against `max_entries` (the kernel only fails such calls at run time).
 //! - Division by zero is allowed: eBPF defines it (the result is zero).

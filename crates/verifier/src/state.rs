@@ -95,6 +95,51 @@ impl PtrKind {
     }
 }
 
+/// Pairs of ids, `(ours, theirs)`, that stand for the same pointer in two
+/// states being compared: ids are handed out in path order, so the same
+/// lookup on two paths gets different ones (the kernel's `idmap`).
+#[derive(Clone, Debug, Default)]
+pub struct IdMap(Vec<(u32, u32)>);
+
+impl IdMap {
+    /// Pairs `mine` with `theirs`; false if either is paired otherwise.
+    fn link(&mut self, mine: u32, theirs: u32) -> bool {
+        match self.0.iter().find(|(a, b)| *a == mine || *b == theirs) {
+            Some(&pair) => pair == (mine, theirs),
+            None => {
+                self.0.push((mine, theirs));
+                true
+            }
+        }
+    }
+
+    fn theirs(&self, mine: u32) -> Option<u32> {
+        self.0.iter().find(|(a, _)| *a == mine).map(|&(_, b)| b)
+    }
+}
+
+impl PtrKind {
+    /// The same kind of pointer, with ids that correspond through `ids`.
+    fn matches(self, other: PtrKind, ids: &mut IdMap) -> bool {
+        use PtrKind as K;
+        match (self, other) {
+            (K::MapValueOrNull { map: a, id: x }, K::MapValueOrNull { map: b, id: y })
+            | (K::MapPtrOrNull { map: a, id: x }, K::MapPtrOrNull { map: b, id: y }) => {
+                a == b && ids.link(x, y)
+            }
+            (K::MemOrNull { size: a, id: x }, K::MemOrNull { size: b, id: y }) => {
+                a == b && ids.link(x, y)
+            }
+            (K::SocketOrNull { common: a, id: x }, K::SocketOrNull { common: b, id: y }) => {
+                a == b && ids.link(x, y)
+            }
+            // Id 0 is `data` itself, the others bases of variable offsets.
+            (K::Packet { id: x }, K::Packet { id: y }) if x != 0 && y != 0 => ids.link(x, y),
+            (a, b) => a == b,
+        }
+    }
+}
+
 /// A pointer: a region and an offset into it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Pointer {
@@ -125,10 +170,16 @@ impl Value {
     }
 
     pub fn includes(&self, other: &Value) -> bool {
+        self.includes_mapped(other, &mut IdMap::default())
+    }
+
+    /// [`Value::includes`], where pointer ids need only correspond through
+    /// `ids`, which the comparison extends.
+    pub fn includes_mapped(&self, other: &Value, ids: &mut IdMap) -> bool {
         match (self, other) {
             (Value::Uninit, _) => true,
             (Value::Scalar(a), Value::Scalar(b)) => a.includes(b),
-            (Value::Ptr(a), Value::Ptr(b)) => a.kind == b.kind && a.off.includes(&b.off),
+            (Value::Ptr(a), Value::Ptr(b)) => a.kind.matches(b.kind, ids) && a.off.includes(&b.off),
             _ => false,
         }
     }
@@ -251,13 +302,9 @@ impl Stack {
         }
     }
 
-    /// Whether every byte of `slot` is initialised and holds no pointer.
+    /// Whether `slot` holds no pointer (its bytes may be uninitialised).
     fn holds_numbers(&self, slot: usize) -> bool {
-        self.bytes[slot * 8..slot * 8 + 8].iter().all(|b| match b {
-            Byte::Uninit => false,
-            Byte::Unknown | Byte::Known(_) => true,
-            Byte::Spill => matches!(self.spills.get(&slot), Some(Value::Scalar(_))),
-        })
+        !matches!(self.spills.get(&slot), Some(Value::Ptr(_)))
     }
 
     /// Marks `len` bytes written with unknown data (helpers, atomics).
@@ -328,7 +375,7 @@ impl Stack {
 
     /// Whether every concrete stack `other` stands for is one of ours,
     /// where slots outside `precise` may hold any numbers.
-    pub fn includes_where(&self, other: &Stack, precise: u64) -> bool {
+    pub fn includes_where(&self, other: &Stack, precise: u64, ids: &mut IdMap) -> bool {
         // Slot by slot: equal slots (the common case) compare as a whole.
         (0..STACK_SIZE / 8).all(|slot| {
             let range = slot * 8..slot * 8 + 8;
@@ -336,11 +383,16 @@ impl Stack {
             if mine == theirs && mine[0] != Byte::Spill {
                 return true;
             }
-            if precise & (1 << slot) == 0 && self.holds_numbers(slot) && other.holds_numbers(slot) {
-                return true;
-            }
+            // A slot whose numbers did not matter: any number will do in
+            // each byte where we hold one.
+            let free = precise & (1 << slot) == 0;
+            let numbers = (self.holds_numbers(slot), other.holds_numbers(slot));
             mine.iter().zip(theirs).all(|(a, b)| match (a, b) {
                 (Byte::Uninit, _) => true,
+                (
+                    Byte::Unknown | Byte::Known(_) | Byte::Spill,
+                    Byte::Unknown | Byte::Known(_) | Byte::Spill,
+                ) if free && numbers == (true, true) => true,
                 (Byte::Unknown, Byte::Unknown | Byte::Known(_)) => true,
                 (Byte::Unknown, Byte::Spill) => {
                     matches!(other.spills.get(&slot), Some(Value::Scalar(_)))
@@ -348,7 +400,7 @@ impl Stack {
                 (Byte::Known(x), Byte::Known(y)) => x == y,
                 (Byte::Spill, Byte::Spill) => {
                     match (self.spills.get(&slot), other.spills.get(&slot)) {
-                        (Some(x), Some(y)) => x.includes(y),
+                        (Some(x), Some(y)) => x.includes_mapped(y, ids),
                         _ => false,
                     }
                 }
@@ -487,6 +539,7 @@ impl State {
     /// state's exploration found it needed ([`crate::backtrack`]).
     /// Registers are compared first: they differ most often, and cheaply.
     pub fn includes_where(&self, other: &State, precise: &Marks) -> bool {
+        let mut ids = IdMap::default();
         let frames = self.frames.iter().zip(&other.frames).zip(precise);
         self.frames.len() == other.frames.len()
             && self.packet_min <= other.packet_min
@@ -496,17 +549,19 @@ impl State {
                     && a.regs.iter().zip(&b.regs).enumerate().all(|(reg, (x, y))| {
                         let free = marks.regs & (1 << reg) == 0;
                         free && matches!((x, y), (Value::Scalar(_), Value::Scalar(_)))
-                            || x.includes(y)
+                            || x.includes_mapped(y, &mut ids)
                     })
-            })
-            && self.packet_bases.iter().all(|(id, base)| {
-                other.packet_bases.get(id).is_some_and(|o| {
-                    base.from_data.includes(&o.from_data) && base.proven <= o.proven
-                })
             })
             && frames
                 .clone()
-                .all(|((a, b), marks)| a.stack.includes_where(&b.stack, marks.slots))
+                .all(|((a, b), marks)| a.stack.includes_where(&b.stack, marks.slots, &mut ids))
+            // Every base our pointers use was paired with one of theirs.
+            && self.packet_bases.iter().all(|(id, base)| {
+                let theirs = ids.theirs(*id).and_then(|t| other.packet_bases.get(&t));
+                theirs.is_some_and(|o| {
+                    base.from_data.includes(&o.from_data) && base.proven <= o.proven
+                })
+            })
     }
 
     /// Drops what was proven about packet pointers no register or spill
