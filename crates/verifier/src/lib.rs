@@ -34,7 +34,7 @@
 //! operations and refinements property-tested against concrete values);
 //! `tests/corpus.rs` judges `../shared/objects/build` per program, for the
 //! right reason, and compares verdicts with the running kernel's over the
-//! corpus (Cilium only in release builds); `tests/prevail.rs` translates
+//! corpus (the crate is optimised in test builds for Cilium's sake); `tests/prevail.rs` translates
 //! PREVAIL's YAML cases and prints `N agree, M disagree`;
 //! `tests/soundness.rs` runs random accepted programs in visor-vm's
 //! interpreter. `examples/verify_timed.rs` times each program of objects.
