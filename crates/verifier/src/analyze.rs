@@ -219,9 +219,9 @@ impl<'a> Analyzer<'a> {
         }
     }
 
-    /// Registers dead at `pc` become `Uninit`, and scalars whose exact
-    /// value cannot matter any more become unknown: then states that differ
-    /// only there prune each other.
+    /// Registers and stack slots dead at `pc` become `Uninit`, and scalars
+    /// whose exact value cannot matter any more become unknown: then states
+    /// that differ only there prune each other.
     fn forget_dead(&self, state: &mut State, pc: usize) {
         let frame = state.frame_mut();
         for (reg, value) in frame.regs.iter_mut().enumerate() {
@@ -232,6 +232,7 @@ impl<'a> Analyzer<'a> {
             }
         }
         frame.stack.forget_values(self.cfg.precise_slots(pc));
+        frame.stack.forget_slots(self.cfg.live_slots(pc));
         state.forget_unused_packet_facts();
     }
 

@@ -10,7 +10,7 @@
 
 use crate::diagnostic::{Category, Rejection};
 use crate::precision::{Precision, Slots};
-use crate::state::{MAX_FRAMES, STACK_SIZE};
+use crate::state::{MAX_FRAMES, STACK_SIZE, State};
 use visor_isa::{CallTarget, Insn, LoadImm, Program, Reg, Source, branch_target};
 
 /// One function: slots `start..end`.
@@ -41,7 +41,9 @@ const ARGS: u16 = 0b11_1110; // r1..r5
 const FRAME_POINTER: u16 = 1 << 10;
 
 impl Cfg {
-    pub fn build(program: &Program) -> Result<Cfg, Rejection> {
+    /// The control flow of `program`, and its precision when run from
+    /// `entry`.
+    pub fn build(program: &Program, entry: &State) -> Result<Cfg, Rejection> {
         let len = program.slot_len();
         let mut insns = vec![None; len];
         for (pc, insn) in program.iter() {
@@ -82,7 +84,7 @@ impl Cfg {
         cfg.check_functions()?;
         cfg.check_call_graph()?;
         cfg.compute_liveness();
-        cfg.precision = Precision::compute(&cfg);
+        cfg.precision = Precision::compute(&cfg, entry);
         Ok(cfg)
     }
 
@@ -312,6 +314,15 @@ impl Cfg {
     pub fn precise_slots(&self, pc: usize) -> Slots {
         self.precision.slots.get(pc).copied().unwrap_or(0)
     }
+
+    /// The own frame's stack slots that may be read at or after `pc`.
+    pub fn live_slots(&self, pc: usize) -> Slots {
+        self.precision
+            .live_slots
+            .get(pc)
+            .copied()
+            .unwrap_or(Slots::MAX)
+    }
 }
 
 fn bit(reg: Reg) -> u16 {
@@ -376,7 +387,7 @@ mod tests {
     use visor_isa::asm::{Syntax, assemble};
 
     fn build(text: &str) -> Result<Cfg, Rejection> {
-        Cfg::build(&assemble(text, Syntax::Llvm).unwrap())
+        Cfg::build(&assemble(text, Syntax::Llvm).unwrap(), &State::entry())
     }
 
     #[test]

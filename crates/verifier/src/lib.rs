@@ -235,7 +235,7 @@ fn run(
             ),
         ));
     }
-    let cfg = cfg::Cfg::build(program)?;
+    let cfg = cfg::Cfg::build(program, &entry)?;
     let mut analyzer = analyze::Analyzer::new(&cfg, env, log);
     let result = analyzer.run(entry);
     if let Some(log) = analyzer.log.take() {

@@ -16,7 +16,7 @@
 //! might be a stack (a caller's frame, a variable offset) always matters.
 
 use crate::cfg::Cfg;
-use crate::state::STACK_SIZE;
+use crate::state::{Pointer, PtrKind, STACK_SIZE, State, Value};
 use visor_isa::{AluOp, AtomicOp, CallTarget, Insn, PacketOffset, Reg, Source, Width};
 
 /// Slots of one frame, one bit per 8 bytes (bit `i`: `fp-512 + 8i`).
@@ -34,32 +34,44 @@ pub struct Precision {
     pub regs: Vec<u16>,
     /// Slots of the function's own frame.
     pub slots: Vec<Slots>,
+    /// Slots of the own frame that may be read later at all (their
+    /// contents, written or not, matter); the others can be forgotten.
+    pub live_slots: Vec<Slots>,
 }
 
 impl Precision {
-    pub fn compute(cfg: &Cfg) -> Precision {
-        let places = places(cfg);
+    /// The precision of `cfg`'s program run from `entry`.
+    pub fn compute(cfg: &Cfg, entry: &State) -> Precision {
+        let places = places(cfg, entry);
         let len = cfg.insns.len();
         let mut regs = vec![0u16; len];
         let mut slots = vec![0 as Slots; len];
+        let mut live_slots = vec![0 as Slots; len];
         let mut changed = true;
         while changed {
             changed = false;
             for pc in (0..len).rev() {
                 let Some(insn) = cfg.insns[pc] else { continue };
                 let mut after = Needs::default();
+                let mut live_after = 0;
                 for s in cfg.successors(pc) {
                     after.regs |= regs[s];
                     after.slots |= slots[s];
+                    live_after |= live_slots[s];
                 }
                 let before = needs_before(&insn, after, &places[pc]);
-                if (regs[pc], slots[pc]) != (before.regs, before.slots) {
-                    (regs[pc], slots[pc]) = (before.regs, before.slots);
+                let live = live_slots_before(&insn, live_after, &places[pc]);
+                if (regs[pc], slots[pc], live_slots[pc]) != (before.regs, before.slots, live) {
+                    (regs[pc], slots[pc], live_slots[pc]) = (before.regs, before.slots, live);
                     changed = true;
                 }
             }
         }
-        Precision { regs, slots }
+        Precision {
+            regs,
+            slots,
+            live_slots,
+        }
     }
 }
 
@@ -135,14 +147,38 @@ impl Places {
         slots: [Place::Unreached; SLOTS],
     };
 
-    /// A function's entry: the main program gets its context in r1, a
-    /// subprogram arguments that may point into its callers' frames.
-    fn entry(main: bool) -> Places {
-        let mut regs = [Place::NotStack; Reg::COUNT];
-        if !main {
-            for reg in &mut regs[1..=5] {
-                *reg = Place::AnyStack;
+    /// The main program's entry: where `entry`'s values point (a program
+    /// normally starts with its context in r1, but a test's pre-state may
+    /// hand it stack addresses anywhere).
+    fn main_entry(entry: &State) -> Places {
+        let stack = |value: &Value| match value {
+            Value::Ptr(Pointer {
+                kind: PtrKind::Stack { .. },
+                ..
+            }) => Place::AnyStack,
+            _ => Place::NotStack,
+        };
+        let mut places = Places::UNREACHED;
+        let mut spilled = Place::NotStack;
+        for frame in &entry.frames {
+            for (place, value) in places.regs.iter_mut().zip(&frame.regs) {
+                *place = place.join(stack(value));
             }
+            for value in frame.stack.spilled_values() {
+                spilled = spilled.join(stack(value));
+            }
+        }
+        places.slots = [spilled; SLOTS];
+        places.regs[Reg::R10.index()] = Place::Frame(0);
+        places
+    }
+
+    /// A subprogram's entry: arguments that may point into its callers'
+    /// frames.
+    fn subprogram_entry() -> Places {
+        let mut regs = [Place::NotStack; Reg::COUNT];
+        for reg in &mut regs[1..=5] {
+            *reg = Place::AnyStack;
         }
         regs[Reg::R10.index()] = Place::Frame(0);
         Places {
@@ -295,10 +331,13 @@ impl Places {
 }
 
 /// The places on entry to every instruction, function by function.
-fn places(cfg: &Cfg) -> Vec<Places> {
+fn places(cfg: &Cfg, entry: &State) -> Vec<Places> {
     let mut places = vec![Places::UNREACHED; cfg.insns.len()];
     for (index, function) in cfg.functions.iter().enumerate() {
-        places[function.start] = Places::entry(index == 0);
+        places[function.start] = match index {
+            0 => Places::main_entry(entry),
+            _ => Places::subprogram_entry(),
+        };
         let mut work = vec![function.start];
         while let Some(pc) = work.pop() {
             let Some(insn) = cfg.insns[pc] else { continue };
@@ -434,6 +473,41 @@ fn needs_before(insn: &Insn, after: Needs, at: &Places) -> Needs {
     before
 }
 
+/// The own slots that may be read at or after `insn`, given those that may
+/// be read after it: loads read theirs, helpers all from each stack
+/// address they are given up to the frame pointer (sizes are not known
+/// here), subprograms the whole frame, and a whole 8-byte store starts a
+/// slot afresh.
+fn live_slots_before(insn: &Insn, after: Slots, at: &Places) -> Slots {
+    let reads_from = |place: Place| match place {
+        Place::Frame(off) => place.slots(0, u64::from(off.unsigned_abs())),
+        other => other.slots(0, 1),
+    };
+    match *insn {
+        Insn::Load { src, off, size, .. } => {
+            after | at.reg(src).slots(i64::from(off), size.bytes() as u64)
+        }
+        Insn::Atomic { dst, off, size, .. } => {
+            after | at.reg(dst).slots(i64::from(off), size.bytes() as u64)
+        }
+        Insn::Store { dst, off, size, .. } => {
+            match (at.reg(dst).slot(i64::from(off)), size.bytes()) {
+                (Some(slot), 8) => after & !(1 << slot),
+                _ => after,
+            }
+        }
+        // A subprogram may read below the addresses it is given, too.
+        Insn::Call(CallTarget::Local(_)) if at.regs[1..=5].iter().any(|p| p.may_be_stack()) => {
+            ALL_SLOTS
+        }
+        Insn::Call(_) | Insn::CallReg(_) => at.regs[1..=5]
+            .iter()
+            .fold(after, |acc, &p| acc | reads_from(p)),
+        Insn::Exit => 0,
+        _ => after,
+    }
+}
+
 /// Own slots whose values a call may decide on: a subprogram may read all
 /// it is given addresses of; a helper only reads values for an array map's
 /// key (which must be in range), at most 8 bytes at each argument.
@@ -455,7 +529,10 @@ mod tests {
     use visor_isa::asm::{Syntax, assemble};
 
     fn precision(text: &str) -> Precision {
-        Precision::compute(&Cfg::build(&assemble(text, Syntax::Llvm).unwrap()).unwrap())
+        let entry = State::entry();
+        Cfg::build(&assemble(text, Syntax::Llvm).unwrap(), &entry)
+            .unwrap()
+            .precision
     }
 
     fn precise(p: &Precision, pc: usize, reg: usize) -> bool {

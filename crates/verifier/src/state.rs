@@ -307,6 +307,17 @@ impl Stack {
         !matches!(self.spills.get(&slot), Some(Value::Ptr(_)))
     }
 
+    /// Forgets the slots not in `live` (bit `i` for bytes `8i..8i + 8`):
+    /// nothing reads them again, so they become unwritten.
+    pub fn forget_slots(&mut self, live: u64) {
+        for (slot, bytes) in self.bytes.chunks_exact_mut(8).enumerate() {
+            if live & (1 << slot) == 0 {
+                bytes.fill(Byte::Uninit);
+                self.spills.remove(&slot);
+            }
+        }
+    }
+
     /// Marks `len` bytes written with unknown data (helpers, atomics).
     pub fn clobber(&mut self, index: usize, len: usize) {
         self.break_spills(index, len);
@@ -364,6 +375,11 @@ impl Stack {
             Some(c) => Value::constant(c),
             None => Value::Scalar(Scalar::of_size(len)),
         })
+    }
+
+    /// The registers spilled here.
+    pub fn spilled_values(&self) -> impl Iterator<Item = &Value> {
+        self.spills.values()
     }
 
     /// Whether `len` bytes at `index` hold a spilled pointer.
