@@ -8,7 +8,8 @@
 //! Packets: every packet of the Ethernet captures in
 //! `../shared/filters/pcaps`, in file-name order, cycled to 1,000 (the
 //! mix of the reference figures in `../shared/bench/README.md`). Filters
-//! are compiled by visor for Ethernet, without the optimizer.
+//! are compiled by visor for Ethernet, without the optimizer and with it
+//! (as tcpdump compiles by default); libpcap runs the same instructions.
 //!
 //! ```text
 //! cargo bench -p visor-filter --features bench-libpcap --bench filter
@@ -26,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
 use visor_filter::capture::Capture;
-use visor_filter::compile::{CompileOptions, LinkType, compile};
+use visor_filter::compile::{CompileOptions, LinkType, Optimize, compile};
 use visor_filter::{CheckedProgram, Packet, check, run, to_ebpf};
 use visor_vm::{Helpers, Interpreter, RunInput, Session};
 
@@ -211,9 +212,12 @@ impl Engine for Libpcap {
 }
 
 /// The engines for `expr`, which must all pass the same packets.
-fn engines(expr: &str, frames: &mut [Frame]) -> Vec<Box<dyn Engine>> {
-    let insns = compile(expr, &CompileOptions::new(LinkType::EN10MB))
-        .unwrap_or_else(|e| panic!("{expr:?}: {e}"));
+fn engines(expr: &str, optimize: Optimize, frames: &mut [Frame]) -> Vec<Box<dyn Engine>> {
+    let options = CompileOptions {
+        optimize,
+        ..CompileOptions::new(LinkType::EN10MB)
+    };
+    let insns = compile(expr, &options).unwrap_or_else(|e| panic!("{expr:?}: {e}"));
     let program = check(&insns).unwrap_or_else(|e| panic!("{expr:?}: {e}"));
     let ebpf = to_ebpf(&program);
     let vm = || {
@@ -281,9 +285,15 @@ fn main() {
     let mut frames = frames();
     let mut criterion = Criterion::default().configure_from_args();
     let mut table = Vec::new();
-    for expr in FILTERS {
-        let mut all = engines(expr, &mut frames);
-        let mut group = criterion.benchmark_group(expr);
+    let variants = FILTERS.iter().flat_map(|expr| {
+        [
+            (*expr, Optimize::Off, format!("`{expr}`")),
+            (*expr, Optimize::On, format!("`{expr}`, optimized")),
+        ]
+    });
+    for (expr, optimize, label) in variants {
+        let mut all = engines(expr, optimize, &mut frames);
+        let mut group = criterion.benchmark_group(&label);
         group.throughput(Throughput::Elements(PACKETS as u64));
         for engine in &mut all {
             group.bench_function(engine.name(), |b| {
@@ -291,7 +301,7 @@ fn main() {
             });
         }
         group.finish();
-        table.push((expr, all));
+        table.push((label, all));
     }
     criterion.final_summary();
     // `cargo test --benches` runs each benchmark once, without timing;
@@ -303,11 +313,11 @@ fn main() {
     println!("\nns per packet (fastest of 301 interleaved samples), {PACKETS} Ethernet packets:\n");
     println!("| filter | {} |", names.join(" | "));
     println!("|---|{}", "---:|".repeat(names.len()));
-    for (expr, all) in &mut table {
+    for (label, all) in &mut table {
         let cells: Vec<String> = ns_per_packet(all, &mut frames)
             .iter()
             .map(|ns| format!("{ns:.1}"))
             .collect();
-        println!("| `{expr}` | {} |", cells.join(" | "));
+        println!("| {label} | {} |", cells.join(" | "));
     }
 }
