@@ -401,14 +401,14 @@ impl Stack {
             }
             // A slot whose numbers did not matter: any number will do in
             // each byte where we hold one.
-            let free = precise & (1 << slot) == 0;
-            let numbers = (self.holds_numbers(slot), other.holds_numbers(slot));
+            let free =
+                precise & (1 << slot) == 0 && self.holds_numbers(slot) && other.holds_numbers(slot);
             mine.iter().zip(theirs).all(|(a, b)| match (a, b) {
                 (Byte::Uninit, _) => true,
                 (
                     Byte::Unknown | Byte::Known(_) | Byte::Spill,
                     Byte::Unknown | Byte::Known(_) | Byte::Spill,
-                ) if free && numbers == (true, true) => true,
+                ) if free => true,
                 (Byte::Unknown, Byte::Unknown | Byte::Known(_)) => true,
                 (Byte::Unknown, Byte::Spill) => {
                     matches!(other.spills.get(&slot), Some(Value::Scalar(_)))

@@ -4,6 +4,7 @@
 //! `tests/prevail-disagreements.txt` (each with its reason; regenerate
 //! with `VISOR_BLESS=1`), and asserts a floor.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use visor_verifier::prevail::{parse_cases, run_case};
@@ -70,7 +71,11 @@ fn prevail_cases_agree() {
         println!("DISAGREE {line}");
     }
     let disagree = found.len();
-    println!("{agree} agree, {disagree} disagree");
+    // Shown even when the test passes (the harness captures `println!`).
+    let _ = writeln!(
+        std::io::stderr(),
+        "PREVAIL: {agree} agree, {disagree} disagree"
+    );
     let total = agree + disagree;
     assert!(total > 0, "no cases found");
     assert!(
