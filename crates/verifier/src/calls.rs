@@ -88,8 +88,16 @@ impl Analyzer<'_> {
                 format!("{name} cannot be called from {program} programs"),
             ));
         }
-        // Sizes, constants, flags: a helper's numbers are checked by value.
-        self.mark_scalars(&state, &ARG_REGS[..proto.args.len()]);
+        // Sizes, constants, nulls: the numbers checked by value. A plain
+        // number argument is only checked to be one.
+        let checked: Vec<Reg> = proto
+            .args
+            .iter()
+            .zip(ARG_REGS)
+            .filter(|(arg, _)| !matches!(arg, Arg::Anything | Arg::Scalar))
+            .map(|(_, reg)| reg)
+            .collect();
+        self.mark_scalars(&state, &checked);
         let mut map: Option<usize> = None;
         let mut const_arg: Option<u64> = None;
         for (i, arg) in proto.args.iter().enumerate() {
