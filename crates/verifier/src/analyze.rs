@@ -343,7 +343,7 @@ impl<'a> Analyzer<'a> {
         let depth = state.depth();
         for &reg in regs {
             if let Value::Scalar(_) = state.reg(reg) {
-                marks[depth].regs |= 1 << reg.index();
+                marks[depth].regs |= crate::cfg::bit(reg);
             }
         }
         self.mark_precise(marks);

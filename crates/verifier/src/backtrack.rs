@@ -11,6 +11,7 @@
 //! the current path to every stored state on it: what `r3` holds at a
 //! store to `fp-8` matters if `fp-8` does afterwards, and so on.
 
+use crate::cfg::{ARGS, CALL_CLOBBERS, bit};
 use crate::state::{MAX_FRAMES, STACK_SIZE};
 use visor_isa::{AluOp, AtomicOp, CallTarget, Insn, Reg, Source};
 
@@ -64,12 +65,6 @@ pub fn slots(index: usize, len: usize) -> u64 {
     let last = (index + len).min(STACK_SIZE).div_ceil(8);
     (index / 8..last).fold(0, |acc, s| acc | 1 << s)
 }
-
-fn bit(reg: Reg) -> u16 {
-    1 << reg.index()
-}
-
-const ARGS: u16 = 0b11_1110; // r1..r5
 
 /// The marks before `insn` ran (as `step`), given the marks after it.
 pub fn before(insn: &Insn, step: &Step, mut marks: Marks) -> Marks {
@@ -144,7 +139,7 @@ pub fn before(insn: &Insn, step: &Step, mut marks: Marks) -> Marks {
             };
             frame.regs &= !bit(fetched);
         }
-        Insn::LoadPacket { .. } | Insn::CallReg(_) => frame.regs &= !(1 | ARGS),
+        Insn::LoadPacket { .. } | Insn::CallReg(_) => frame.regs &= !CALL_CLOBBERS,
         Insn::Call(CallTarget::Local(_)) => {
             // The callee's arguments are the caller's r1..r5; its frame
             // is new.
@@ -153,13 +148,13 @@ pub fn before(insn: &Insn, step: &Step, mut marks: Marks) -> Marks {
                 marks[depth].regs |= callee.regs & ARGS;
             }
         }
-        Insn::Call(_) => frame.regs &= !(1 | ARGS),
+        Insn::Call(_) => frame.regs &= !CALL_CLOBBERS,
         // Returning to the caller at depth - 1: its r0 is the callee's,
         // its r1..r5 are gone; the callee's frame ends here.
         Insn::Exit if depth > 0 => {
             let caller = &mut marks[depth - 1];
             let r0 = caller.regs & 1;
-            caller.regs &= !(1 | ARGS);
+            caller.regs &= !CALL_CLOBBERS;
             marks[depth] = FrameMarks { regs: r0, slots: 0 };
         }
         Insn::Exit => {}

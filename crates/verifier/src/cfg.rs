@@ -37,7 +37,10 @@ pub struct Cfg {
     pub precision: Precision,
 }
 
-const ARGS: u16 = 0b11_1110; // r1..r5
+/// Register sets, one bit per register: the arguments r1..r5, and what a
+/// call leaves unusable (them and r0, which it sets).
+pub(crate) const ARGS: u16 = 0b11_1110;
+pub(crate) const CALL_CLOBBERS: u16 = 1 | ARGS;
 const FRAME_POINTER: u16 = 1 << 10;
 
 impl Cfg {
@@ -325,11 +328,11 @@ impl Cfg {
     }
 }
 
-fn bit(reg: Reg) -> u16 {
+pub(crate) fn bit(reg: Reg) -> u16 {
     1 << reg.index()
 }
 
-fn source_bit(src: Source) -> u16 {
+pub(crate) fn source_bit(src: Source) -> u16 {
     match src {
         Source::Reg(r) => bit(r),
         Source::Imm(_) => 0,
@@ -371,12 +374,12 @@ fn uses_defs(insn: &Insn) -> (u16, u16) {
                 PacketOffset::Ind(r) => bit(r),
                 PacketOffset::Abs => 0,
             };
-            (bit(Reg::R6) | index, 1 | ARGS)
+            (bit(Reg::R6) | index, CALL_CLOBBERS)
         }
         Insn::Jump { dst, src, .. } => (bit(dst) | source_bit(src), 0),
         Insn::Ja { .. } => (0, 0),
-        Insn::Call(_) => (ARGS, 1 | ARGS),
-        Insn::CallReg(r) => (ARGS | bit(r), 1 | ARGS),
+        Insn::Call(_) => (ARGS, CALL_CLOBBERS),
+        Insn::CallReg(r) => (ARGS | bit(r), CALL_CLOBBERS),
         Insn::Exit => (1, 0),
     }
 }

@@ -15,7 +15,8 @@
 //! forward pass finds first ([`Place`]); a value stored anywhere else that
 //! might be a stack (a caller's frame, a variable offset) always matters.
 
-use crate::cfg::Cfg;
+use crate::backtrack;
+use crate::cfg::{ARGS, CALL_CLOBBERS, Cfg, bit, source_bit};
 use crate::state::{Pointer, PtrKind, STACK_SIZE, State, Value};
 use visor_isa::{AluOp, AtomicOp, CallTarget, Insn, PacketOffset, Reg, Source, Width};
 
@@ -24,8 +25,6 @@ pub type Slots = u64;
 
 const SLOTS: usize = STACK_SIZE / 8;
 const ALL_SLOTS: Slots = Slots::MAX;
-const ARGS: u16 = 0b11_1110; // r1..r5
-const CALL_CLOBBERS: u16 = 1 | ARGS;
 
 /// What matters on entry to each instruction.
 #[derive(Clone, Debug, Default)]
@@ -113,10 +112,11 @@ impl Place {
     fn slots(self, off: i64, size: u64) -> Slots {
         match self {
             Place::Frame(base) => {
+                // Clipped to the frame: what lies outside is rejected.
                 let start = i64::from(base) + off + STACK_SIZE as i64;
                 let end = start + size as i64;
-                let (first, last) = (start.max(0) as usize / 8, end.max(0) as usize);
-                (first..last.div_ceil(8).min(SLOTS)).fold(0, |acc, s| acc | 1 << s)
+                let from = start.clamp(0, STACK_SIZE as i64);
+                backtrack::slots(from as usize, (end - from).max(0) as usize)
             }
             Place::AnyStack => ALL_SLOTS,
             Place::Unreached | Place::NotStack => 0,
@@ -362,17 +362,6 @@ struct Needs {
 impl Needs {
     fn has(&self, reg: Reg) -> bool {
         self.regs & bit(reg) != 0
-    }
-}
-
-fn bit(reg: Reg) -> u16 {
-    1 << reg.index()
-}
-
-fn source_bit(src: Source) -> u16 {
-    match src {
-        Source::Reg(r) => bit(r),
-        Source::Imm(_) => 0,
     }
 }
 

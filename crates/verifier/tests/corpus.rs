@@ -56,7 +56,7 @@ fn expected(stem: &str, program: &str) -> Option<Category> {
 fn build_objects_are_judged_for_the_right_reason() {
     let dir = shared().join("objects/build");
     let Ok(entries) = std::fs::read_dir(&dir) else {
-        eprintln!("skipped: {} not found", dir.display());
+        summary(format_args!("skipped: {} not found", dir.display()));
         return;
     };
     let mut paths: Vec<PathBuf> = entries
@@ -114,7 +114,7 @@ fn the_whole_corpus_is_verified_without_panics() {
     let root = shared().join("objects");
     let objects = corpus_objects(&root);
     if objects.is_empty() {
-        eprintln!("skipped: no objects under {}", root.display());
+        summary(format_args!("skipped: no objects under {}", root.display()));
         return;
     }
     let (mut accepted, mut rejected) = (0, 0);
@@ -215,7 +215,7 @@ fn verdicts_agree_with_the_running_kernel() {
     let root = shared().join("objects");
     let objects = corpus_objects(&root);
     if objects.is_empty() {
-        eprintln!("skipped: no objects under {}", root.display());
+        summary(format_args!("skipped: no objects under {}", root.display()));
         return;
     }
     let options = LoadOptions {
@@ -316,7 +316,7 @@ fn verdicts_agree_with_the_running_kernel() {
     }
     let [core, cilium] = tallies;
     if permission && core.total() + cilium.total() == 0 {
-        eprintln!("skipped: no privilege to load programs");
+        summary(format_args!("skipped: no privilege to load programs"));
         return;
     }
     let all = core.plus(cilium);

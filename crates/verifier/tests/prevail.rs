@@ -48,7 +48,7 @@ fn disagreement(stem: &str, case: &visor_verifier::prevail::Case) -> Option<Stri
 fn prevail_cases_agree() {
     let dir = shared().join("verifier/prevail");
     let Ok(entries) = std::fs::read_dir(&dir) else {
-        eprintln!("skipped: {} not found", dir.display());
+        let _ = writeln!(std::io::stderr(), "skipped: {} not found", dir.display());
         return;
     };
     let mut files: Vec<PathBuf> = entries
