@@ -9,8 +9,10 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use visor_object::{Object, ProgramType};
-use visor_verifier::prevail::{parse_cases, run_case};
-use visor_verifier::{ProgramReport, Report, VerifyEnv, verify_logged, verify_object_logged};
+use visor_verifier::prevail::{judge, parse_cases};
+use visor_verifier::{
+    Pointers, ProgramReport, Report, VerifyEnv, verify_logged, verify_object_logged,
+};
 
 #[derive(clap::Args)]
 pub struct VerifyArgs {
@@ -25,7 +27,7 @@ pub struct VerifyArgs {
     stats: bool,
     /// Run PREVAIL's YAML test cases through visor: per case its name,
     /// visor's verdict and the expected one; last `N agree, M disagree`.
-    #[arg(long, conflicts_with_all = ["program", "program_type", "json", "log"])]
+    #[arg(long, conflicts_with_all = ["program", "program_type", "json", "log", "pointers"])]
     prevail: bool,
     /// Only the program with this name (entry function or section name).
     #[arg(long, short)]
@@ -42,6 +44,30 @@ pub struct VerifyArgs {
     /// the registers it changed (like the kernel's log level 2).
     #[arg(long)]
     log: bool,
+    /// What programs may do with pointers: `no-leaks` keeps them out of
+    /// maps, helper memory and the return value; `leak` allows that too,
+    /// as the kernel does for root (`CAP_PERFMON`); `strict` is the
+    /// kernel's rules without `CAP_PERFMON` (no comparisons but null
+    /// checks and packet bounds, no subtraction, no 32-bit copies).
+    #[arg(long, value_enum, default_value = "no-leaks")]
+    pointers: PointerRules,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum PointerRules {
+    NoLeaks,
+    Leak,
+    Strict,
+}
+
+impl From<PointerRules> for Pointers {
+    fn from(rules: PointerRules) -> Pointers {
+        match rules {
+            PointerRules::NoLeaks => Pointers::NoLeaks,
+            PointerRules::Leak => Pointers::Leak,
+            PointerRules::Strict => Pointers::Strict,
+        }
+    }
 }
 
 pub fn run(args: &VerifyArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
@@ -74,7 +100,12 @@ fn verify_file(args: &VerifyArgs, file: &Path) -> anyhow::Result<Report> {
     let bytes = fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
     let report = if bytes.starts_with(b"\x7fELF") {
         let object = Object::parse(&bytes).with_context(|| format!("{}", file.display()))?;
-        let report = verify_object_logged(&object, args.program.as_deref(), args.log);
+        let report = verify_object_logged(
+            &object,
+            args.program.as_deref(),
+            args.log,
+            args.pointers.into(),
+        );
         if let Some(name) = &args.program {
             anyhow::ensure!(
                 !report.programs.is_empty(),
@@ -143,45 +174,23 @@ fn peak_memory_kib() -> Option<u64> {
 
 /// PREVAIL's test cases: each case's verdict beside the expected one.
 fn run_prevail(files: &[PathBuf], out: &mut impl Write) -> anyhow::Result<ExitCode> {
-    let verdict = |accepted: bool| if accepted { "accept" } else { "reject" };
     let (mut agree, mut disagree) = (0, 0);
     for file in files {
         let text =
             fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
         for case in parse_cases(&text) {
-            let expected = verdict(case.expects_accept());
-            match run_case(&case) {
-                Ok((accepted, _)) if accepted == case.expects_accept() => {
-                    agree += 1;
-                    writeln!(
-                        out,
-                        "{}: visor {}, expected {expected}",
-                        case.name,
-                        verdict(accepted)
-                    )?;
-                }
-                Ok((accepted, why)) => {
-                    disagree += 1;
-                    let why = if why.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" ({why})")
-                    };
-                    writeln!(
-                        out,
-                        "{}: visor {}, expected {expected}: DISAGREE{why}",
-                        case.name,
-                        verdict(accepted)
-                    )?;
-                }
-                Err(why) => {
-                    disagree += 1;
-                    writeln!(
-                        out,
-                        "{}: not translated ({why}), expected {expected}: DISAGREE",
-                        case.name
-                    )?;
-                }
+            let judgement = judge(&case);
+            write!(
+                out,
+                "{}: visor {}, expected {}",
+                case.name, judgement.visor, judgement.expected
+            )?;
+            if judgement.agrees() {
+                agree += 1;
+                writeln!(out)?;
+            } else {
+                disagree += 1;
+                writeln!(out, ": DISAGREE ({})", judgement.reason)?;
             }
         }
     }
@@ -207,7 +216,10 @@ fn verify_assembly(args: &VerifyArgs, file: &Path, bytes: &[u8]) -> anyhow::Resu
                 .with_context(|| format!("unknown program type {name}"))?,
         ),
     };
-    let env = VerifyEnv::new(program_type);
+    let env = VerifyEnv {
+        pointers: args.pointers.into(),
+        ..VerifyEnv::new(program_type)
+    };
     let started = std::time::Instant::now();
     let (result, log) = verify_logged(&program, &env, args.log);
     let name = file

@@ -60,7 +60,7 @@ fn prevail_cases_print_both_verdicts_and_the_tally() {
         [
             "a set register is returned: visor accept, expected accept",
             "an unset register is returned: visor reject, expected reject",
-            "a case visor and PREVAIL see differently: visor accept, expected reject: DISAGREE",
+            "a case visor and PREVAIL see differently: visor accept, expected reject: DISAGREE (made up: PREVAIL would reject this)",
             "2 agree, 1 disagree",
         ]
     );

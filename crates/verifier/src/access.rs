@@ -3,6 +3,7 @@
 //! ([`Analyzer::resolve`]): the pointer's kind decides the region, its
 //! offset range plus the access size must fit the region's proven size.
 
+use crate::Pointers;
 use crate::analyze::Analyzer;
 use crate::context::{self, Access, Loaded};
 use crate::diagnostic::{Category, Rejection};
@@ -355,7 +356,7 @@ impl Analyzer<'_> {
             Use::Write,
         )?;
         self.note_stack_access(&target, size);
-        let leak = matches!(value, Value::Ptr(_)) && !self.env.allow_ptr_leaks;
+        let leak = matches!(value, Value::Ptr(_)) && self.env.pointers != Pointers::Leak;
         match target {
             Target::Stack { frame, index } => state.frames[frame].stack.write(index, size, &value),
             Target::StackRange { frame, lo, hi } => {
@@ -553,9 +554,10 @@ impl Analyzer<'_> {
                         format!("stack byte fp{off}, passed to {helper} through {reg}, is not initialised: write the whole buffer (for example `= {{0}}`) before passing it"),
                     ));
                 }
-                if let (false, Some(at)) =
-                    (self.env.allow_ptr_leaks, stack.holds_pointer(lo, hi - lo))
-                {
+                if let (false, Some(at)) = (
+                    self.env.pointers == Pointers::Leak,
+                    stack.holds_pointer(lo, hi - lo),
+                ) {
                     let off = (at / 8 * 8) as i64 - STACK_SIZE as i64;
                     return Err(self.reject(
                         pc,

@@ -21,7 +21,7 @@ use crate::cfg::Cfg;
 use crate::diagnostic::{Category, Rejection};
 use crate::scalar::Scalar;
 use crate::state::{PacketBase, Pointer, PtrKind, State, Value};
-use crate::{Stats, VerifyEnv};
+use crate::{Pointers, Stats, VerifyEnv};
 use visor_isa::{AluOp, ByteOrder, Insn, JmpCond, LoadImm, Reg, Source, Width, branch_target};
 use visor_object::{MapDef, ProgramType};
 
@@ -559,6 +559,15 @@ impl<'a> Analyzer<'a> {
             return Ok(match (width, rhs) {
                 (Width::W64, value) => value,
                 (Width::W32, Value::Scalar(s)) => Value::Scalar(s.truncate(4)),
+                // Half a pointer is a number that tells an address.
+                (Width::W32, value) if self.env.pointers == Pointers::Strict => {
+                    return Err(self.reject(
+                        pc,
+                        state,
+                        Category::PointerLeak,
+                        format!("the source holds a pointer ({value}): its low 32 bits would be a number that tells an address; copy it whole (64-bit `mov`)"),
+                    ));
+                }
                 (Width::W32, _) => Value::Scalar(Scalar::of_size(4)),
             });
         }
@@ -616,7 +625,7 @@ impl<'a> Analyzer<'a> {
             // and a number (Cilium computes lengths so): the kernel makes
             // the result a number it knows nothing of.
             (Value::Ptr(_), Value::Scalar(_)) | (Value::Scalar(_), Value::Ptr(_))
-                if op == AluOp::Sub && width == Width::W32 =>
+                if op == AluOp::Sub && width == Width::W32 && self.env.pointers != Pointers::Strict =>
             {
                 Ok(Value::Scalar(Scalar::of_size(4)))
             }
@@ -626,6 +635,12 @@ impl<'a> Analyzer<'a> {
             (Value::Scalar(s), Value::Ptr(p)) if op == AluOp::Add => self.pointer_offset(pc, state, width, p, s, false, dst),
             // 32-bit too: `(u32)data_end - (u32)data` is a common way
             // to take a length (the kernel allows it to privileged loaders).
+            (Value::Ptr(a), Value::Ptr(b)) if op == AluOp::Sub && self.env.pointers == Pointers::Strict => Err(self.reject(
+                pc,
+                state,
+                Category::PointerLeak,
+                format!("{dst}: the difference of two pointers ({} - {}) tells an address; keep offsets as numbers instead", a.kind.name(), b.kind.name()),
+            )),
             (Value::Ptr(a), Value::Ptr(b)) if op == AluOp::Sub => {
                 let same_region = match (a.kind, b.kind) {
                     (PtrKind::Packet { .. } | PtrKind::PacketMeta, PtrKind::Packet { .. } | PtrKind::PacketMeta | PtrKind::PacketEnd) => true,
@@ -804,6 +819,14 @@ impl<'a> Analyzer<'a> {
     ) -> Result<Successors, Rejection> {
         let lhs = self.read(pc, &state, dst)?;
         let rhs = self.source(pc, &state, src, width)?;
+        if self.env.pointers == Pointers::Strict && !strictly_comparable(cond, width, lhs, rhs) {
+            return Err(self.reject(
+                pc,
+                &state,
+                Category::PointerLeak,
+                format!("comparing {lhs} with {rhs} tells an address: under strict pointer rules, pointers are only compared with 0 (null checks) and packet pointers with each other"),
+            ));
+        }
         let src_reg = match src {
             Source::Reg(r) => Some(r),
             Source::Imm(_) => None,
@@ -867,8 +890,10 @@ impl<'a> Analyzer<'a> {
     }
 
     fn exit(&mut self, pc: usize, mut state: State) -> Result<Successors, Rejection> {
+        // A function may return nothing, as the kernel allows: its caller's
+        // r0 is then unset, and reading it there is the error.
         let r0 = match state.reg(Reg::R0) {
-            Value::Uninit => {
+            Value::Uninit if state.frames.len() == 1 => {
                 return Err(self.reject(
                     pc,
                     &state,
@@ -897,7 +922,7 @@ impl<'a> Analyzer<'a> {
         }
         self.mark_scalars(&state, &[Reg::R0]);
         let Value::Scalar(value) = r0 else {
-            if self.env.allow_ptr_leaks {
+            if self.env.pointers == Pointers::Leak {
                 return Ok(vec![]);
             }
             return Err(self.reject(
@@ -972,6 +997,30 @@ fn null_check(state: &mut State, p: Pointer, is_null: bool) -> bool {
         }
     });
     true
+}
+
+/// Whether a comparison is allowed to a loader without `CAP_PERFMON`:
+/// numbers, a pointer against null (a null check, or decided when the
+/// pointer cannot be null), or packet pointers compared with each other.
+fn strictly_comparable(cond: JmpCond, width: Width, lhs: Value, rhs: Value) -> bool {
+    let packet = |v: Value| {
+        matches!(
+            v,
+            Value::Ptr(Pointer {
+                kind: PtrKind::Packet { .. } | PtrKind::PacketEnd | PtrKind::PacketMeta,
+                ..
+            })
+        )
+    };
+    match (lhs, rhs) {
+        (Value::Ptr(p), Value::Scalar(z)) | (Value::Scalar(z), Value::Ptr(p)) => {
+            z.as_const() == Some(0)
+                && matches!(cond, JmpCond::Eq | JmpCond::Ne)
+                && (width == Width::W64 || !p.kind.maybe_null())
+        }
+        (Value::Ptr(_), Value::Ptr(_)) => packet(lhs) && packet(rhs) && width == Width::W64,
+        _ => true,
+    }
 }
 
 /// Comparisons of packet pointers with `data_end` (or metadata pointers

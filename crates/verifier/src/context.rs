@@ -4,8 +4,8 @@
 //!
 //! Layouts follow the kernel's UAPI structs (`struct __sk_buff`,
 //! `struct xdp_md`, `struct bpf_sock_ops`, `struct pt_regs` on x86-64).
-//! Program types without a table here get a read-only context whose every
-//! aligned load within [`GENERIC_CTX_SIZE`] gives a scalar.
+//! Program types without a table here get a generic context: two packet
+//! pointers, then plain bytes up to [`GENERIC_CTX_SIZE`].
 
 use visor_object::ProgramType;
 
@@ -303,28 +303,25 @@ fn check_fields(
     Ok(Loaded::Scalar)
 }
 
-/// Program types without a table (unknown sections): an `xdp_md`-like
-/// head (`data`, `data_end`, `data_meta` at 0, 4 and 8) that cannot be
-/// written, then bytes any load or store may use, up to
-/// [`GENERIC_CTX_SIZE`]. Loads need no alignment.
+/// Program types without a table (unknown sections): `data` and
+/// `data_end` at 0 and 4 (the layout PREVAIL's test harness gives its
+/// context), which cannot be written, then bytes any load or store may
+/// use, up to [`GENERIC_CTX_SIZE`]. Loads need no alignment; only a whole
+/// 32-bit load of a pointer field gives a pointer, others read bytes.
 fn generic(off: i64, size: usize, access: Access) -> Result<Loaded, String> {
-    const POINTERS: [(i64, Loaded); 3] = [
-        (0, Loaded::PacketData),
-        (4, Loaded::PacketEnd),
-        (8, Loaded::PacketMeta),
-    ];
+    const POINTERS: [(i64, Loaded); 2] = [(0, Loaded::PacketData), (4, Loaded::PacketEnd)];
+    const POINTERS_END: i64 = 8;
     let end = off + size as i64;
     if off < 0 || end > GENERIC_CTX_SIZE {
         return Err(format!(
             "offset {off} is outside the context ({GENERIC_CTX_SIZE} bytes)"
         ));
     }
-    let overlaps = off < 12;
-    if access == Access::Write && overlaps {
-        return Err("the context's packet pointers (bytes 0..12) cannot be written".to_string());
+    if access == Access::Write && off < POINTERS_END {
+        return Err(format!(
+            "the context's packet pointers (bytes 0..{POINTERS_END}) cannot be written"
+        ));
     }
-    // Only a whole 32-bit load gives a packet pointer; other loads read
-    // plain bytes.
     match POINTERS.iter().find(|(at, _)| *at == off) {
         Some((_, loaded)) if size == 4 => Ok(*loaded),
         _ => Ok(Loaded::Scalar),

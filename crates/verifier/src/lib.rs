@@ -43,8 +43,9 @@
 //!
 //! - Privileges: the defaults follow a privileged loader (no pointer
 //!   masking, no Spectre rules) except that pointers may not leak into
-//!   maps, helper memory or the return value ([`VerifyEnv::allow_ptr_leaks`]
-//!   turns that off, as `CAP_PERFMON` does in the kernel). As for a
+//!   maps, helper memory or the return value ([`Pointers`]: `Leak` allows
+//!   that, as `CAP_PERFMON` does in the kernel; `Strict` is the kernel's
+//!   pointer rules without it). As for a
 //!   privileged loader, 32-bit subtractions involving pointers give
 //!   unknown numbers, and loads from frozen read-only maps (`.rodata`) at
 //!   constant offsets give their contents.
@@ -98,6 +99,24 @@ use visor_object::{MapDef, ProgramType};
 /// The kernel's instruction budget (`BPF_COMPLEXITY_LIMIT_INSNS`).
 pub const DEFAULT_BUDGET: u64 = 1_000_000;
 
+/// What a program may do with pointers. The kernel decides by the
+/// loader's capabilities (its `allow_ptr_leaks`, from `CAP_PERFMON`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pointers {
+    /// Everything a loader with `CAP_PERFMON` may do: pointers may also
+    /// be stored in maps and helper memory, and returned.
+    Leak,
+    /// Visor's default: the arithmetic and comparisons of a privileged
+    /// loader, but no pointer reaches a map, helper memory or the return
+    /// value.
+    NoLeaks,
+    /// The kernel's pointer rules for a loader without `CAP_PERFMON`: no
+    /// leaks, and no copies of half a pointer, 32-bit arithmetic on
+    /// pointers, subtraction of one pointer from another, or comparison
+    /// of pointers other than null checks and packet bounds.
+    Strict,
+}
+
 /// What a program is verified against.
 #[derive(Clone, Debug)]
 pub struct VerifyEnv {
@@ -114,8 +133,8 @@ pub struct VerifyEnv {
     /// the loader freezes them before loading the program: loads from them
     /// at constant offsets are constants, as in the kernel.
     pub frozen_contents: Vec<Option<Vec<u8>>>,
-    /// Allow pointers to be stored in maps or returned.
-    pub allow_ptr_leaks: bool,
+    /// What the program may do with pointers.
+    pub pointers: Pointers,
     /// Prove that loops end (off: a loop back to an explored state is
     /// pruned like any other path, which proves safety only).
     pub check_termination: bool,
@@ -133,7 +152,7 @@ impl VerifyEnv {
             lines: Vec::new(),
             unresolved_calls: Vec::new(),
             frozen_contents: Vec::new(),
-            allow_ptr_leaks: false,
+            pointers: Pointers::NoLeaks,
             check_termination: true,
             allow_division_by_zero: true,
             budget: DEFAULT_BUDGET,

@@ -11,10 +11,18 @@
 //! `lock ... fetch`). `assume C` becomes a jump on `!C` to a block that
 //! ends the path. PREVAIL reports branches that can never be taken
 //! ("Code becomes unreachable") as messages, so visor's dead branches at
-//! translated jumps count as a rejection here. A disjunction of types in
-//! the pre-state is one run per alternative. Pre-state facts visor's state
-//! cannot express (relations between registers) are dropped, which only
-//! widens the state.
+//! translated jumps count as a rejection here (unless the jump goes where
+//! falling through would). A disjunction of types in the pre-state is one
+//! run per alternative, less those its type equalities (`r2.type=r3.type`)
+//! rule out. Stack offsets count up to r10's `stack_offset`. Other
+//! pre-state facts visor's state cannot express (relations between
+//! registers) are dropped, which only widens the state.
+//!
+//! The cases run under the kernel's pointer rules for loaders without
+//! `CAP_PERFMON` ([`Pointers::Strict`]), the closest to PREVAIL's, in the
+//! generic context (`data` and `data_end` at 0 and 4, as PREVAIL's test
+//! harness lays it out). A case that names an `expected-exception` is
+//! malformed on purpose: it agrees when visor's harness refuses it too.
 
 use std::collections::BTreeMap;
 
@@ -23,7 +31,7 @@ use visor_object::{MapDef, MapType};
 
 use crate::scalar::Scalar;
 use crate::state::{PacketBase, Pointer, PtrKind, State, Value, stack_index};
-use crate::{VerifyEnv, verify_from};
+use crate::{Pointers, VerifyEnv, verify_from};
 
 /// One test case, as far as the harness needs it.
 #[derive(Clone, Debug, Default)]
@@ -35,12 +43,59 @@ pub struct Case {
     code: Vec<(String, Vec<String>)>,
     /// What PREVAIL reports; none means it accepts.
     pub messages: Vec<String>,
+    /// Set when PREVAIL's harness is to refuse the case as malformed.
+    expected_exception: Option<String>,
+    /// Why the case is malformed, when it is.
+    malformed: Option<String>,
 }
 
 impl Case {
     /// PREVAIL's verdict: accept exactly when it reports nothing.
     pub fn expects_accept(&self) -> bool {
         self.messages.is_empty()
+    }
+}
+
+/// Visor's verdict on a case beside PREVAIL's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Judgement {
+    /// `accept`, `reject`, `invalid case` or `not translated`.
+    pub visor: &'static str,
+    /// `accept`, `reject` or `invalid case`.
+    pub expected: &'static str,
+    /// Visor's diagnostic when it rejects, PREVAIL's first message when
+    /// PREVAIL rejects, or why the case could not be run.
+    pub reason: String,
+}
+
+impl Judgement {
+    pub fn agrees(&self) -> bool {
+        self.visor == self.expected
+    }
+}
+
+/// Runs `case` and sets visor's verdict beside the one PREVAIL expects:
+/// accept exactly when the case lists no messages, or refusal of the
+/// case itself when it names an `expected-exception`.
+pub fn judge(case: &Case) -> Judgement {
+    let verdict = |accepted: bool| if accepted { "accept" } else { "reject" };
+    let expected = if case.expected_exception.is_some() {
+        "invalid case"
+    } else {
+        verdict(case.expects_accept())
+    };
+    let (visor, reason) = match &case.malformed {
+        Some(why) => ("invalid case", why.clone()),
+        None => match run_case(case) {
+            Ok((true, _)) => ("accept", case.messages.first().cloned().unwrap_or_default()),
+            Ok((false, why)) => ("reject", why),
+            Err(why) => ("not translated", why),
+        },
+    };
+    Judgement {
+        visor,
+        expected,
+        reason,
     }
 }
 
@@ -70,6 +125,8 @@ pub fn parse_cases(text: &str) -> Vec<Case> {
             }
             match key {
                 "test-case" => case.name = rest.to_string(),
+                "expected-exception" => case.expected_exception = Some(unquote(rest)),
+                "observe" => case.malformed = check_observe(&block).err(),
                 "code" => case.code = parse_code(&block),
                 "options" | "pre" | "messages" => {
                     let items = if rest.starts_with('[') {
@@ -100,6 +157,57 @@ pub fn parse_cases(text: &str) -> Vec<Case> {
         }
     }
     cases
+}
+
+/// Checks an `observe` list as PREVAIL's harness reads it: items are
+/// maps with a `constraints` sequence and a label `at` that is not
+/// negative. Visor does not evaluate observations (assertions about
+/// PREVAIL's abstract state); a malformed list makes the case invalid.
+fn check_observe(block: &[&str]) -> Result<(), String> {
+    let indent = |line: &str| line.len() - line.trim_start().len();
+    let Some(item_indent) = block
+        .iter()
+        .find(|l| l.trim_start().starts_with("- "))
+        .map(|l| indent(l))
+    else {
+        return Ok(());
+    };
+    // Each item: its `key: value` lines, the first after its `- `.
+    let mut items: Vec<Vec<&str>> = Vec::new();
+    for line in block.iter().filter(|l| !l.trim().is_empty()) {
+        match line.trim_start().strip_prefix("- ") {
+            Some(first) if indent(line) == item_indent => items.push(vec![first]),
+            _ => {
+                if let Some(item) = items.last_mut() {
+                    item.push(line.trim());
+                }
+            }
+        }
+    }
+    for item in &items {
+        let field = |key: &str| {
+            item.iter()
+                .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
+                .map(str::trim)
+        };
+        if !item[0].contains(':') {
+            return Err("observe item must be a map".to_string());
+        }
+        let Some(constraints) = field("constraints") else {
+            return Err("observe item missing required 'constraints' field".to_string());
+        };
+        // A sequence: a flow list, or a block list on the lines below.
+        let nested = item.iter().any(|l| l.starts_with("- "));
+        if !(constraints.starts_with('[') || constraints.is_empty() && nested) {
+            return Err("observe.constraints must be a sequence of strings".to_string());
+        }
+        if let Some(at) = field("at").map(unquote)
+            && at.parse::<i64>().is_ok_and(|label| label < 0)
+        {
+            return Err(format!("Invalid observation label: {at}"));
+        }
+    }
+    Ok(())
 }
 
 fn unquote(s: &str) -> String {
@@ -270,13 +378,17 @@ fn translate_line(line: &str) -> Result<String, String> {
     }
     if words.len() == 3 && ["s8=", "s16=", "s32="].contains(&words[1]) {
         let bits = words[1].trim_start_matches('s').trim_end_matches('=');
-        // A 32-bit destination sign-extends within 32 bits: `w2 = (s8)w1`.
-        let src = if words[0].starts_with('w') {
-            narrowed(words[2])
-        } else {
-            words[2].to_string()
-        };
-        return Ok(format!("{} = (s{bits}){src}", words[0]));
+        // A 32-bit destination sign-extends within 32 bits: `w2 = (s8)w1`;
+        // from all 32 bits, that is a plain 32-bit move.
+        if words[0].starts_with('w') {
+            let src = narrowed(words[2]);
+            return Ok(if bits == "32" {
+                format!("{} = {src}", words[0])
+            } else {
+                format!("{} = (s{bits}){src}", words[0])
+            });
+        }
+        return Ok(format!("{} = (s{bits}){}", words[0], words[2]));
     }
     let op_word = words
         .len()
@@ -402,6 +514,9 @@ fn pre_state(case: &Case, maps: &mut usize) -> Result<State, String> {
         let Some((lhs, rhs)) = item.split_once('=') else {
             continue;
         };
+        if relation(rhs).is_some() {
+            continue;
+        }
         let split = if lhs.starts_with("s[") {
             lhs.split_once("].")
                 .map(|(name, field)| (format!("{name}]"), field))
@@ -422,6 +537,14 @@ fn pre_state(case: &Case, maps: &mut usize) -> Result<State, String> {
         }
     }
     let global = facts.remove("").unwrap_or_default();
+    // Stack offsets count from the bottom of PREVAIL's stack, where r10
+    // sits at its `stack_offset`: the frame's top.
+    let stack_top = facts
+        .get("r10")
+        .and_then(|r10| r10.get("stack_offset"))
+        .and_then(|v| range(v))
+        .filter(|(lo, hi)| lo == hi)
+        .map_or(512, |(top, _)| top);
     if let Some((lo, _)) = global.get("packet_size").and_then(|v| range(v)) {
         state.packet_min = lo.max(0) as u64;
     }
@@ -442,7 +565,7 @@ fn pre_state(case: &Case, maps: &mut usize) -> Result<State, String> {
                 .map(|(a, _)| a as u64);
             let stack = &mut state.frame_mut().stack;
             let len = hi + 1 - lo;
-            let Some(index) = stack_index(lo as i64 - 512, len) else {
+            let Some(index) = stack_index((lo as i128 - stack_top) as i64, len) else {
                 continue;
             };
             match constant {
@@ -482,7 +605,11 @@ fn pre_state(case: &Case, maps: &mut usize) -> Result<State, String> {
         let value = match fields.get("type").map(String::as_str) {
             Some("number") => Value::Scalar(scalar),
             Some("ctx") => pointer(PtrKind::Ctx, offset("ctx_offset"), 0),
-            Some("stack") => pointer(PtrKind::Stack { frame: 0 }, offset("stack_offset"), 512),
+            Some("stack") => pointer(
+                PtrKind::Stack { frame: 0 },
+                offset("stack_offset"),
+                stack_top,
+            ),
             // `packet_offset=packet_size`: the end of the packet.
             Some("packet")
                 if fields.get("packet_offset").map(String::as_str) == Some("packet_size") =>
@@ -507,7 +634,18 @@ fn pre_state(case: &Case, maps: &mut usize) -> Result<State, String> {
             }
             Some("shared") => {
                 let size = offset("shared_region_size").map_or(0, |(lo, _)| lo.max(0) as u32);
-                pointer(PtrKind::Mem { size }, offset("shared_offset"), 0)
+                // `svalue` is the address itself: one that may be 0 is a
+                // pointer not yet checked against null.
+                let maybe_null = fields
+                    .get("svalue")
+                    .and_then(|v| range(v))
+                    .is_some_and(|(lo, hi)| lo <= 0 && 0 <= hi);
+                let kind = if maybe_null {
+                    PtrKind::MemOrNull { size, id: 98 }
+                } else {
+                    PtrKind::Mem { size }
+                };
+                pointer(kind, offset("shared_offset"), 0)
             }
             Some("map_fd") | Some("map_fd_programs") => {
                 let fd = offset("map_fd").map_or(1, |(lo, _)| lo.max(0) as usize);
@@ -526,7 +664,7 @@ fn pre_state(case: &Case, maps: &mut usize) -> Result<State, String> {
 /// not be translated. A pre-state with a disjunction of types
 /// (`r1.type in {ctx, packet}`) is one case per alternative: the program
 /// is safe when it is safe from each.
-pub fn run_case(case: &Case) -> Result<(bool, String), String> {
+fn run_case(case: &Case) -> Result<(bool, String), String> {
     for alternative in alternatives(case) {
         let (accepted, why) = run_alternative(&alternative)?;
         if !accepted {
@@ -540,7 +678,11 @@ pub fn run_case(case: &Case) -> Result<(bool, String), String> {
 /// combination.
 fn alternatives(case: &Case) -> Vec<Case> {
     let Some(at) = case.pre.iter().position(|p| p.contains(".type in {")) else {
-        return vec![case.clone()];
+        return if types_agree(case) {
+            vec![case.clone()]
+        } else {
+            Vec::new()
+        };
     };
     let item = &case.pre[at];
     let (lhs, rest) = item.split_once(" in {").unwrap_or((item, ""));
@@ -556,6 +698,34 @@ fn alternatives(case: &Case) -> Vec<Case> {
         .collect()
 }
 
+/// `rN.field` on the right of a fact: a relation between registers,
+/// as `(register, field)`.
+fn relation(rhs: &str) -> Option<(&str, &str)> {
+    let (reg, field) = rhs.split_once('.')?;
+    reg.strip_prefix('r')?.parse::<u8>().ok()?;
+    Some((reg, field))
+}
+
+/// Whether the pre-state's type equalities (`r2.type=r3.type`) hold for
+/// the types it gives.
+fn types_agree(case: &Case) -> bool {
+    let type_of = |reg: &str| {
+        case.pre.iter().find_map(|item| {
+            let kind = item.strip_prefix(reg)?.strip_prefix(".type=")?;
+            relation(kind).is_none().then_some(kind)
+        })
+    };
+    case.pre.iter().all(|item| {
+        let Some((lhs, rhs)) = item.split_once('=') else {
+            return true;
+        };
+        match (lhs.strip_suffix(".type"), relation(rhs)) {
+            (Some(a), Some((b, "type"))) => type_of(a) == type_of(b),
+            _ => true,
+        }
+    })
+}
+
 fn run_alternative(case: &Case) -> Result<(bool, String), String> {
     let text = translate_code(case)?;
     let program = assemble(&text, Syntax::Llvm).map_err(|e| format!("assembly: {e}"))?;
@@ -564,11 +734,17 @@ fn run_alternative(case: &Case) -> Result<(bool, String), String> {
     // PREVAIL's cases name maps by descriptor only: the map type follows
     // from what the program does with them.
     let programs_map = case.pre.iter().any(|p| p.contains("map_fd_programs"));
+    // `callx rN` calls the helper whose id the pre-state gives rN.
     let ringbuf = program.iter().any(|(_, insn)| {
-        matches!(
-            insn,
-            visor_isa::Insn::Call(visor_isa::CallTarget::Helper(130..=134))
-        )
+        let helper = match insn {
+            visor_isa::Insn::Call(visor_isa::CallTarget::Helper(id)) => u64::try_from(*id).ok(),
+            visor_isa::Insn::CallReg(reg) => match entry.reg(*reg) {
+                Value::Scalar(s) => s.as_const(),
+                _ => None,
+            },
+            _ => None,
+        };
+        helper.is_some_and(|id| (130..=134).contains(&id))
     });
     let map = match (programs_map, ringbuf) {
         (true, _) => MapDef {
@@ -595,7 +771,9 @@ fn run_alternative(case: &Case) -> Result<(bool, String), String> {
     let mut env = VerifyEnv::new(None).with_maps(maps);
     env.check_termination = case.options.iter().any(|o| o == "termination");
     env.allow_division_by_zero = !case.options.iter().any(|o| o == "!allow_division_by_zero");
-    env.allow_ptr_leaks = true;
+    // PREVAIL keeps pointers from numbers as the kernel does for loaders
+    // without `CAP_PERFMON`.
+    env.pointers = Pointers::Strict;
     env.budget = 200_000;
     let (result, _) = verify_from(&program, &env, entry, false);
     // An assumption: a jump over `r0 = ASSUME_MARK; exit`.
@@ -616,11 +794,18 @@ fn run_alternative(case: &Case) -> Result<(bool, String), String> {
     Ok(match result {
         Ok(findings) => {
             // An assumption that always holds is fine; one that never holds,
-            // and any jump with an impossible outcome, PREVAIL reports.
+            // and any jump with an impossible outcome, PREVAIL reports,
+            // unless the jump goes where falling through would: then no
+            // code becomes unreachable.
+            let to_next = |pc: usize| {
+                insns.iter().any(|(p, insn)| {
+                    *p == pc && matches!(insn, visor_isa::Insn::Jump { off: 0, .. })
+                })
+            };
             let dead: Vec<_> = findings
                 .dead_branches
                 .iter()
-                .filter(|&&(pc, taken)| !is_assume(pc) || taken)
+                .filter(|&&(pc, taken)| (!is_assume(pc) || taken) && !to_next(pc))
                 .collect();
             if dead.is_empty() {
                 (true, String::new())
@@ -630,4 +815,48 @@ fn run_alternative(case: &Case) -> Result<(bool, String), String> {
         }
         Err(r) => (false, format!("{}: {}", r.category, r.message)),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn case(text: &str) -> Case {
+        parse_cases(text).pop().expect("one case")
+    }
+
+    #[test]
+    fn a_malformed_observe_list_makes_the_case_invalid() {
+        let observe = |items: &str| {
+            case(&format!(
+                "test-case: t\nexpected-exception: x\npre: []\ncode:\n  <start>: |\n    r0 = 0\n    exit\nobserve:\n{items}\n"
+            ))
+        };
+        for items in [
+            "  - 1",
+            "  - at: exit",
+            "  - at: exit\n    constraints: 1",
+            "  - at: \"-1\"\n    constraints: []",
+        ] {
+            let judgement = judge(&observe(items));
+            assert_eq!(judgement.visor, "invalid case", "{items}");
+            assert!(judgement.agrees());
+        }
+        let valid = observe("  - at: exit\n    constraints:\n      - r0.svalue=0");
+        assert_eq!(judge(&valid).visor, "accept");
+        assert!(!judge(&valid).agrees(), "an exception was expected");
+    }
+
+    #[test]
+    fn type_equalities_drop_the_alternatives_they_rule_out() {
+        // r2 - r3 is only allowed between pointers of one kind.
+        let text = "test-case: t\npre: [\"r2.type in {packet, stack}\", \"r3.type in {packet, stack}\", \"r2.type=r3.type\", \"r2.packet_offset=4\", \"r3.packet_offset=8\", \"r2.stack_offset=500\", \"r3.stack_offset=504\"]\ncode:\n  <start>: |\n    r3 -= r2\n    r0 = 0\n    exit\n";
+        assert_eq!(alternatives(&case(text)).len(), 2);
+    }
+
+    #[test]
+    fn a_jump_to_the_next_instruction_makes_nothing_unreachable() {
+        let text = "test-case: t\npre: []\ncode:\n  <start>: |\n    r0 = 0\n    if r0 != 0 goto <exit>\n  <exit>: |\n    exit\n";
+        assert_eq!(judge(&case(text)).visor, "accept");
+    }
 }

@@ -1,7 +1,7 @@
 //! Verifying every program of an object, and printing the verdicts.
 
 use crate::diagnostic::SourceLine;
-use crate::{Rejection, Stats, VerifyEnv, verify_logged};
+use crate::{Pointers, Rejection, Stats, VerifyEnv, verify_logged};
 use core::fmt::Write as _;
 use visor_object::{Object, ProgramType};
 
@@ -62,17 +62,26 @@ pub fn object_env(object: &Object<'_>, program: &visor_object::Program<'_>) -> V
 /// Verifies every program of `object`, or only the one named `only`
 /// (matched against the function name, then the section name).
 pub fn verify_object(object: &Object<'_>, only: Option<&str>) -> Report {
-    verify_object_logged(object, only, false)
+    verify_object_logged(object, only, false, Pointers::NoLeaks)
 }
 
-/// [`verify_object`], keeping each program's `--log` text.
-pub fn verify_object_logged(object: &Object<'_>, only: Option<&str>, log: bool) -> Report {
+/// [`verify_object`] under the given pointer rules, keeping each
+/// program's `--log` text when `log`.
+pub fn verify_object_logged(
+    object: &Object<'_>,
+    only: Option<&str>,
+    log: bool,
+    pointers: Pointers,
+) -> Report {
     let programs = object
         .programs()
         .iter()
         .filter(|p| only.is_none_or(|name| p.name() == name || p.section() == name))
         .map(|program| {
-            let env = object_env(object, program);
+            let env = VerifyEnv {
+                pointers,
+                ..object_env(object, program)
+            };
             let started = std::time::Instant::now();
             let (result, log) = verify_logged(program.insns(), &env, log);
             ProgramReport {

@@ -1,6 +1,6 @@
 //! One test per rule, on small assembly programs.
 
-use crate::{Category, VerifyEnv, verify};
+use crate::{Category, Pointers, VerifyEnv, verify};
 use visor_isa::asm::{Syntax, assemble};
 use visor_object::{MapDef, MapType, ProgramType};
 
@@ -302,6 +302,43 @@ fn both_branches_are_refined() {
 fn local_calls_get_a_frame() {
     accepts("r1 = 1\ncall pc+1\nexit\nr0 = r1\nexit");
     rejects("call pc+1\nexit\nr0 = r6\nexit", Category::UninitRegister);
+}
+
+#[test]
+fn a_function_may_return_nothing_if_its_caller_does_not_read_it() {
+    // As the kernel: only the caller's read of the unset r0 is an error.
+    accepts("r6 = 0\ncall pc+2\nr0 = 0\nexit\nr6 = 1\nexit");
+    rejects("call pc+1\nexit\nexit", Category::UninitRegister);
+}
+
+#[test]
+fn strict_pointer_rules_are_the_kernels_without_cap_perfmon() {
+    let strict = |text: &str| {
+        let program = assemble(text, Syntax::Llvm).expect("test program assembles");
+        let env = VerifyEnv {
+            pointers: Pointers::Strict,
+            ..env(ProgramType::Xdp)
+        };
+        verify(&program, &env).map(|_| ()).map_err(|r| r.category)
+    };
+    let packet = "r2 = *(u32 *)(r1 + 0)\nr3 = *(u32 *)(r1 + 4)\n";
+    // Allowed to privileged loaders, visor's default.
+    for body in ["w4 = w2\n", "r3 -= r2\n", "if r1 > r10 goto +0\n"] {
+        let text = format!("{packet}{body}r0 = 0\nexit");
+        assert_eq!(check(&text, ProgramType::Xdp), Ok(()), "{body}");
+        assert_eq!(strict(&text), Err(Category::PointerLeak), "{body}");
+    }
+    // Null checks and packet bounds stay.
+    let bounds = format!(
+        "{packet}r4 = r2\nr4 += 4\nif r4 > r3 goto +1\nr0 = *(u32 *)(r2 + 0)\nr0 = 2\nexit"
+    );
+    assert_eq!(strict(&bounds), Ok(()));
+    assert_eq!(
+        strict(&format!(
+            "{LOOKUP}if r0 == 0 goto +1\nr0 = *(u64 *)(r0 + 0)\nr0 = 2\nexit"
+        )),
+        Ok(())
+    );
 }
 
 #[test]
