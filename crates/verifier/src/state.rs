@@ -223,24 +223,48 @@ pub enum Byte {
     Unknown,
     /// Written with a known value.
     Known(u8),
-    /// Part of a spilled register (see [`Stack::spills`]).
+    /// Part of a spilled register (see [`Stack::spill_at`]).
     Spill,
 }
 
-/// One frame's 512 bytes.
+impl Byte {
+    /// Its two-bit tag in [`Stack`]'s packed slots.
+    fn tag(self) -> u16 {
+        match self {
+            Byte::Uninit => 0,
+            Byte::Unknown => 1,
+            Byte::Known(_) => 2,
+            Byte::Spill => 3,
+        }
+    }
+}
+
+/// Slots of 8 bytes in a frame.
+const SLOTS: usize = STACK_SIZE / 8;
+
+/// The tags of a slot all of whose bytes are [`Byte::Spill`].
+const SPILLED: u16 = 0xffff;
+
+/// One frame's 512 bytes, packed by 8-byte slot so that states compare
+/// and copy a slot at a time.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Stack {
-    /// Byte `i` is at frame offset `i - 512`.
-    bytes: Vec<Byte>,
-    /// Registers spilled to aligned slots, by slot (`byte index / 8`).
-    spills: BTreeMap<usize, Value>,
+    /// Per slot, each byte's [`Byte`] tag: byte `i` of the slot (at frame
+    /// offset `8 * slot + i - 512`) in bits `2i..2i + 2`.
+    tags: [u16; SLOTS],
+    /// Per slot, the values of its known bytes (little-endian), 0 in the
+    /// others, so that equal slots are equal words.
+    known: [u64; SLOTS],
+    /// Registers spilled to whole slots, by slot, in slot order.
+    spills: Vec<(u8, Value)>,
 }
 
 impl Default for Stack {
     fn default() -> Self {
         Stack {
-            bytes: vec![Byte::Uninit; STACK_SIZE],
-            spills: BTreeMap::new(),
+            tags: [0; SLOTS],
+            known: [0; SLOTS],
+            spills: Vec::new(),
         }
     }
 }
@@ -254,49 +278,99 @@ pub fn stack_index(off: i64, len: usize) -> Option<usize> {
 
 impl Stack {
     pub fn byte(&self, index: usize) -> Byte {
-        self.bytes.get(index).copied().unwrap_or(Byte::Uninit)
+        let (slot, i) = (index / 8, index % 8);
+        let Some(tags) = self.tags.get(slot) else {
+            return Byte::Uninit;
+        };
+        match tags >> (2 * i) & 3 {
+            0 => Byte::Uninit,
+            1 => Byte::Unknown,
+            2 => Byte::Known((self.known[slot] >> (8 * i)) as u8),
+            _ => Byte::Spill,
+        }
+    }
+
+    fn set_byte(&mut self, index: usize, byte: Byte) {
+        let (slot, i) = (index / 8, index % 8);
+        self.tags[slot] = self.tags[slot] & !(3 << (2 * i)) | byte.tag() << (2 * i);
+        let value = match byte {
+            Byte::Known(b) => u64::from(b),
+            _ => 0,
+        };
+        self.known[slot] = self.known[slot] & !(0xff << (8 * i)) | value << (8 * i);
+    }
+
+    /// Sets `len` bytes from `index` to `value`'s bytes: known where it is
+    /// a constant, unknown otherwise.
+    fn set_number(&mut self, index: usize, len: usize, value: &Value) {
+        let known = match value {
+            Value::Scalar(s) => s.as_const(),
+            _ => None,
+        };
+        for i in 0..len {
+            let byte = match known {
+                Some(c) => Byte::Known((c >> (8 * i)) as u8),
+                None => Byte::Unknown,
+            };
+            self.set_byte(index + i, byte);
+        }
+    }
+
+    fn spill(&self, slot: usize) -> Option<&Value> {
+        let at = self
+            .spills
+            .binary_search_by_key(&slot, |(s, _)| usize::from(*s))
+            .ok()?;
+        Some(&self.spills[at].1)
+    }
+
+    fn take_spill(&mut self, slot: usize) -> Option<Value> {
+        let at = self
+            .spills
+            .binary_search_by_key(&slot, |(s, _)| usize::from(*s))
+            .ok()?;
+        Some(self.spills.remove(at).1)
     }
 
     pub fn spill_at(&self, index: usize) -> Option<&Value> {
         if !index.is_multiple_of(8) {
             return None;
         }
-        self.spills.get(&(index / 8))
+        self.spill(index / 8)
     }
 
     /// Stores `value` as `len` bytes at `index`.
     pub fn write(&mut self, index: usize, len: usize, value: &Value) {
         self.break_spills(index, len);
         if len == 8 && index.is_multiple_of(8) && !matches!(value, Value::Uninit) {
-            self.spills.insert(index / 8, *value);
-            self.bytes[index..index + 8].fill(Byte::Spill);
+            let slot = index / 8;
+            let at = self.spills.partition_point(|(s, _)| usize::from(*s) < slot);
+            self.spills.insert(at, (slot as u8, *value));
+            self.tags[slot] = SPILLED;
+            self.known[slot] = 0;
             return;
         }
-        let known = match value {
-            Value::Scalar(s) => s.as_const(),
-            _ => None,
-        };
-        for i in 0..len {
-            self.bytes[index + i] = match known {
-                Some(c) => Byte::Known((c >> (8 * i)) as u8),
-                None => Byte::Unknown,
-            };
-        }
+        self.set_number(index, len, value);
     }
 
     /// Forgets the values of the scalars in the slots not in `keep` (bit
     /// `i` for bytes `8i..8i + 8`): they become unknown, still initialised.
     pub fn forget_values(&mut self, keep: u64) {
-        for (slot, bytes) in self.bytes.chunks_exact_mut(8).enumerate() {
-            if keep & (1 << slot) != 0 {
+        for slot in 0..SLOTS {
+            if keep & (1 << slot) != 0 || self.known[slot] == 0 && self.tags[slot] & 0xaaaa == 0 {
                 continue;
             }
-            for byte in bytes.iter_mut() {
-                if let Byte::Known(_) = byte {
-                    *byte = Byte::Unknown;
-                }
-            }
-            if let Some(Value::Scalar(s)) = self.spills.get_mut(&slot) {
+            // Tag 2 (known) becomes 1 (unknown): the bytes whose high tag
+            // bit is set and low bit clear.
+            let tags = self.tags[slot];
+            let known = tags & 0xaaaa & !(tags << 1);
+            self.tags[slot] = tags ^ (known | known >> 1);
+            self.known[slot] = 0;
+        }
+        for (slot, value) in &mut self.spills {
+            if keep & (1 << *slot) == 0
+                && let Value::Scalar(s) = value
+            {
                 *s = Scalar::UNKNOWN;
             }
         }
@@ -304,43 +378,34 @@ impl Stack {
 
     /// Whether `slot` holds no pointer (its bytes may be uninitialised).
     fn holds_numbers(&self, slot: usize) -> bool {
-        !matches!(self.spills.get(&slot), Some(Value::Ptr(_)))
+        !matches!(self.spill(slot), Some(Value::Ptr(_)))
     }
 
     /// Forgets the slots not in `live` (bit `i` for bytes `8i..8i + 8`):
     /// nothing reads them again, so they become unwritten.
     pub fn forget_slots(&mut self, live: u64) {
-        for (slot, bytes) in self.bytes.chunks_exact_mut(8).enumerate() {
+        for slot in 0..SLOTS {
             if live & (1 << slot) == 0 {
-                bytes.fill(Byte::Uninit);
-                self.spills.remove(&slot);
+                self.tags[slot] = 0;
+                self.known[slot] = 0;
             }
         }
+        self.spills.retain(|(slot, _)| live & (1 << *slot) != 0);
     }
 
     /// Marks `len` bytes written with unknown data (helpers, atomics).
     pub fn clobber(&mut self, index: usize, len: usize) {
         self.break_spills(index, len);
-        self.bytes[index..index + len].fill(Byte::Unknown);
+        for i in index..index + len {
+            self.set_byte(i, Byte::Unknown);
+        }
     }
 
     /// Turns spills overlapping `index..index + len` into plain bytes.
     fn break_spills(&mut self, index: usize, len: usize) {
-        let first = index / 8;
-        let last = (index + len).div_ceil(8);
-        for slot in first..last {
-            let Some(value) = self.spills.remove(&slot) else {
-                continue;
-            };
-            let known = match value {
-                Value::Scalar(s) => s.as_const(),
-                _ => None,
-            };
-            for i in 0..8 {
-                self.bytes[slot * 8 + i] = match known {
-                    Some(c) => Byte::Known((c >> (8 * i)) as u8),
-                    None => Byte::Unknown,
-                };
+        for slot in index / 8..(index + len).div_ceil(8) {
+            if let Some(value) = self.take_spill(slot) {
+                self.set_number(slot * 8, 8, &value);
             }
         }
     }
@@ -355,15 +420,12 @@ impl Stack {
             let byte = match self.byte(index + i) {
                 Byte::Uninit => return Err(index + i),
                 Byte::Known(b) => Some(b),
-                Byte::Spill => {
-                    let slot = (index + i) / 8;
-                    match self.spills.get(&slot) {
-                        Some(Value::Scalar(s)) => {
-                            s.as_const().map(|c| (c >> (8 * ((index + i) % 8))) as u8)
-                        }
-                        _ => None,
+                Byte::Spill => match self.spill((index + i) / 8) {
+                    Some(Value::Scalar(s)) => {
+                        s.as_const().map(|c| (c >> (8 * ((index + i) % 8))) as u8)
                     }
-                }
+                    _ => None,
+                },
                 Byte::Unknown => None,
             };
             constant = match (constant, byte) {
@@ -379,31 +441,46 @@ impl Stack {
 
     /// The registers spilled here.
     pub fn spilled_values(&self) -> impl Iterator<Item = &Value> {
-        self.spills.values()
+        self.spills.iter().map(|(_, value)| value)
+    }
+
+    fn spilled_values_mut(&mut self) -> impl Iterator<Item = &mut Value> {
+        self.spills.iter_mut().map(|(_, value)| value)
     }
 
     /// Whether `len` bytes at `index` hold a spilled pointer.
     pub fn holds_pointer(&self, index: usize, len: usize) -> Option<usize> {
         (index..index + len).find(|&i| {
-            self.byte(i) == Byte::Spill && matches!(self.spills.get(&(i / 8)), Some(Value::Ptr(_)))
+            self.byte(i) == Byte::Spill && matches!(self.spill(i / 8), Some(Value::Ptr(_)))
         })
     }
 
     /// Whether every concrete stack `other` stands for is one of ours,
     /// where slots outside `precise` may hold any numbers.
     pub fn includes_where(&self, other: &Stack, precise: u64, ids: &mut IdMap) -> bool {
-        // Slot by slot: equal slots (the common case) compare as a whole.
-        (0..STACK_SIZE / 8).all(|slot| {
-            let range = slot * 8..slot * 8 + 8;
-            let (mine, theirs) = (&self.bytes[range.clone()], &other.bytes[range]);
-            if mine == theirs && mine[0] != Byte::Spill {
+        (0..SLOTS).all(|slot| {
+            let tags = self.tags[slot];
+            // Equal slots (the common case) compare as two words.
+            if tags == other.tags[slot] && self.known[slot] == other.known[slot] && tags != SPILLED
+                || tags == 0
+            {
                 return true;
+            }
+            if tags == SPILLED && other.tags[slot] == SPILLED {
+                return match (self.spill(slot), other.spill(slot)) {
+                    (Some(x), Some(y)) => {
+                        x.includes_mapped(y, ids)
+                            || precise & (1 << slot) == 0
+                                && matches!((x, y), (Value::Scalar(_), Value::Scalar(_)))
+                    }
+                    _ => false,
+                };
             }
             // A slot whose numbers did not matter: any number will do in
             // each byte where we hold one.
             let free =
                 precise & (1 << slot) == 0 && self.holds_numbers(slot) && other.holds_numbers(slot);
-            mine.iter().zip(theirs).all(|(a, b)| match (a, b) {
+            (slot * 8..slot * 8 + 8).all(|i| match (self.byte(i), other.byte(i)) {
                 (Byte::Uninit, _) => true,
                 (
                     Byte::Unknown | Byte::Known(_) | Byte::Spill,
@@ -411,15 +488,9 @@ impl Stack {
                 ) if free => true,
                 (Byte::Unknown, Byte::Unknown | Byte::Known(_)) => true,
                 (Byte::Unknown, Byte::Spill) => {
-                    matches!(other.spills.get(&slot), Some(Value::Scalar(_)))
+                    matches!(other.spill(slot), Some(Value::Scalar(_)))
                 }
                 (Byte::Known(x), Byte::Known(y)) => x == y,
-                (Byte::Spill, Byte::Spill) => {
-                    match (self.spills.get(&slot), other.spills.get(&slot)) {
-                        (Some(x), Some(y)) => x.includes_mapped(y, ids),
-                        _ => false,
-                    }
-                }
                 _ => false,
             })
         })
@@ -427,26 +498,23 @@ impl Stack {
 
     /// Bytes in use, from the frame pointer down: the frame's depth.
     pub fn depth(&self) -> usize {
-        self.bytes
+        self.tags
             .iter()
-            .position(|b| *b != Byte::Uninit)
-            .map_or(0, |i| STACK_SIZE - i)
+            .position(|&tags| tags != 0)
+            .map_or(0, |slot| {
+                STACK_SIZE - (slot * 8 + self.tags[slot].trailing_zeros() as usize / 2)
+            })
     }
 
     /// A compact listing of the written slots, for logs.
     pub fn describe(&self) -> String {
         let mut parts = Vec::new();
-        for slot in 0..STACK_SIZE / 8 {
-            let bytes = &self.bytes[slot * 8..slot * 8 + 8];
-            if bytes.iter().all(|b| *b == Byte::Uninit) {
-                continue;
-            }
+        for slot in (0..SLOTS).filter(|&slot| self.tags[slot] != 0) {
             let off = slot as i64 * 8 - STACK_SIZE as i64;
-            let text = match self.spills.get(&slot) {
+            let text = match self.spill(slot) {
                 Some(v) => v.to_string(),
-                None => bytes
-                    .iter()
-                    .map(|b| match b {
+                None => (slot * 8..slot * 8 + 8)
+                    .map(|i| match self.byte(i) {
                         Byte::Uninit => '.',
                         Byte::Unknown => 'm',
                         Byte::Known(0) => '0',
@@ -541,7 +609,7 @@ impl State {
     pub fn map_values(&mut self, mut f: impl FnMut(&mut Value)) {
         for frame in &mut self.frames {
             frame.regs.iter_mut().for_each(&mut f);
-            frame.stack.spills.values_mut().for_each(&mut f);
+            frame.stack.spilled_values_mut().for_each(&mut f);
         }
     }
 
