@@ -71,12 +71,32 @@ impl Scalar {
             .unwrap_or(Scalar::UNKNOWN)
     }
 
-    /// Any value that fits in `bytes` bytes, zero-extended.
-    pub fn of_size(bytes: usize) -> Scalar {
+    /// Any value that fits in `bytes` bytes, zero-extended: what
+    /// `urange(0, max)` normalizes to, written out (loads and 32-bit
+    /// results make many).
+    pub const fn of_size(bytes: usize) -> Scalar {
         if bytes >= 8 {
-            Scalar::UNKNOWN
+            return Scalar::UNKNOWN;
+        }
+        let max = (1u64 << (bytes * 8)) - 1;
+        let (s32min, s32max) = if bytes >= 4 {
+            (i32::MIN, i32::MAX)
         } else {
-            Scalar::urange(0, (1u64 << (bytes * 8)) - 1)
+            (0, max as i32)
+        };
+        Scalar {
+            umin: 0,
+            umax: max,
+            smin: 0,
+            smax: max as i64,
+            u32min: 0,
+            u32max: max as u32,
+            s32min,
+            s32max,
+            bits: Tnum {
+                value: 0,
+                mask: max,
+            },
         }
     }
 
@@ -227,15 +247,20 @@ impl Scalar {
         if bytes >= 8 {
             return *self;
         }
-        let bits = self.bits.truncate(bytes);
-        let mut out = Scalar::of_size(bytes).with_bits(bits);
-        if bytes == 4 {
-            out = out.and_then(|s| s.with_urange(u64::from(self.u32min), u64::from(self.u32max)));
-        } else if self.umax >> (bytes * 8) == self.umin >> (bytes * 8) {
-            let keep = (1u64 << (bytes * 8)) - 1;
-            out = out.and_then(|s| s.with_urange(self.umin & keep, self.umax & keep));
+        let keep = (1u64 << (bytes * 8)) - 1;
+        if let Some(c) = self.as_const() {
+            return Scalar::constant(c & keep);
         }
-        out.unwrap_or(Scalar::of_size(bytes))
+        // The size's range with our low bits and, where we know them,
+        // the low part's bounds; then one normalization.
+        let mut out = Scalar::of_size(bytes);
+        out.bits = self.bits.truncate(bytes);
+        if bytes == 4 {
+            (out.umin, out.umax) = (u64::from(self.u32min), u64::from(self.u32max));
+        } else if self.umax >> (bytes * 8) == self.umin >> (bytes * 8) {
+            (out.umin, out.umax) = (self.umin & keep, self.umax & keep);
+        }
+        out.normalize().unwrap_or(Scalar::of_size(bytes))
     }
 
     /// The low `bytes` bytes, sign-extended to 64 bits.
@@ -858,6 +883,22 @@ mod tests {
             JmpCond::Slt => sx < sy,
             JmpCond::Sle => sx <= sy,
             JmpCond::Set => x & y != 0,
+        }
+    }
+
+    #[test]
+    fn sizes_are_their_normalized_ranges() {
+        for bytes in [1, 2, 4, 8] {
+            let max = if bytes == 8 {
+                u64::MAX
+            } else {
+                (1 << (bytes * 8)) - 1
+            };
+            assert_eq!(
+                Scalar::of_size(bytes),
+                Scalar::urange(0, max),
+                "{bytes} bytes"
+            );
         }
     }
 
