@@ -339,14 +339,7 @@ impl<'a> Analyzer<'a> {
 
     /// Marks those of `regs` that hold numbers in the current frame.
     pub(crate) fn mark_scalars(&mut self, state: &State, regs: &[Reg]) {
-        let mut marks = Marks::default();
-        let depth = state.depth();
-        for &reg in regs {
-            if let Value::Scalar(_) = state.reg(reg) {
-                marks[depth].regs |= crate::cfg::bit(reg);
-            }
-        }
-        self.mark_precise(marks);
+        self.mark_precise(scalar_marks(state, regs));
     }
 
     pub(crate) fn reject(
@@ -831,22 +824,23 @@ impl<'a> Analyzer<'a> {
             Source::Reg(r) => Some(r),
             Source::Imm(_) => None,
         };
+        // Marks for the numbers compared, taken before refining: they
+        // decided the way (or, against a pointer, what the pointer is
+        // found to be).
+        let operands: Vec<Reg> = std::iter::once(dst).chain(src_reg).collect();
+        let marks = scalar_marks(&state, &operands);
         let mut out = Vec::new();
         // Fall-through first on the work list's top: explore the taken
         // branch last, as the kernel does.
-        for (taken, pc_next) in [(false, next), (true, target)] {
-            let mut s = state.clone();
+        for (taken, pc_next, mut s) in [(false, next, state.clone()), (true, target, state)] {
             if self.refine(&mut s, width, cond, dst, lhs, src_reg, rhs, taken) {
                 self.outcomes[pc][usize::from(taken)] = true;
                 out.push((pc_next, s));
             }
         }
-        // The numbers compared decided the way (or, against a pointer,
-        // what the pointer is found to be).
         let against_pointer = matches!(lhs, Value::Ptr(_)) || matches!(rhs, Value::Ptr(_));
         if out.len() < 2 || against_pointer {
-            let operands: Vec<Reg> = std::iter::once(dst).chain(src_reg).collect();
-            self.mark_scalars(&state, &operands);
+            self.mark_precise(marks);
         }
         Ok(out)
     }
@@ -997,6 +991,18 @@ fn null_check(state: &mut State, p: Pointer, is_null: bool) -> bool {
         }
     });
     true
+}
+
+/// Marks for those of `regs` that hold numbers in `state`'s running frame.
+fn scalar_marks(state: &State, regs: &[Reg]) -> Marks {
+    let mut marks = Marks::default();
+    let depth = state.depth();
+    for &reg in regs {
+        if let Value::Scalar(_) = state.reg(reg) {
+            marks[depth].regs |= crate::cfg::bit(reg);
+        }
+    }
+    marks
 }
 
 /// Whether a comparison is allowed to a loader without `CAP_PERFMON`:

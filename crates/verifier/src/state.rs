@@ -239,6 +239,17 @@ impl Byte {
     }
 }
 
+/// The indices of the bits set in `mask`, lowest first.
+fn bits(mut mask: u64) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        let bit = mask.trailing_zeros();
+        (bit < 64).then(|| {
+            mask &= mask - 1;
+            bit as usize
+        })
+    })
+}
+
 /// Slots of 8 bytes in a frame.
 const SLOTS: usize = STACK_SIZE / 8;
 
@@ -458,41 +469,48 @@ impl Stack {
     /// Whether every concrete stack `other` stands for is one of ours,
     /// where slots outside `precise` may hold any numbers.
     pub fn includes_where(&self, other: &Stack, precise: u64, ids: &mut IdMap) -> bool {
-        (0..SLOTS).all(|slot| {
-            let tags = self.tags[slot];
-            // Equal slots (the common case) compare as two words.
-            if tags == other.tags[slot] && self.known[slot] == other.known[slot] && tags != SPILLED
-                || tags == 0
-            {
-                return true;
-            }
-            if tags == SPILLED && other.tags[slot] == SPILLED {
-                return match (self.spill(slot), other.spill(slot)) {
-                    (Some(x), Some(y)) => {
-                        x.includes_mapped(y, ids)
-                            || precise & (1 << slot) == 0
-                                && matches!((x, y), (Value::Scalar(_), Value::Scalar(_)))
+        // Spilled slots compare by value; a spill against plain bytes
+        // compares byte by byte below.
+        let mut differ = 0u64;
+        for (slot, mine) in &self.spills {
+            let slot = usize::from(*slot);
+            match other.spill(slot) {
+                Some(theirs) => {
+                    let free = precise & (1 << slot) == 0
+                        && matches!((mine, theirs), (Value::Scalar(_), Value::Scalar(_)));
+                    if !free && !mine.includes_mapped(theirs, ids) {
+                        return false;
                     }
-                    _ => false,
-                };
-            }
-            // A slot whose numbers did not matter: any number will do in
-            // each byte where we hold one.
-            let free =
-                precise & (1 << slot) == 0 && self.holds_numbers(slot) && other.holds_numbers(slot);
-            (slot * 8..slot * 8 + 8).all(|i| match (self.byte(i), other.byte(i)) {
-                (Byte::Uninit, _) => true,
-                (
-                    Byte::Unknown | Byte::Known(_) | Byte::Spill,
-                    Byte::Unknown | Byte::Known(_) | Byte::Spill,
-                ) if free => true,
-                (Byte::Unknown, Byte::Unknown | Byte::Known(_)) => true,
-                (Byte::Unknown, Byte::Spill) => {
-                    matches!(other.spill(slot), Some(Value::Scalar(_)))
                 }
-                (Byte::Known(x), Byte::Known(y)) => x == y,
-                _ => false,
-            })
+                None => differ |= 1 << slot,
+            }
+        }
+        // Other slots: those we wrote that are not the same words (most
+        // are), found without branches.
+        for slot in 0..SLOTS {
+            let same = self.tags[slot] == other.tags[slot] && self.known[slot] == other.known[slot];
+            let plain = self.tags[slot] != 0 && self.tags[slot] != SPILLED;
+            differ |= u64::from(!same && plain) << slot;
+        }
+        bits(differ).all(|slot| self.slot_includes(other, slot, precise))
+    }
+
+    /// [`Stack::includes_where`] for one slot, byte by byte.
+    fn slot_includes(&self, other: &Stack, slot: usize, precise: u64) -> bool {
+        // A slot whose numbers did not matter: any number will do in
+        // each byte where we hold one.
+        let free =
+            precise & (1 << slot) == 0 && self.holds_numbers(slot) && other.holds_numbers(slot);
+        (slot * 8..slot * 8 + 8).all(|i| match (self.byte(i), other.byte(i)) {
+            (Byte::Uninit, _) => true,
+            (
+                Byte::Unknown | Byte::Known(_) | Byte::Spill,
+                Byte::Unknown | Byte::Known(_) | Byte::Spill,
+            ) if free => true,
+            (Byte::Unknown, Byte::Unknown | Byte::Known(_)) => true,
+            (Byte::Unknown, Byte::Spill) => matches!(other.spill(slot), Some(Value::Scalar(_))),
+            (Byte::Known(x), Byte::Known(y)) => x == y,
+            _ => false,
         })
     }
 
