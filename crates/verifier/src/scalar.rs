@@ -171,6 +171,10 @@ impl Scalar {
 
     /// Lets every view tighten the others; `None` when no value is left.
     pub fn normalize(mut self) -> Option<Scalar> {
+        // A constant is its own fixpoint, if every view holds it.
+        if let Some(c) = self.as_const() {
+            return self.contains(c).then(|| Scalar::constant(c));
+        }
         for _ in 0..3 {
             let before = self;
             self.tighten()?;
@@ -331,14 +335,17 @@ impl Scalar {
     }
 
     fn from_parts(u: Option<(u64, u64)>, s: Option<(i64, i64)>, bits: Tnum) -> Option<Scalar> {
-        let mut out = Scalar::UNKNOWN.with_bits(bits)?;
+        let mut out = Scalar {
+            bits,
+            ..Scalar::UNKNOWN
+        };
         if let Some((lo, hi)) = u {
-            out = out.with_urange(lo, hi)?;
+            (out.umin, out.umax) = (lo, hi);
         }
         if let Some((lo, hi)) = s {
-            out = out.with_srange(lo, hi)?;
+            (out.smin, out.smax) = (lo, hi);
         }
-        Some(out)
+        out.normalize()
     }
 
     fn add(&self, o: &Scalar) -> Option<Scalar> {
