@@ -827,8 +827,10 @@ impl<'a> Analyzer<'a> {
         // Marks for the numbers compared, taken before refining: they
         // decided the way (or, against a pointer, what the pointer is
         // found to be).
-        let operands: Vec<Reg> = std::iter::once(dst).chain(src_reg).collect();
-        let marks = scalar_marks(&state, &operands);
+        let marks = match src_reg {
+            Some(src) => scalar_marks(&state, &[dst, src]),
+            None => scalar_marks(&state, &[dst]),
+        };
         let mut out = Vec::new();
         // Fall-through first on the work list's top: explore the taken
         // branch last, as the kernel does.
