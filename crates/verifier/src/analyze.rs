@@ -41,6 +41,8 @@ struct Stored {
     history: Vec<Step>,
     hits: u32,
     misses: u32,
+    /// Widened at a counted loop's head ([`Analyzer::widen_loop`]).
+    widened: bool,
 }
 
 impl Stored {
@@ -87,13 +89,16 @@ pub(crate) struct Analyzer<'a> {
     segment: Vec<Step>,
     /// The constant-offset stack access of the step being taken.
     pub(crate) stack_access: Option<(u8, u16, u8)>,
+    /// Whether counted loops may be widened, and whether one was.
+    widen: bool,
+    pub(crate) widened: bool,
 }
 
 /// What one instruction leads to.
 pub(crate) type Successors = Vec<(usize, State)>;
 
 impl<'a> Analyzer<'a> {
-    pub(crate) fn new(cfg: &'a Cfg, env: &'a VerifyEnv, log: bool) -> Analyzer<'a> {
+    pub(crate) fn new(cfg: &'a Cfg, env: &'a VerifyEnv, log: bool, widen: bool) -> Analyzer<'a> {
         let mut maps = env.maps.clone();
         let mut inner = vec![None; maps.len()];
         for (i, slot) in inner.iter_mut().enumerate() {
@@ -117,6 +122,8 @@ impl<'a> Analyzer<'a> {
             outcomes: vec![[false; 2]; cfg.insns.len()],
             segment: Vec::new(),
             stack_access: None,
+            widen,
+            widened: false,
         }
     }
 
@@ -142,7 +149,14 @@ impl<'a> Analyzer<'a> {
             loop {
                 if self.cfg.prune.get(pc).copied().unwrap_or(false) {
                     self.forget_dead(&mut state, pc);
-                    if self.seen(pc, &state)? {
+                    let widened = self.widen_loop(pc, &mut state);
+                    if let (true, Some(log)) = (widened, &mut self.log) {
+                        log.push_str(&format!(
+                            "{pc:>5}: counted loop: widened to the laps left: {}\n",
+                            state.describe()
+                        ));
+                    }
+                    if self.seen(pc, &state, widened)? {
                         if let Some(log) = &mut self.log {
                             log.push_str(&format!(
                                 "{pc:>5}: safe: a state explored here includes this one\n"
@@ -236,9 +250,54 @@ impl<'a> Analyzer<'a> {
         state.forget_unused_packet_facts();
     }
 
+    /// At a counted loop's head, widens `state` toward the laps left when
+    /// the last state stored here on this path was one lap earlier (the
+    /// counter one step behind) or was widened itself: the counter takes
+    /// every value it can hold here ([`crate::loops`]), and the other
+    /// numbers that changed over the lap go as far as they were going
+    /// ([`Scalar::widen`]). Says whether it did.
+    fn widen_loop(&mut self, pc: usize, state: &mut State) -> bool {
+        let Some(counted) = self.cfg.counted[pc].filter(|_| self.widen) else {
+            return false;
+        };
+        let Some(before) = self.visited[pc]
+            .iter()
+            .rev()
+            .find(|&&id| self.on_path[id])
+            .and_then(|&id| self.stored[id].as_ref())
+            .filter(|stored| stored.state.depth() == state.depth())
+        else {
+            return false;
+        };
+        let (Value::Scalar(then), Value::Scalar(now)) =
+            (before.state.reg(counted.reg), state.reg(counted.reg))
+        else {
+            return false;
+        };
+        let counter = if before.widened {
+            Some(then.join(&now))
+        } else {
+            counted
+                .widen(&now, self.env.budget)
+                .filter(|_| counted.one_step(&then, &now))
+        };
+        let Some(counter) = counter else {
+            return false;
+        };
+        let earlier = before.state.frame().regs;
+        for (value, earlier) in state.frame_mut().regs.iter_mut().zip(earlier) {
+            if let (Value::Scalar(now), Value::Scalar(then)) = (*value, earlier) {
+                *value = Value::Scalar(then.widen(&now));
+            }
+        }
+        state.set(counted.reg, Value::Scalar(counter));
+        self.widened = true;
+        true
+    }
+
     /// Whether an explored state at `pc` includes `state` (prune); stores
     /// `state` otherwise. Rejects a loop that returns to the same state.
-    fn seen(&mut self, pc: usize, state: &State) -> Result<bool, Rejection> {
+    fn seen(&mut self, pc: usize, state: &State, widened: bool) -> Result<bool, Rejection> {
         let mut useless = Vec::new();
         for &id in &self.visited[pc] {
             let Some(old) = &mut self.stored[id] else {
@@ -254,6 +313,12 @@ impl<'a> Analyzer<'a> {
                 continue;
             }
             if self.on_path[id] {
+                // A counted loop ends by its shape: coming around into a
+                // state already being explored adds nothing.
+                if self.cfg.counted[pc].is_some() && old.state.includes(state) {
+                    self.mark_precise(backtrack::ALL);
+                    return Ok(true);
+                }
                 if old.state.same_as(state) {
                     return Err(self.reject(
                         pc,
@@ -297,6 +362,7 @@ impl<'a> Analyzer<'a> {
             history: std::mem::take(&mut self.segment),
             hits: 0,
             misses: 0,
+            widened,
         }));
         self.on_path.push(true);
         self.visited[pc].push(id);

@@ -9,6 +9,7 @@
 //! instruction inside the program (never inside `lddw`).
 
 use crate::diagnostic::{Category, Rejection};
+use crate::loops::{self, CountedLoop};
 use crate::precision::{Precision, Slots};
 use crate::state::{MAX_FRAMES, STACK_SIZE, State};
 use visor_isa::{CallTarget, Insn, LoadImm, Program, Reg, Source, branch_target};
@@ -35,6 +36,8 @@ pub struct Cfg {
     pub live: Vec<u16>,
     /// Which registers' and own stack slots' exact values may matter.
     pub precision: Precision,
+    /// The counted loops, by head slot.
+    pub counted: Vec<Option<CountedLoop>>,
 }
 
 /// Register sets, one bit per register: the arguments r1..r5, and what a
@@ -83,11 +86,13 @@ impl Cfg {
             prune: vec![false; len],
             live: vec![0; len],
             precision: Precision::default(),
+            counted: Vec::new(),
         };
         cfg.check_functions()?;
         cfg.check_call_graph()?;
         cfg.compute_liveness();
         cfg.precision = Precision::compute(&cfg, entry);
+        cfg.counted = loops::find(&cfg);
         Ok(cfg)
     }
 
@@ -340,7 +345,7 @@ pub(crate) fn source_bit(src: Source) -> u16 {
 }
 
 /// Registers read and written by one instruction.
-fn uses_defs(insn: &Insn) -> (u16, u16) {
+pub(crate) fn uses_defs(insn: &Insn) -> (u16, u16) {
     use visor_isa::{AluOp, AtomicOp, PacketOffset};
     match *insn {
         Insn::Alu {

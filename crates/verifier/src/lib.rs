@@ -17,6 +17,7 @@
 //! | module | what |
 //! |---|---|
 //! | [`cfg`] | control flow before values: functions, reachability, jumps inside functions, recursion, call depth, combined stack; prune points and register liveness |
+//! | [`loops`] | counted loops, found syntactically, whose heads the walk widens instead of unrolling |
 //! | [`tnum`] | known bits of a 64-bit value |
 //! | [`scalar`] | [`Scalar`]: signed and unsigned 64- and 32-bit ranges plus a tnum, kept consistent; every ALU op; refinement by conditional jumps |
 //! | [`state`] | registers ([`Value`], [`PtrKind`]), stack frames tracked per byte with spills, the inclusion order used for pruning |
@@ -60,7 +61,12 @@
 //! - Division by zero is allowed: eBPF defines it (the result is zero).
 //! - Loops are explored iteration by iteration, like the kernel; a loop
 //!   that returns to an identical state is rejected at once, others when
-//!   the instruction budget ([`VerifyEnv::budget`]) runs out.
+//!   the instruction budget ([`VerifyEnv::budget`]) runs out. Counted
+//!   loops ([`loops`]: one register stepped by a constant toward a
+//!   constant limit) are proven to end by their shape, so after two laps
+//!   the counter is widened to the values it can take and the laps left
+//!   are pruned against that state: their cost does not grow with the
+//!   trip count (as long as running them fits the budget).
 //!
 //! # Not yet modelled
 //!
@@ -70,7 +76,7 @@
 //! `bpf_for_each_map_elem`), kfuncs, `callx` to anything but a known
 //! helper id, BTF-typed pointers
 //! (fentry/fexit/lsm arguments), spin locks, dynptrs and iterators, and
-//! widening of loop states (cost still grows with a loop's trip count).
+//! widening of loops other than counted ones.
 #![forbid(unsafe_code)]
 
 mod access;
@@ -81,6 +87,7 @@ pub mod cfg;
 pub mod context;
 pub mod diagnostic;
 pub mod helpers;
+pub mod loops;
 pub mod precision;
 pub mod prevail;
 mod report;
@@ -255,8 +262,14 @@ fn run(
         ));
     }
     let cfg = cfg::Cfg::build(program, &entry)?;
-    let mut analyzer = analyze::Analyzer::new(&cfg, env, log);
-    let result = analyzer.run(entry);
+    let mut analyzer = analyze::Analyzer::new(&cfg, env, log, true);
+    let mut result = analyzer.run(entry.clone());
+    // Widening loses precision: a rejection after it is decided again by
+    // unrolling every loop, as the kernel does.
+    if result.is_err() && analyzer.widened {
+        analyzer = analyze::Analyzer::new(&cfg, env, log, false);
+        result = analyzer.run(entry);
+    }
     if let Some(log) = analyzer.log.take() {
         *text = log;
     }

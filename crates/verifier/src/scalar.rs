@@ -169,6 +169,34 @@ impl Scalar {
         self.normalize()
     }
 
+    /// `next`, a later value of a number that was `self`, with each bound
+    /// that moved pushed to its end: the values the number may take if it
+    /// keeps moving so (loop widening).
+    pub fn widen(&self, next: &Scalar) -> Scalar {
+        if self == next {
+            return *self;
+        }
+        fn low<T: PartialOrd>(then: T, now: T, end: T) -> T {
+            if now < then { end } else { now }
+        }
+        fn high<T: PartialOrd>(then: T, now: T, end: T) -> T {
+            if now > then { end } else { now }
+        }
+        let wide = Scalar {
+            umin: low(self.umin, next.umin, 0),
+            umax: high(self.umax, next.umax, u64::MAX),
+            smin: low(self.smin, next.smin, i64::MIN),
+            smax: high(self.smax, next.smax, i64::MAX),
+            u32min: low(self.u32min, next.u32min, 0),
+            u32max: high(self.u32max, next.u32max, u32::MAX),
+            s32min: low(self.s32min, next.s32min, i32::MIN),
+            s32max: high(self.s32max, next.s32max, i32::MAX),
+            // Known bits would bound the moved ends again.
+            bits: Tnum::UNKNOWN,
+        };
+        wide.join(next).normalize().unwrap_or(Scalar::UNKNOWN)
+    }
+
     /// Lets every view tighten the others; `None` when no value is left.
     pub fn normalize(mut self) -> Option<Scalar> {
         // A constant is its own fixpoint, if every view holds it.

@@ -290,6 +290,32 @@ fn loops_must_terminate() {
 }
 
 #[test]
+fn counted_loops_cost_the_same_whatever_their_trip_count() {
+    let processed = |laps: u32| {
+        let text = format!(
+            "*(u64 *)(r10 - 8) = 0\nr1 = 0\nr0 = 0\nl: r2 = r1\nr2 &= 7\nr3 = r10\nr3 += -8\nr3 += r2\nr4 = *(u8 *)(r3 + 0)\nr0 += r4\nr1 += 1\nif r1 < {laps} goto l\nr0 = 0\nexit"
+        );
+        let program = assemble(&text, Syntax::Llvm).expect("test program assembles");
+        let findings = verify(&program, &env(ProgramType::Xdp)).expect("accepted");
+        findings.insns_processed
+    };
+    assert_eq!(processed(100), processed(50_000));
+    // Laps the kernel could not have walked are not widened either.
+    rejects(
+        "r1 = 0\nl: r1 += 1\nif r1 < 10000000 goto l\nr0 = 0\nexit",
+        Category::Termination,
+    );
+}
+
+#[test]
+fn a_rejection_after_widening_is_decided_again_by_unrolling() {
+    // Widened, r6 could be anything after the loop; unrolled, it is 8.
+    accepts(
+        "r1 = 0\nr6 = 0\nl: r6 += 1\nr1 += 1\nif r1 < 8 goto l\n*(u64 *)(r10 - 16) = 0\n*(u64 *)(r10 - 8) = 0\nr3 = r10\nr3 += -16\nr3 += r6\nr0 = *(u8 *)(r3 + 0)\nr0 = 0\nexit",
+    );
+}
+
+#[test]
 fn both_branches_are_refined() {
     // r0 in [0, 255]; after `if r0 > 7` the fall-through keeps 0..=7,
     // so a stack index derived from it stays inside 8 bytes.
