@@ -274,8 +274,11 @@ impl<'a> Analyzer<'a> {
         else {
             return false;
         };
+        // Once widened, the counter already holds every value it can take
+        // here (the test bounds it, even when the walk cannot tell, as
+        // when it compares a copy).
         let counter = if before.widened {
-            Some(then.join(&now))
+            Some(then)
         } else {
             counted
                 .widen(&now, self.env.budget)
@@ -295,11 +298,36 @@ impl<'a> Analyzer<'a> {
         true
     }
 
+    /// Whether the path from the stored state `id` (on it) to `pc` went
+    /// around a counted loop only: every state stored since lies in the
+    /// body that holds `pc`. (Around an outer loop too, an equal state
+    /// would mean that loop makes no progress.)
+    fn lapped(&self, pc: usize, id: usize) -> bool {
+        let Some(head) = self.cfg.counted_body[pc] else {
+            return false;
+        };
+        let since = self.path.iter().skip_while(|&&on| on != id);
+        since
+            .filter_map(|&on| self.stored[on].as_ref())
+            .all(|stored| self.cfg.counted_body[stored.pc] == Some(head))
+    }
+
     /// Whether an explored state at `pc` includes `state` (prune); stores
     /// `state` otherwise. Rejects a loop that returns to the same state.
     fn seen(&mut self, pc: usize, state: &State, widened: bool) -> Result<bool, Rejection> {
         let mut useless = Vec::new();
         for &id in &self.visited[pc] {
+            // A counted loop ends by its shape: coming around it into a
+            // state already being explored adds nothing.
+            let around = self.on_path[id]
+                && self.cfg.counted_body[pc].is_some()
+                && self.stored[id]
+                    .as_ref()
+                    .is_some_and(|old| old.state.includes(state));
+            if around && self.lapped(pc, id) {
+                self.mark_precise(backtrack::ALL);
+                return Ok(true);
+            }
             let Some(old) = &mut self.stored[id] else {
                 continue;
             };
@@ -313,12 +341,6 @@ impl<'a> Analyzer<'a> {
                 continue;
             }
             if self.on_path[id] {
-                // A counted loop ends by its shape: coming around into a
-                // state already being explored adds nothing.
-                if self.cfg.counted[pc].is_some() && old.state.includes(state) {
-                    self.mark_precise(backtrack::ALL);
-                    return Ok(true);
-                }
                 if old.state.same_as(state) {
                     return Err(self.reject(
                         pc,

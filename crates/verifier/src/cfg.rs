@@ -38,6 +38,8 @@ pub struct Cfg {
     pub precision: Precision,
     /// The counted loops, by head slot.
     pub counted: Vec<Option<CountedLoop>>,
+    /// For each slot, the head of the counted loop whose body holds it.
+    pub counted_body: Vec<Option<usize>>,
 }
 
 /// Register sets, one bit per register: the arguments r1..r5, and what a
@@ -87,12 +89,17 @@ impl Cfg {
             live: vec![0; len],
             precision: Precision::default(),
             counted: Vec::new(),
+            counted_body: Vec::new(),
         };
         cfg.check_functions()?;
         cfg.check_call_graph()?;
         cfg.compute_liveness();
         cfg.precision = Precision::compute(&cfg, entry);
-        cfg.counted = loops::find(&cfg);
+        (cfg.counted, cfg.counted_body) = loops::find(&cfg);
+        // Their heads are where laps are compared.
+        for (pc, counted) in cfg.counted.iter().enumerate() {
+            cfg.prune[pc] |= counted.is_some();
+        }
         Ok(cfg)
     }
 

@@ -300,6 +300,11 @@ fn counted_loops_cost_the_same_whatever_their_trip_count() {
         findings.insns_processed
     };
     assert_eq!(processed(100), processed(50_000));
+    // A counted loop inside a loop that never ends does not hide it.
+    rejects(
+        "r6 = 0\nouter: r1 = 0\ninner: r1 += 1\nif r1 < 10 goto inner\ngoto outer",
+        Category::Termination,
+    );
     // Laps the kernel could not have walked are not widened either.
     rejects(
         "r1 = 0\nl: r1 += 1\nif r1 < 10000000 goto l\nr0 = 0\nexit",
