@@ -260,12 +260,12 @@ impl<'a> Analyzer<'a> {
         let Some(counted) = self.cfg.counted[pc].filter(|_| self.widen) else {
             return false;
         };
-        let Some(before) = self.visited[pc]
+        let Some((id, before)) = self.visited[pc]
             .iter()
             .rev()
             .find(|&&id| self.on_path[id])
-            .and_then(|&id| self.stored[id].as_ref())
-            .filter(|stored| stored.state.depth() == state.depth())
+            .and_then(|&id| Some((id, self.stored[id].as_ref()?)))
+            .filter(|(_, stored)| stored.state.depth() == state.depth())
         else {
             return false;
         };
@@ -274,11 +274,11 @@ impl<'a> Analyzer<'a> {
         else {
             return false;
         };
-        // Once widened, the counter already holds every value it can take
+        // Once widened, the counter holds every value a lap can bring
         // here (the test bounds it, even when the walk cannot tell, as
-        // when it compares a copy).
+        // when it compares a copy); a new entry into the loop starts over.
         let counter = if before.widened {
-            Some(then)
+            self.lapped(pc, id).then_some(then)
         } else {
             counted
                 .widen(&now, self.env.budget)

@@ -305,6 +305,12 @@ fn counted_loops_cost_the_same_whatever_their_trip_count() {
         "r6 = 0\nouter: r1 = 0\ninner: r1 += 1\nif r1 < 10 goto inner\ngoto outer",
         Category::Termination,
     );
+    // Entered again with a new start, a loop starts over: here the
+    // second entry reads fp-13, never written.
+    rejects(
+        "*(u64 *)(r10 - 8) = 0\nr7 = 0\nr8 = 5\nouter: r1 = r8\ninner: r2 = r10\nr2 += -13\nr2 += r1\nr0 = *(u8 *)(r2 + 0)\nr1 += 1\nif r1 < 13 goto inner\nr8 = 0\nr7 += 1\nif r7 < 2 goto outer\nr0 = 0\nexit",
+        Category::UninitStack,
+    );
     // Laps the kernel could not have walked are not widened either.
     rejects(
         "r1 = 0\nl: r1 += 1\nif r1 < 10000000 goto l\nr0 = 0\nexit",
