@@ -92,8 +92,9 @@ impl<'p> Session<'p> {
     #[inline]
     pub fn run_counted(&mut self, mut input: RunInput<'_>) -> Result<Finished, Box<VmError>> {
         let program = self.program;
-        let (Some(jit), Some(native), Some(regions)) =
-            (program.jit(), &mut self.native, input.host_regions())
+        let body = program.jit().and_then(|jit| jit.machine(program.code()));
+        let (Some(body), Some(native), Some(regions)) =
+            (body, &mut self.native, input.host_regions())
         else {
             return self.run_interpreted(input);
         };
@@ -117,7 +118,7 @@ impl<'p> Session<'p> {
             stack: Some(stack),
             built: None,
         };
-        let (end, remaining) = native.run(jit, start, &mut lazy);
+        let (end, remaining) = native.run(body, start, &mut lazy);
         let instructions = started_with - remaining;
         if !lazy.is_built()
             && let Ok(End::Exit(r0) | End::Returned(r0)) = end
