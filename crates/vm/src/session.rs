@@ -141,6 +141,9 @@ impl<'p> Session<'p> {
     /// A run without native code (no JIT, or a served context). Without
     /// a JIT, the ops that touch registers only run first, with no memory:
     /// a program that exits before any other op builds none at all.
+    /// Never inlined, so that `run_counted`'s native path does not carry
+    /// the stretch's whole dispatch.
+    #[inline(never)]
     fn run_interpreted(&mut self, input: RunInput<'_>) -> Result<Finished, Box<VmError>> {
         let program = self.program;
         let started_with = program.budget().unwrap_or(u64::MAX);
