@@ -204,20 +204,32 @@ impl Interpreter {
         input: RunInput<'m>,
     ) -> Result<Finished, VmError> {
         let regs = input.start(memory, self.maps_shared());
-        self.run_chain(memory, regs, self.budget.unwrap_or(u64::MAX), None)
+        let remaining = self.budget.unwrap_or(u64::MAX);
+        self.run_chain(
+            memory,
+            Resume {
+                regs,
+                remaining,
+                pc: 0,
+            },
+            None,
+        )
     }
 
-    /// Runs `tail_called` (this program when `None`) from its first
-    /// instruction with `regs` and `remaining` instructions of budget, then
+    /// Runs `tail_called` (this program when `None`) from `from`, then
     /// every tail call it makes, and ends the run.
     pub(crate) fn run_chain(
         &self,
         memory: &mut Memory<'_>,
-        mut regs: Registers,
-        mut remaining: u64,
+        from: Resume,
         mut tail_called: Option<Arc<Interpreter>>,
     ) -> Result<Finished, VmError> {
         let started_with = self.budget.unwrap_or(u64::MAX);
+        let Resume {
+            mut regs,
+            mut remaining,
+            mut pc,
+        } = from;
         // A tail call replaces the program and keeps registers, frame 0,
         // the budget and the run's memory; the target's maps come with it.
         let result = loop {
@@ -226,15 +238,16 @@ impl Interpreter {
             // Errors name the budget the run started with.
             machine.budget = self.budget;
             let end = match &program.jit {
-                Some(jit) => jit.execute(&mut machine),
-                None => machine.execute(),
+                // Native code is entered at the first instruction only.
+                Some(jit) if pc == 0 => jit.execute(&mut machine),
+                _ => machine.execute_from(pc),
             };
             (regs, remaining) = (machine.regs, machine.remaining);
             match end {
                 // `Returned` comes only out of a callback's own execution
                 // (`Machine::callback`), never out of the program's.
                 Ok(End::Exit(r0) | End::Returned(r0)) => break Ok(r0),
-                Ok(End::TailCall) => tail_called = take_tail_call(memory),
+                Ok(End::TailCall) => (tail_called, pc) = (take_tail_call(memory), 0),
                 Err(stop) => break Err(*stop),
             }
         };
@@ -248,6 +261,11 @@ impl Interpreter {
     /// The lowered code, for the JIT and sessions.
     pub(crate) fn code(&self) -> &[Op] {
         &self.code
+    }
+
+    /// The code in the dispatch loop's form, for sessions.
+    pub(crate) fn hot(&self) -> &[Decoded] {
+        &self.hot
     }
 
     /// The native code, when [`Interpreter::with_jit`] made it.
@@ -401,10 +419,18 @@ impl<'a> RunInput<'a> {
     ) -> Registers {
         memory.maps.cpu = self.cpu;
         memory.maps.set_table(maps);
+        let regs = self.registers();
+        self.map_into(memory);
+        regs
+    }
+
+    /// The registers a run on this input starts with: r1 and r2 (see
+    /// [`RunInput::arguments`]), r10 at the top of frame 0, zeros.
+    #[inline]
+    pub(crate) fn registers(&self) -> Registers {
         let mut regs = Registers::default();
         (regs[Reg::R1], regs[Reg::R2]) = self.arguments();
         regs[Reg::R10] = frame_pointer(0);
-        self.map_into(memory);
         regs
     }
 
@@ -496,6 +522,15 @@ pub(crate) struct InputRegions {
     pub(crate) ld_abs: HostRegion,
 }
 
+/// Where a program's execution starts: its registers, the budget left,
+/// and the instruction (the first, unless a session ran a register-only
+/// stretch before it built the run's memory; see `session`).
+pub(crate) struct Resume {
+    pub(crate) regs: Registers,
+    pub(crate) remaining: u64,
+    pub(crate) pc: usize,
+}
+
 /// An error inside the dispatch loop, boxed: errors are rare, and a
 /// pointer-sized error keeps every step's result in registers.
 pub(crate) type Stop = Box<VmError>;
@@ -574,10 +609,6 @@ impl<'i, 'r, 'm> Machine<'i, 'r, 'm> {
 }
 
 impl Machine<'_, '_, '_> {
-    fn execute(&mut self) -> Result<End, Stop> {
-        self.execute_from(0)
-    }
-
     pub(crate) fn execute_from(&mut self, start: usize) -> Result<End, Stop> {
         let (code, hot) = (self.code, self.hot);
         let mut pc = start;
@@ -593,14 +624,14 @@ impl Machine<'_, '_, '_> {
             // Hot ops touch registers only, so the budget stays in a host
             // register between them; `step` sees it in the machine.
             let mut remaining = self.remaining - 1;
-            let mut next = self.step_hot(pc, slot);
+            let mut next = slot.step(&mut self.regs, pc);
             while let Some(at) = next {
                 pc = at;
                 let Some(slot) = hot.get(pc).filter(|_| remaining > 0) else {
                     break;
                 };
                 remaining -= 1;
-                next = self.step_hot(pc, slot);
+                next = slot.step(&mut self.regs, pc);
             }
             self.remaining = remaining;
             if next.is_some() {

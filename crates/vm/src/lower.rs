@@ -96,23 +96,45 @@ pub(crate) enum Op {
 impl Op {
     /// Whether the op names `reg` as an operand or address base.
     pub(crate) fn mentions(&self, reg: Reg) -> bool {
-        let source = |src: Source| src == Source::Reg(reg);
+        self.registers() & register_bit(reg) != 0
+    }
+
+    /// The registers the op names as operands or address bases, one bit
+    /// per register number: one match where asking of each register in
+    /// turn would take eleven.
+    pub(crate) fn registers(&self) -> u16 {
+        let source = |src: Source| match src {
+            Source::Reg(reg) => register_bit(reg),
+            Source::Imm(_) => 0,
+        };
         match *self {
             Op::Alu { dst, src, .. } | Op::Store { dst, src, .. } | Op::Jump { dst, src, .. } => {
-                dst == reg || source(src)
+                register_bit(dst) | source(src)
             }
-            Op::Load { dst, src, .. } | Op::Atomic { dst, src, .. } => dst == reg || src == reg,
-            Op::Neg { dst, .. } | Op::Endian { dst, .. } | Op::LoadImm64 { dst, .. } => dst == reg,
-            Op::LoadPacket { offset, .. } => offset == PacketOffset::Ind(reg),
-            Op::CallReg { reg: called } => called == reg,
+            Op::Load { dst, src, .. } | Op::Atomic { dst, src, .. } => {
+                register_bit(dst) | register_bit(src)
+            }
+            Op::Neg { dst, .. } | Op::Endian { dst, .. } | Op::LoadImm64 { dst, .. } => {
+                register_bit(dst)
+            }
+            Op::LoadPacket { offset, .. } => match offset {
+                PacketOffset::Ind(reg) => register_bit(reg),
+                PacketOffset::Abs => 0,
+            },
+            Op::CallReg { reg } => register_bit(reg),
             Op::LoadImm64Tail
             | Op::Ja { .. }
             | Op::CallHelper { .. }
             | Op::CallUnknownHelper { .. }
             | Op::CallLocal { .. }
-            | Op::Exit => false,
+            | Op::Exit => 0,
         }
     }
+}
+
+/// `reg`'s bit in a set of registers ([`Op::registers`]).
+pub(crate) fn register_bit(reg: Reg) -> u16 {
+    1 << reg.index()
 }
 
 /// What lowering resolves names against.

@@ -21,11 +21,17 @@
 //! (which counts nothing) enters the JIT's lean body with the packet, and
 //! no native context at all (see `jit::lean`).
 //!
+//! Without a JIT, a run starts with the ops that touch registers only
+//! (`hot::run`), before any memory exists; where they stop, at an `exit`
+//! the run is over, and at anything else the `Memory` and machine are
+//! built and take over with the registers and budget as they are.
+//!
 //! Results, errors and instruction counts are those of
 //! [`Interpreter::run_counted`] on the same input.
 
 use crate::error::VmError;
-use crate::interpreter::{End, Finished, Interpreter, Machine, RunInput, take_tail_call};
+use crate::hot;
+use crate::interpreter::{End, Finished, Interpreter, Machine, Resume, RunInput, take_tail_call};
 use crate::jit::{HostRegion, NativeContext, NativeStart};
 use crate::layout::{MAX_FRAMES, STACK_FRAME_SIZE};
 use crate::lower::Op;
@@ -92,8 +98,9 @@ impl<'p> Session<'p> {
     #[inline]
     pub fn run_counted(&mut self, mut input: RunInput<'_>) -> Result<Finished, Box<VmError>> {
         let program = self.program;
-        let (Some(jit), Some(native), Some(regions)) =
-            (program.jit(), &mut self.native, input.host_regions())
+        let body = program.jit().and_then(|jit| jit.machine(program.code()));
+        let (Some(body), Some(native), Some(regions)) =
+            (body, &mut self.native, input.host_regions())
         else {
             return self.run_interpreted(input);
         };
@@ -117,7 +124,7 @@ impl<'p> Session<'p> {
             stack: Some(stack),
             built: None,
         };
-        let (end, remaining) = native.run(jit, start, &mut lazy);
+        let (end, remaining) = native.run(body, start, &mut lazy);
         let instructions = started_with - remaining;
         if !lazy.is_built()
             && let Ok(End::Exit(r0) | End::Returned(r0)) = end
@@ -131,13 +138,36 @@ impl<'p> Session<'p> {
         finish_in_memory(program, memory, native, end, instructions)
     }
 
-    /// A run without native code (no JIT, or a served context).
+    /// A run without native code (no JIT, or a served context). Without
+    /// a JIT, the ops that touch registers only run first, with no memory:
+    /// a program that exits before any other op builds none at all.
+    /// Never inlined, so that `run_counted`'s native path does not carry
+    /// the stretch's whole dispatch.
+    #[inline(never)]
     fn run_interpreted(&mut self, input: RunInput<'_>) -> Result<Finished, Box<VmError>> {
+        let program = self.program;
+        let started_with = program.budget().unwrap_or(u64::MAX);
+        let mut from = Resume {
+            regs: input.registers(),
+            remaining: started_with,
+            pc: 0,
+        };
+        // Native code starts at the first instruction.
+        if !program.is_jit() {
+            (from.pc, from.remaining) = hot::run(&mut from.regs, program.hot(), 0, from.remaining);
+            if from.remaining > 0 && matches!(program.code().get(from.pc), Some(Op::Exit)) {
+                // At depth 0: every call is an op that is not hot.
+                let instructions = started_with - from.remaining + 1;
+                let r0 = from.regs[Reg::R0];
+                return Ok(Finished { r0, instructions });
+            }
+        }
         if self.zero_frame {
             self.stack[0].fill(0);
         }
         let mut memory = Memory::resuming(&mut self.stack);
-        self.program.run_on(&mut memory, input).map_err(Box::new)
+        let _registers = input.start(&mut memory, program.maps_shared());
+        program.run_chain(&mut memory, from, None).map_err(Box::new)
     }
 }
 
@@ -155,9 +185,12 @@ fn finish_in_memory(
         Ok(End::TailCall) => {
             let target = take_tail_call(memory);
             let remaining = program.budget().unwrap_or(u64::MAX) - instructions;
-            return program
-                .run_chain(memory, native.registers(), remaining, target)
-                .map_err(Box::new);
+            let from = Resume {
+                regs: native.registers(),
+                remaining,
+                pc: 0,
+            };
+            return program.run_chain(memory, from, target).map_err(Box::new);
         }
         Ok(End::Exit(r0) | End::Returned(r0)) => Ok(r0),
         Err(stop) => Err(stop),

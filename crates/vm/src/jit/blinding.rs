@@ -186,16 +186,20 @@ mod tests {
         Program::new(insns).expect("a valid program")
     }
 
-    /// Which of [`IMMS`] appear, as 4 little-endian bytes, in the code.
+    /// Which of [`IMMS`] appear, as 4 little-endian bytes, in the code of
+    /// either body.
     fn verbatim(blinding: Blinding) -> Vec<i32> {
         let names = Names {
             helpers: &Helpers::new(),
             maps: &ProgramMaps::new(),
         };
         let code = lower(&program_with_immediates(), names).expect("it lowers");
-        let compiled = super::super::codegen::compile(&code, 0, blinding).expect("it compiles");
+        let codegen = super::super::codegen::compile;
+        let machine = codegen(&code, 0, blinding).expect("it compiles").bytes;
+        let lean = super::super::codegen::compile_lean(&code, blinding).expect("a leaf program");
+        let has = |bytes: &[u8], imm: i32| bytes.windows(4).any(|w| w == imm.to_le_bytes());
         IMMS.into_iter()
-            .filter(|imm| compiled.bytes.windows(4).any(|w| w == imm.to_le_bytes()))
+            .filter(|&imm| has(&machine, imm) || has(&lean, imm))
             .collect()
     }
 

@@ -1,6 +1,7 @@
 //! Executable memory and the crossings between Rust and native code: the
 //! entries into compiled code (the machine body's, and the lean body's
-//! plain call), and the service entry native code calls back. This is the only module of the crate that uses `unsafe`.
+//! plain call), and the service entry native code calls back. This is the
+//! only module of the crate that uses `unsafe`.
 //!
 //! Code pages are written while mapped read-write, then switched to
 //! read-execute before anything runs them: never writable and executable
@@ -27,36 +28,23 @@ pub(super) fn service_entry() -> u64 {
 }
 
 /// Native code in read-execute pages, unmapped on drop.
-pub(crate) struct Code {
+struct Pages {
     ptr: NonNull<u8>,
     /// Mapped length: the code rounded up to whole pages.
     mapped: usize,
     len: usize,
-    /// The offset of [`Entry::Fresh`], below `len`.
-    fresh_entry: usize,
-    /// The offset of the lean body, below `len`, for leaf programs.
-    lean_entry: Option<usize>,
 }
 
-// SAFETY: the pages are immutable (read-execute) after `Code::new` and
+// SAFETY: the pages are immutable (read-execute) after `Pages::new` and
 // owned by this value alone; running them from several threads at once is
 // fine, each run brings its own context.
-unsafe impl Send for Code {}
+unsafe impl Send for Pages {}
 // SAFETY: as for `Send`: shared access only reads and executes.
-unsafe impl Sync for Code {}
+unsafe impl Sync for Pages {}
 
-impl Code {
-    /// Copies `bytes` into fresh pages and makes them executable;
-    /// [`Entry::Fresh`] is at `fresh_entry`, the lean body at
-    /// `lean_entry`.
-    pub(crate) fn new(
-        bytes: &[u8],
-        fresh_entry: usize,
-        lean_entry: Option<usize>,
-    ) -> Result<Code, JitError> {
-        if fresh_entry >= bytes.len() || lean_entry.is_some_and(|at| at >= bytes.len()) {
-            return Err(JitError::UnboundLabel);
-        }
+impl Pages {
+    /// Copies `bytes` into fresh pages and makes them executable.
+    fn new(bytes: &[u8]) -> Result<Pages, JitError> {
         let page = page_size();
         let mapped = bytes.len().max(1).div_ceil(page) * page;
         // SAFETY: an anonymous private mapping with no address hint touches
@@ -80,12 +68,10 @@ impl Code {
             )));
         };
         // Owns the mapping from here, so an error below unmaps it.
-        let code = Code {
+        let pages = Pages {
             ptr,
             mapped,
             len: bytes.len(),
-            fresh_entry,
-            lean_entry,
         };
         // SAFETY: the mapping is `mapped >= bytes.len()` bytes, writable,
         // and nothing else refers to it yet.
@@ -101,19 +87,45 @@ impl Code {
         if protected != 0 {
             return Err(JitError::ExecutableMemory(std::io::Error::last_os_error()));
         }
-        Ok(code)
+        Ok(pages)
+    }
+
+    /// The address of the code at `offset`, which `new`'s caller checked
+    /// is below `len`.
+    fn at(&self, offset: usize) -> *const u8 {
+        self.ptr.as_ptr().wrapping_add(offset)
+    }
+}
+
+/// The machine body of a program (see `codegen`), entered with its pinned
+/// context.
+pub(crate) struct MachineCode {
+    pages: Pages,
+    /// The offset of [`Entry::Fresh`], below the code's length.
+    fresh_entry: usize,
+}
+
+impl MachineCode {
+    /// Makes `bytes` executable; [`Entry::Resume`] is at offset 0 and
+    /// [`Entry::Fresh`] at `fresh_entry`.
+    pub(crate) fn new(bytes: &[u8], fresh_entry: usize) -> Result<MachineCode, JitError> {
+        if fresh_entry >= bytes.len() {
+            return Err(JitError::UnboundLabel);
+        }
+        let pages = Pages::new(bytes)?;
+        Ok(MachineCode { pages, fresh_entry })
     }
 
     /// Bytes of machine code.
     pub(crate) fn len(&self) -> usize {
-        self.len
+        self.pages.len
     }
 
     /// Runs the code from `entry` with `ctx`; returns when it leaves, with
     /// the `Status` it left with (the outcome of a service is in the run
     /// `ctx` points to).
     #[inline]
-    pub(crate) fn enter(&self, entry: Entry, ctx: &mut JitContext) -> u32 {
+    pub(super) fn enter(&self, entry: Entry, ctx: &mut JitContext) -> u32 {
         let offset = match entry {
             Entry::Resume => 0,
             Entry::Fresh => self.fresh_entry,
@@ -127,35 +139,53 @@ impl Code {
         // offset and length against them. `ctx.run` points to a live
         // `JitRun` for the whole call.
         unsafe {
-            let native = self.ptr.as_ptr().add(offset);
-            let native: NativeFn = core::mem::transmute::<*mut u8, NativeFn>(native);
+            let native: NativeFn =
+                core::mem::transmute::<*const u8, NativeFn>(self.pages.at(offset));
             native(ctx)
         }
     }
 }
 
-impl Code {
-    /// Runs the lean body with r1, r2 and `packet`; `None` when the
-    /// program has none.
+/// The lean body of a leaf program (see `lean`), a plain function at
+/// offset 0.
+pub(crate) struct LeanCode {
+    pages: Pages,
+}
+
+impl LeanCode {
+    /// Makes `bytes`, a lean body from `codegen::compile_lean`, executable.
+    pub(crate) fn new(bytes: &[u8]) -> Result<LeanCode, JitError> {
+        if bytes.is_empty() {
+            return Err(JitError::UnboundLabel);
+        }
+        Ok(LeanCode {
+            pages: Pages::new(bytes)?,
+        })
+    }
+
+    /// Bytes of machine code.
+    pub(crate) fn len(&self) -> usize {
+        self.pages.len
+    }
+
+    /// Runs the lean body with r1, r2 and `packet`.
     #[inline]
-    pub(crate) fn enter_lean(&self, r1: u64, r2: u64, packet: &[u8]) -> Option<LeanExit> {
-        let offset = self.lean_entry?;
-        // SAFETY: the pages hold code from `codegen::compile`, whose lean
-        // body (at `lean_entry`, checked in bounds by `new`) follows the
-        // System V ABI for `LeanFn`: it saves and restores the
-        // callee-saved registers it writes and the stack pointer, reads
-        // `packet` only at offsets it checked below `packet.len()`, writes
-        // only the stack frame it reserved, at offsets proven inside it
-        // when compiling, and calls nothing.
+    pub(crate) fn enter(&self, r1: u64, r2: u64, packet: &[u8]) -> LeanExit {
+        // SAFETY: the pages hold a lean body from `codegen::compile_lean`,
+        // which starts at offset 0 and follows the System V ABI for
+        // `LeanFn`: it saves and restores the callee-saved registers it
+        // writes and the stack pointer, reads `packet` only at offsets it
+        // checked below `packet.len()`, writes only the stack frame it
+        // reserved, at offsets proven inside it when compiling, and calls
+        // nothing.
         unsafe {
-            let native = self.ptr.as_ptr().add(offset);
-            let native: LeanFn = core::mem::transmute::<*mut u8, LeanFn>(native);
-            Some(native(r1, r2, packet.as_ptr(), packet.len() as u64))
+            let native: LeanFn = core::mem::transmute::<*const u8, LeanFn>(self.pages.at(0));
+            native(r1, r2, packet.as_ptr(), packet.len() as u64)
         }
     }
 }
 
-impl Drop for Code {
+impl Drop for Pages {
     fn drop(&mut self) {
         // SAFETY: unmaps exactly the mapping `new` made; no reference to
         // it outlives `self` (runs borrow the program).

@@ -28,7 +28,7 @@ use visor_isa::{Reg, Size, Source};
 use super::codegen::{CALLEE_SAVED, Codegen, host};
 use super::x64::{AluKind, Gpr, Label, Mem, OperandSize};
 use crate::layout::STACK_FRAME_SIZE;
-use crate::lower::Op;
+use crate::lower::{Op, register_bit};
 
 /// Where the lean body keeps the packet's address (r10's register is
 /// free: r10 is no value in a leaf program).
@@ -40,8 +40,9 @@ pub(super) const PACKET_LEN: Gpr = Gpr::Rbp;
 /// leaf program.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct LeanPlan {
-    /// Guest registers the program names (r0 always: `exit` reads it).
-    used: [bool; Reg::COUNT],
+    /// Guest registers the program names (r0 always: `exit` reads it),
+    /// one bit each ([`Op::registers`]); r10 is no value here.
+    used: u16,
     /// The lowest frame offset any access reaches (0: no stack).
     frame_low: i32,
     /// Whether the program loads from the packet.
@@ -52,11 +53,10 @@ impl LeanPlan {
     /// The plan of `code`, or `None` when it is not a leaf program.
     pub(super) fn of(code: &[Op]) -> Option<LeanPlan> {
         let mut plan = LeanPlan {
-            used: [false; Reg::COUNT],
+            used: register_bit(Reg::R0),
             frame_low: 0,
             packet: false,
         };
-        plan.used[Reg::R0.index()] = true;
         for op in code {
             plan.admit(op)?;
         }
@@ -98,14 +98,15 @@ impl LeanPlan {
             | Op::Ja { .. }
             | Op::Exit => {}
         }
-        for reg in Reg::ALL {
-            if reg != Reg::R10 && op.mentions(reg) {
-                self.used[reg.index()] = true;
-            }
-        }
+        self.used |= op.registers() & !register_bit(Reg::R10);
         // Anything else naming r10 would read or write it as a value.
         let frame_base = matches!(op, Op::Load { .. } | Op::Store { .. });
         (frame_base || !op.mentions(Reg::R10)).then_some(())
+    }
+
+    /// Whether the program names `reg` as a value.
+    fn uses(&self, reg: Reg) -> bool {
+        self.used & register_bit(reg) != 0
     }
 
     /// Records an access of `size` at `base + off`; `None` unless it has
@@ -131,7 +132,7 @@ impl LeanPlan {
             let packet = self.packet && (gpr == PACKET_PTR || gpr == PACKET_LEN);
             let guest = Reg::ALL
                 .into_iter()
-                .any(|reg| reg != Reg::R10 && self.used[reg.index()] && host(reg) == gpr);
+                .any(|reg| self.uses(reg) && host(reg) == gpr);
             packet || guest
         })
     }
@@ -177,7 +178,7 @@ impl Codegen<'_> {
         }
         // r1 arrives in rdi and r2 in rsi, the other way round from where
         // they live (rax is free again).
-        let (r1, r2) = (plan.used[Reg::R1.index()], plan.used[Reg::R2.index()]);
+        let (r1, r2) = (plan.uses(Reg::R1), plan.uses(Reg::R2));
         if r1 {
             self.asm.mov_rr(OperandSize::S64, Gpr::Rax, Gpr::Rdi);
         }
@@ -189,7 +190,7 @@ impl Codegen<'_> {
         }
         for reg in Reg::ALL {
             let zeroed = !matches!(reg, Reg::R1 | Reg::R2 | Reg::R10);
-            if zeroed && plan.used[reg.index()] {
+            if zeroed && plan.uses(reg) {
                 let gpr = host(reg);
                 self.asm.alu_rr(AluKind::Xor, OperandSize::S32, gpr, gpr);
             }

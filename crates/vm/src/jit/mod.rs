@@ -269,35 +269,83 @@ enum MachineSource<'a, 'i, 'r, 'm> {
     Lazy(&'a mut LazyMachine<'r, 'i, 'm>),
 }
 
-/// A program compiled to native code.
+/// A program compiled to native code: the machine body, and for a leaf
+/// program the lean body (see `lean`). A leaf program's runs take the lean
+/// body unless they count instructions, so its machine body is compiled
+/// only when a run first needs it (a budget, a bail, [`run_counted`]),
+/// which halves what compiling it costs.
+///
+/// [`run_counted`]: crate::Interpreter::run_counted
 pub struct JitProgram {
     #[cfg(target_arch = "x86_64")]
-    code: exec::Code,
+    bodies: Bodies,
     #[cfg(not(target_arch = "x86_64"))]
     never: core::convert::Infallible,
 }
 
+/// The native bodies of one program.
+#[cfg(target_arch = "x86_64")]
+struct Bodies {
+    /// Set when compiling, or for a leaf program on first need; `None`
+    /// inside when that later compilation failed (no executable memory):
+    /// the interpreter then runs what the machine body would have.
+    machine: std::sync::OnceLock<Option<exec::MachineCode>>,
+    lean: Option<exec::LeanCode>,
+    blinding: Blinding,
+}
+
+/// The machine body, as [`JitProgram::machine`] hands it out.
+#[cfg(target_arch = "x86_64")]
+pub(crate) type MachineBody = exec::MachineCode;
+/// No host but x86-64 has native code.
+#[cfg(not(target_arch = "x86_64"))]
+pub(crate) type MachineBody = core::convert::Infallible;
+
 impl fmt::Debug for JitProgram {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         #[cfg(target_arch = "x86_64")]
-        return f
-            .debug_struct("JitProgram")
-            .field("code_bytes", &self.code.len())
-            .finish();
+        {
+            let bodies = &self.bodies;
+            let machine = bodies
+                .machine
+                .get()
+                .map(|body| body.as_ref().map(|b| b.len()));
+            let lean = bodies.lean.as_ref().map(exec::LeanCode::len);
+            f.debug_struct("JitProgram")
+                .field("machine_bytes", &machine)
+                .field("lean_bytes", &lean)
+                .finish()
+        }
         #[cfg(not(target_arch = "x86_64"))]
         match self.never {}
     }
 }
 
+#[cfg(target_arch = "x86_64")]
+fn compile_machine(code: &[Op], blinding: Blinding) -> Result<exec::MachineCode, JitError> {
+    let compiled = codegen::compile(code, exec::service_entry(), blinding)?;
+    exec::MachineCode::new(&compiled.bytes, compiled.fresh_entry)
+}
+
 impl JitProgram {
-    /// Compiles lowered `code`.
+    /// Compiles lowered `code`: its lean body if it is a leaf program,
+    /// else its machine body (whose errors are the program's).
     pub(crate) fn compile(code: &[Op], blinding: Blinding) -> Result<JitProgram, JitError> {
         #[cfg(target_arch = "x86_64")]
         {
-            let compiled = codegen::compile(code, exec::service_entry(), blinding)?;
-            let (fresh, lean) = (compiled.fresh_entry, compiled.lean_entry);
+            let lean = codegen::compile_lean(code, blinding)
+                .map(|bytes| exec::LeanCode::new(&bytes))
+                .transpose()?;
+            let machine = std::sync::OnceLock::new();
+            if lean.is_none() {
+                let _ = machine.set(Some(compile_machine(code, blinding)?));
+            }
             Ok(JitProgram {
-                code: exec::Code::new(&compiled.bytes, fresh, lean)?,
+                bodies: Bodies {
+                    machine,
+                    lean,
+                    blinding,
+                },
             })
         }
         #[cfg(not(target_arch = "x86_64"))]
@@ -309,6 +357,26 @@ impl JitProgram {
         }
     }
 
+    /// The machine body of `code` (the ops this was compiled from),
+    /// compiled now if this is its first use; `None` when that failed,
+    /// and the interpreter runs the program instead. A lean body compiled
+    /// from the same ops, so the machine body's code generation succeeds
+    /// too: only executable memory can fail it.
+    #[inline]
+    pub(crate) fn machine(&self, code: &[Op]) -> Option<&MachineBody> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let bodies = &self.bodies;
+            let compile = || compile_machine(code, bodies.blinding).ok();
+            bodies.machine.get_or_init(compile).as_ref()
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = code;
+            match self.never {}
+        }
+    }
+
     /// Runs the lean body from r1, r2 and the packet of
     /// `LD_ABS`/`LD_IND`; returns r0, or `None` when there is no lean
     /// body or it bailed (having had no effect: run the program again on
@@ -317,7 +385,7 @@ impl JitProgram {
     pub(crate) fn run_lean(&self, r1: u64, r2: u64, packet: &[u8]) -> Option<u64> {
         #[cfg(target_arch = "x86_64")]
         {
-            let exit = self.code.enter_lean(r1, r2, packet)?;
+            let exit = self.bodies.lean.as_ref()?.enter(r1, r2, packet);
             (exit.bailed == 0).then_some(exit.r0)
         }
         #[cfg(not(target_arch = "x86_64"))]
@@ -327,55 +395,50 @@ impl JitProgram {
         }
     }
 
-    /// Runs the machine's program natively from its first instruction.
+    /// Runs the machine's program natively from its first instruction
+    /// (in the interpreter when there is no machine body).
     pub(crate) fn execute(&self, machine: &mut Machine<'_, '_, '_>) -> Result<End, Stop> {
-        #[cfg(target_arch = "x86_64")]
-        {
-            let mut ctx = JitContext::new();
-            to_native(&mut ctx, machine);
-            let end_pc = machine.code.len();
-            let mut run = JitRun {
-                machine: MachineSource::Ready(machine),
-                outcome: None,
-            };
-            let left = self.enter(Entry::Resume, &mut ctx, &mut run);
-            let end = ctx.end(left, run.outcome, end_pc);
-            // A native exit leaves only r0 and the budget to copy back.
-            if let Ok(End::Exit(r0)) = end {
-                machine.regs[visor_isa::Reg::R0] = r0;
-                machine.remaining = ctx.remaining;
-            }
-            end
+        let Some(body) = self.machine(machine.code) else {
+            return machine.execute_from(0);
+        };
+        let mut ctx = JitContext::new();
+        to_native(&mut ctx, machine);
+        let end_pc = machine.code.len();
+        let mut run = JitRun {
+            machine: MachineSource::Ready(machine),
+            outcome: None,
+        };
+        let left = enter(body, Entry::Resume, &mut ctx, &mut run);
+        let end = ctx.end(left, run.outcome, end_pc);
+        // A native exit leaves only r0 and the budget to copy back.
+        if let Ok(End::Exit(r0)) = end {
+            machine.regs[visor_isa::Reg::R0] = r0;
+            machine.remaining = ctx.remaining;
         }
-        #[cfg(not(target_arch = "x86_64"))]
-        {
-            let _ = machine;
-            match self.never {}
+        end
+    }
+}
+
+/// Runs `body` from `entry` with `ctx` and `run`; returns how it left.
+#[inline]
+fn enter(
+    body: &MachineBody,
+    entry: Entry,
+    ctx: &mut JitContext,
+    run: &mut JitRun<'_, '_, '_, '_>,
+) -> Status {
+    #[cfg(target_arch = "x86_64")]
+    {
+        ctx.run = (&raw mut *run).cast();
+        match body.enter(entry, ctx) {
+            left if left == Status::Exited as u32 => Status::Exited,
+            _ => Status::Leave,
         }
     }
-
-    /// Runs the code from `entry` with `ctx` and `run`; returns how it
-    /// left.
-    #[inline]
-    fn enter(
-        &self,
-        entry: Entry,
-        ctx: &mut JitContext,
-        run: &mut JitRun<'_, '_, '_, '_>,
-    ) -> Status {
-        #[cfg(target_arch = "x86_64")]
-        {
-            ctx.run = (&raw mut *run).cast();
-            match self.code.enter(entry, ctx) {
-                left if left == Status::Exited as u32 => Status::Exited,
-                _ => Status::Leave,
-            }
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        {
-            let _ = (entry, ctx, run);
-            match self.never {}
-        }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (entry, ctx, run);
+        match *body {}
     }
 }
 
@@ -437,13 +500,13 @@ impl NativeContext {
         NativeContext(Box::new(JitContext::new()))
     }
 
-    /// Runs `program` natively from `start`; `lazy` builds the machine
+    /// Runs `body` natively from `start`; `lazy` builds the machine
     /// if native code calls into Rust. Returns how it ended and the
     /// budget left.
     #[inline]
     pub(crate) fn run(
         &mut self,
-        program: &JitProgram,
+        body: &MachineBody,
         start: NativeStart,
         lazy: &mut LazyMachine<'_, '_, '_>,
     ) -> (Result<End, Stop>, u64) {
@@ -460,7 +523,7 @@ impl NativeContext {
             machine: MachineSource::Lazy(lazy),
             outcome: None,
         };
-        let left = program.enter(Entry::Fresh, ctx, &mut run);
+        let left = enter(body, Entry::Fresh, ctx, &mut run);
         let end = ctx.end(left, run.outcome, end_pc);
         if lazy.is_built() {
             // The machine may have mapped more (deeper frames,

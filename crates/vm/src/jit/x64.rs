@@ -173,6 +173,16 @@ pub(crate) struct Assembler {
 pub(crate) struct UnboundLabel;
 
 impl Assembler {
+    /// An assembler with room for `code_bytes` of code and `labels`
+    /// labels and jumps, so that emitting seldom grows a buffer.
+    pub(crate) fn with_capacity(code_bytes: usize, labels: usize) -> Assembler {
+        Assembler {
+            code: Vec::with_capacity(code_bytes),
+            labels: Vec::with_capacity(labels),
+            fixups: Vec::with_capacity(labels),
+        }
+    }
+
     pub(crate) fn new_label(&mut self) -> Label {
         self.labels.push(None);
         Label(self.labels.len() - 1)
