@@ -959,8 +959,12 @@ impl<'a> Analyzer<'a> {
                 }
                 None => false,
             },
+            // Only a whole pointer is null or not: its low half may be 0
+            // (visor-vm's context sits at 2^32).
             (Value::Ptr(p), Value::Scalar(z)) | (Value::Scalar(z), Value::Ptr(p))
-                if z.as_const() == Some(0) && matches!(cond, JmpCond::Eq | JmpCond::Ne) =>
+                if z.as_const() == Some(0)
+                    && matches!(cond, JmpCond::Eq | JmpCond::Ne)
+                    && width == Width::W64 =>
             {
                 let is_null = (cond == JmpCond::Eq) == taken;
                 null_check(state, p, is_null)

@@ -327,6 +327,15 @@ fn a_rejection_after_widening_is_decided_again_by_unrolling() {
 }
 
 #[test]
+fn a_pointers_low_half_may_be_zero() {
+    // Found by the soundness test: a 32-bit comparison is no null check.
+    rejects(
+        "r4 = 0\nif w4 != w1 goto +1\nr0 = *(u8 *)(r10 - 513)\nr0 = 0\nexit",
+        Category::OutOfBounds,
+    );
+}
+
+#[test]
 fn both_branches_are_refined() {
     // r0 in [0, 255]; after `if r0 > 7` the fall-through keeps 0..=7,
     // so a stack index derived from it stays inside 8 bytes.
