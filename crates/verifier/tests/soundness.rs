@@ -3,6 +3,8 @@
 //! accepts never hit a memory error, run off the end, or fail otherwise
 //! in visor-vm's interpreter on random input.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use proptest::prelude::*;
 use visor_isa::{AluOp, Insn, JmpCond, Program, Reg, Size, Source, Width};
 use visor_verifier::{VerifyEnv, verify};
@@ -100,7 +102,6 @@ fn insn() -> impl Strategy<Value = Insn> {
 }
 
 fn program(body: Vec<Insn>, seeds: [i32; 5]) -> Option<Program> {
-    let len = body.len();
     // r0 and r2..r5 start as constants (r1 stays the context).
     let mut insns: Vec<Insn> = [0u8, 2, 3, 4, 5]
         .into_iter()
@@ -112,28 +113,22 @@ fn program(body: Vec<Insn>, seeds: [i32; 5]) -> Option<Program> {
             src: Source::Imm(imm),
         })
         .collect();
-    insns.extend(body.into_iter().enumerate().map(|(i, insn)| match insn {
-        // Keep jumps inside the program, onto the final `exit` at most.
-        Insn::Jump {
-            width,
-            cond,
-            dst,
-            src,
-            off,
-        } => {
-            let room = (len - i) as i16;
-            Insn::Jump {
-                width,
-                cond,
-                dst,
-                src,
-                off: off.min(room),
-            }
-        }
-        other => other,
-    }));
+    // Keep jumps inside the program, onto the final `exit` at most.
+    insns.extend(shorten_jumps(body, 1));
     insns.push(Insn::Exit);
     Program::new(insns).ok()
+}
+
+/// `body` with each forward jump landing at most `past` slots after its
+/// last instruction.
+fn shorten_jumps(mut body: Vec<Insn>, past: usize) -> Vec<Insn> {
+    let len = body.len();
+    for (i, insn) in body.iter_mut().enumerate() {
+        if let Insn::Jump { off, .. } = insn {
+            *off = (*off).min((len + past - 1 - i) as i16);
+        }
+    }
+    body
 }
 
 /// `program`'s body run `laps` times by a counted loop on r9 (which the
@@ -141,22 +136,7 @@ fn program(body: Vec<Insn>, seeds: [i32; 5]) -> Option<Program> {
 /// The body's forward jumps land at most on the step.
 fn looped(body: Vec<Insn>, seeds: [i32; 5], laps: i32) -> Option<Program> {
     let len = body.len();
-    let body = body.into_iter().enumerate().map(|(i, insn)| match insn {
-        Insn::Jump {
-            width,
-            cond,
-            dst,
-            src,
-            off,
-        } => Insn::Jump {
-            width,
-            cond,
-            dst,
-            src,
-            off: off.min((len - 1 - i) as i16),
-        },
-        other => other,
-    });
+    let body = shorten_jumps(body, 0);
     let mut insns = vec![Insn::Alu {
         width: Width::W64,
         op: AluOp::Mov,
@@ -181,9 +161,9 @@ fn looped(body: Vec<Insn>, seeds: [i32; 5], laps: i32) -> Option<Program> {
     program(insns, seeds)
 }
 
-/// Accepted programs run, to see that the property is not vacuous.
-static ACCEPTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-static ACCEPTED_LOOPS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+/// Accepted programs that ran, straight and in loops.
+static ACCEPTED: AtomicUsize = AtomicUsize::new(0);
+static ACCEPTED_LOOPS: AtomicUsize = AtomicUsize::new(0);
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
@@ -194,16 +174,8 @@ proptest! {
         seeds in prop::array::uniform5(-16i32..16),
         input in prop::collection::vec(any::<u8>(), MEMORY),
     ) {
-        let Some(program) = program(body, seeds) else { return Ok(()) };
         let env = VerifyEnv::new(None);
-        if verify(&program, &env).is_err() {
-            return Ok(());
-        }
-        let accepted = ACCEPTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-        if accepted.is_multiple_of(250) {
-            println!("{accepted} accepted programs ran cleanly so far");
-        }
-        runs_cleanly(&program, input)?;
+        if_accepted_runs_cleanly(program(body, seeds), &env, input, &ACCEPTED, "programs")?;
     }
 
     #[test]
@@ -213,25 +185,34 @@ proptest! {
         laps in 1i32..300,
         input in prop::collection::vec(any::<u8>(), MEMORY),
     ) {
-        let Some(program) = looped(body, seeds, laps) else { return Ok(()) };
         // Branches in a loop the walk cannot prune double its paths each
         // lap: such programs are given up early.
         let env = VerifyEnv {
             budget: 50_000,
             ..VerifyEnv::new(None)
         };
-        if verify(&program, &env).is_err() {
-            return Ok(());
-        }
-        let accepted = ACCEPTED_LOOPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-        if accepted.is_multiple_of(100) {
-            println!("{accepted} accepted loops ran cleanly so far");
-        }
-        runs_cleanly(&program, input)?;
+        if_accepted_runs_cleanly(looped(body, seeds, laps), &env, input, &ACCEPTED_LOOPS, "loops")?;
     }
 }
 
-fn runs_cleanly(program: &Program, mut memory: Vec<u8>) -> Result<(), TestCaseError> {
+/// If `env` accepts `program`, runs it in the interpreter on `memory`,
+/// which must go without error; counts the programs that ran, in
+/// `accepted`, to see that the property is not vacuous.
+fn if_accepted_runs_cleanly(
+    program: Option<Program>,
+    env: &VerifyEnv,
+    mut memory: Vec<u8>,
+    accepted: &AtomicUsize,
+    what: &str,
+) -> Result<(), TestCaseError> {
+    let Some(program) = program.filter(|p| verify(p, env).is_ok()) else {
+        return Ok(());
+    };
+    let count = accepted.fetch_add(1, Ordering::Relaxed) + 1;
+    if count.is_multiple_of(250) {
+        println!("{count} accepted {what} ran cleanly so far");
+    }
+    let program = &program;
     let interpreter = visor_vm::Interpreter::new(program, visor_vm::Helpers::new())
         .expect("the interpreter takes verified programs");
     let outcome = interpreter.run(&mut memory);
