@@ -40,6 +40,38 @@ fn frozen_bytes(bytes: &[u8], at: usize, size: usize) -> Target {
     Target::Frozen(value)
 }
 
+/// The regions one load, store, atomic or helper's memory argument
+/// reached, over every path the analysis took to it: what a JIT may
+/// rely on when it drops the access's run-time checks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Reached(u16);
+
+impl Reached {
+    fn add(&mut self, kind: PtrKind) {
+        self.0 |= 1 << Reached::index(kind);
+    }
+
+    /// Whether every path reached the packet through `data` or a pointer
+    /// derived from it (and nothing else).
+    pub fn packet_only(self) -> bool {
+        self.0 == 1 << Reached::index(PtrKind::Packet { id: 0 })
+    }
+
+    fn index(kind: PtrKind) -> u32 {
+        match kind {
+            PtrKind::Ctx => 0,
+            PtrKind::Stack { .. } => 1,
+            PtrKind::Packet { .. } => 2,
+            PtrKind::PacketMeta => 3,
+            PtrKind::MapValue { .. } => 4,
+            PtrKind::Mem { .. } => 5,
+            PtrKind::Socket { .. } => 6,
+            // Rejected when accessed; counted apart all the same.
+            _ => 7,
+        }
+    }
+}
+
 /// Whether an access reads or writes.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Use {
@@ -69,6 +101,9 @@ impl Analyzer<'_> {
         size: u64,
         access: Use,
     ) -> Result<Target, Rejection> {
+        if let Value::Ptr(p) = value {
+            self.reached[pc].add(p.kind);
+        }
         let reject = |category, message: String| Err(self.reject(pc, state, category, message));
         let p = match value {
             Value::Ptr(p) => p,

@@ -85,6 +85,8 @@ pub(crate) struct Analyzer<'a> {
     /// For each conditional jump: whether falling through, and jumping,
     /// happened on some path.
     outcomes: Vec<[bool; 2]>,
+    /// Per slot, the regions its memory access reached.
+    pub(crate) reached: Vec<crate::access::Reached>,
     /// The current path's steps since its last stored state.
     segment: Vec<Step>,
     /// The constant-offset stack access of the step being taken.
@@ -120,6 +122,7 @@ impl<'a> Analyzer<'a> {
             stack_depth: vec![0; cfg.functions.len()],
             log: log.then(String::new),
             outcomes: vec![[false; 2]; cfg.insns.len()],
+            reached: vec![Default::default(); cfg.insns.len()],
             segment: Vec::new(),
             stack_access: None,
             widen,
@@ -503,7 +506,10 @@ impl<'a> Analyzer<'a> {
                 self.write_dst(pc, &state, dst)?;
                 self.mark_alu_operands(&state, op, dst, src);
                 let value = self.alu(pc, &mut state, width, op, dst, src)?;
-                state.set(dst, value);
+                match (width, op, src) {
+                    (Width::W64, AluOp::Mov, Source::Reg(src)) => state.copy(dst, src),
+                    _ => state.set(dst, value),
+                }
             }
             Insn::Neg { width, dst } => {
                 self.write_dst(pc, &state, dst)?;
@@ -651,6 +657,9 @@ impl<'a> Analyzer<'a> {
                 }
                 (Width::W32, _) => Value::Scalar(Scalar::of_size(4)),
             });
+        }
+        if let Some(end) = packet_end_sum(state, width, op, dst, src) {
+            return Ok(end);
         }
         if let AluOp::Movsx(size) = op {
             let Value::Scalar(s) = rhs else {
@@ -952,9 +961,10 @@ impl<'a> Analyzer<'a> {
             (Value::Scalar(a), Value::Scalar(b)) => match a.refine(cond, width, &b, taken) {
                 Some((a, b)) => {
                     if let Some(src) = src {
-                        state.set(src, Value::Scalar(b));
+                        state.narrow(src, Value::Scalar(b));
                     }
-                    state.set(dst, Value::Scalar(a));
+                    state.narrow(dst, Value::Scalar(a));
+                    state.learn_packet_len();
                     true
                 }
                 None => false,
@@ -993,6 +1003,7 @@ impl<'a> Analyzer<'a> {
         };
         if state.frames.len() > 1 {
             let frame = state.frames.pop().expect("more than one frame");
+            state.forget_packet_len();
             if let Value::Ptr(Pointer {
                 kind: PtrKind::Stack { frame: f },
                 ..
@@ -1121,6 +1132,18 @@ fn strictly_comparable(cond: JmpCond, width: Width, lhs: Value, rhs: Value) -> b
         (Value::Ptr(_), Value::Ptr(_)) => packet(lhs) && packet(rhs) && width == Width::W64,
         _ => true,
     }
+}
+
+/// `data + len` (or `len + data`), where `len` is the packet's length:
+/// `data_end`.
+fn packet_end_sum(state: &State, width: Width, op: AluOp, dst: Reg, src: Source) -> Option<Value> {
+    let Source::Reg(src) = src else {
+        return None;
+    };
+    let data = |reg: Reg| matches!(state.reg(reg), Value::Ptr(Pointer { kind: PtrKind::Packet { id: 0 }, off }) if off.as_const() == Some(0));
+    let sum = (data(dst) && state.is_packet_len(src)) || (state.is_packet_len(dst) && data(src));
+    (sum && width == Width::W64 && op == AluOp::Add)
+        .then(|| Value::Ptr(Pointer::new(PtrKind::PacketEnd, 0)))
 }
 
 /// Comparisons of packet pointers with `data_end` (or metadata pointers

@@ -55,6 +55,7 @@ impl Analyzer<'_> {
         }
         let depth = state.frames.len();
         regs[Reg::R10.index()] = Value::Ptr(Pointer::new(PtrKind::Stack { frame: depth }, 0));
+        state.forget_packet_len();
         state.frames.push(Frame {
             regs,
             stack: Stack::default(),
@@ -299,9 +300,8 @@ impl Analyzer<'_> {
                 Value::Ptr(Pointer::new(PtrKind::MemOrNull { size, id }, 0))
             }
         };
-        let frame = state.frame_mut();
         for reg in ARG_REGS {
-            frame.regs[reg.index()] = Value::Uninit;
+            state.set(reg, Value::Uninit);
         }
         if helpers::changes_packet(id) {
             invalidate_packet(&mut state);

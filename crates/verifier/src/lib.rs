@@ -40,6 +40,16 @@
 //! `tests/soundness.rs` runs random accepted programs in visor-vm's
 //! interpreter. `examples/verify_timed.rs` times each program of objects.
 //!
+//! # Programs on a buffer
+//!
+//! visor-vm runs plain programs on a byte buffer: r1 its address, r2 its
+//! length. [`state::State::buffer_entry`] is that entry: the buffer is
+//! the packet (`data`), and r2, with every 64-bit copy of it, is known to
+//! be its length, so comparing it with a number proves that many bytes
+//! present and `data + len` is `data_end`. [`Findings::reached`] says
+//! which regions each access reached on every path: visor-vm's JIT runs
+//! accesses that only ever reached the buffer without run-time checks.
+//!
 //! # Decisions
 //!
 //! - Privileges: the defaults follow a privileged loader (no pointer
@@ -95,6 +105,7 @@ pub mod scalar;
 pub mod state;
 pub mod tnum;
 
+pub use access::Reached;
 pub use diagnostic::{Category, Rejection, SourceLine};
 pub use report::{ProgramReport, Report, object_env, verify_object, verify_object_logged};
 pub use scalar::Scalar;
@@ -202,6 +213,8 @@ pub struct Findings {
     /// Conditional jumps one of whose outcomes never happens, as
     /// `(slot, taken)`: dead code the compiler (or the author) left.
     pub dead_branches: Vec<(usize, bool)>,
+    /// The slots that access memory, with the regions they reached.
+    pub reached: Vec<(usize, Reached)>,
 }
 
 /// Verifies `program` against `env`.
@@ -280,6 +293,13 @@ fn run(
     Ok(Findings {
         stats,
         dead_branches: analyzer.dead_branches(),
+        reached: analyzer
+            .reached
+            .iter()
+            .enumerate()
+            .filter(|(_, reached)| **reached != Reached::default())
+            .map(|(pc, reached)| (pc, *reached))
+            .collect(),
     })
 }
 

@@ -581,6 +581,11 @@ pub struct State {
     pub packet_bases: BTreeMap<u32, PacketBase>,
     /// The next id for a pointer that may be null.
     pub next_id: u32,
+    /// Registers of the running frame that hold exactly the packet's
+    /// length, one bit each ([`State::buffer_entry`]'s r2 and its copies):
+    /// comparing one with a number proves packet bytes present, and adding
+    /// one to `data` gives `data_end`.
+    pub packet_len_regs: u16,
 }
 
 impl State {
@@ -600,7 +605,22 @@ impl State {
             meta_min: 0,
             packet_bases: BTreeMap::new(),
             next_id: 1,
+            packet_len_regs: 0,
         }
+    }
+
+    /// Entry of a program run on a plain buffer, as visor-vm runs one:
+    /// `r1` points at the buffer's first byte, `r2` is its length (below
+    /// 2^32), and the buffer is the packet (no context).
+    pub fn buffer_entry() -> State {
+        let mut state = State::entry();
+        state.set(
+            Reg::R1,
+            Value::Ptr(Pointer::new(PtrKind::Packet { id: 0 }, 0)),
+        );
+        state.set(Reg::R2, Value::Scalar(Scalar::of_size(4)));
+        state.packet_len_regs = crate::cfg::bit(Reg::R2);
+        state
     }
 
     pub fn frame(&self) -> &Frame {
@@ -620,7 +640,43 @@ impl State {
     }
 
     pub fn set(&mut self, reg: Reg, value: Value) {
+        self.packet_len_regs &= !crate::cfg::bit(reg);
         self.frame_mut().regs[reg.index()] = value;
+    }
+
+    /// `reg` holds the same value, now known better (a comparison refined
+    /// it): what else it is known to be stays.
+    pub fn narrow(&mut self, reg: Reg, value: Value) {
+        self.frame_mut().regs[reg.index()] = value;
+    }
+
+    /// `dst = src`, 64 bits: a copy of the packet's length is one too.
+    pub fn copy(&mut self, dst: Reg, src: Reg) {
+        let is_len = self.is_packet_len(src);
+        self.set(dst, self.reg(src));
+        if is_len {
+            self.packet_len_regs |= crate::cfg::bit(dst);
+        }
+    }
+
+    /// Whether `reg` holds exactly the packet's length.
+    pub fn is_packet_len(&self, reg: Reg) -> bool {
+        self.packet_len_regs & crate::cfg::bit(reg) != 0
+    }
+
+    /// Registers of a frame just entered or left hold no length.
+    pub fn forget_packet_len(&mut self) {
+        self.packet_len_regs = 0;
+    }
+
+    /// What the registers holding the packet's length are now known to be
+    /// at least, packet bytes are known present.
+    pub fn learn_packet_len(&mut self) {
+        for reg in Reg::ALL {
+            if let (true, Value::Scalar(len)) = (self.is_packet_len(reg), self.reg(reg)) {
+                self.packet_min = self.packet_min.max(len.umin);
+            }
+        }
     }
 
     /// Applies `f` to every register and spilled value of every frame.
@@ -644,6 +700,7 @@ impl State {
         let mut ids = IdMap::default();
         let frames = self.frames.iter().zip(&other.frames).zip(precise);
         self.frames.len() == other.frames.len()
+            && self.packet_len_regs & !other.packet_len_regs == 0
             && self.packet_min <= other.packet_min
             && self.meta_min <= other.meta_min
             && frames.clone().all(|((a, b), marks)| {
@@ -702,6 +759,7 @@ impl State {
             && self.packet_bases == other.packet_bases
             && self.packet_min == other.packet_min
             && self.meta_min == other.meta_min
+            && self.packet_len_regs == other.packet_len_regs
     }
 
     /// The registers other than `Uninit`, as `r1=ctx r10=fp`.

@@ -395,3 +395,50 @@ fn return_values_follow_the_program_type() {
     );
     assert_eq!(check("r0 = 1\nexit", ProgramType::CgroupSkb), Ok(()));
 }
+
+/// Verifies `text` as visor-vm runs a program on a buffer (r1 = the
+/// buffer, r2 = its length); the slots whose every access was to the
+/// buffer, or the rejection's category.
+#[track_caller]
+fn on_buffer(text: &str) -> Result<Vec<usize>, Category> {
+    let program = assemble(text, Syntax::Llvm).expect("test program assembles");
+    let entry = crate::state::State::buffer_entry();
+    let (result, _) = crate::verify_from(&program, &VerifyEnv::new(None), entry, false);
+    let findings = result.map_err(|r| {
+        eprintln!("{r}");
+        r.category
+    })?;
+    let packet = findings.reached.iter().filter(|(_, r)| r.packet_only());
+    Ok(packet.map(|(pc, _)| *pc).collect())
+}
+
+#[test]
+fn a_buffer_s_length_proves_its_bytes_present() {
+    // Compared with a number, as `if (len < 16) return 0;` compiles.
+    let compared = "r0 = 0\nif r2 < 16 goto +2\nr0 = *(u64 *)(r1 + 8)\n*(u64 *)(r1 + 0) = r0\nexit";
+    assert_eq!(on_buffer(compared), Ok(vec![2, 3]));
+    // A copy of the length is the length; signed comparisons too.
+    let copied = "r0 = 0\nr3 = r2\nif r3 s< 4 goto +1\nr0 = *(u32 *)(r1 + 0)\nexit";
+    assert_eq!(on_buffer(copied), Ok(vec![3]));
+    // `data + len` is `data_end`.
+    let end = "r0 = 0\nr2 += r1\nr3 = r1\nr3 += 2\nif r3 > r2 goto +1\nr0 = *(u16 *)(r1 + 0)\nexit";
+    assert_eq!(on_buffer(end), Ok(vec![5]));
+    // A loop over the buffer, once its length is checked.
+    let looped = "r0 = 0\nif r2 < 64 goto +5\nr3 = 0\nr4 = *(u64 *)(r1 + 0)\nr1 += 8\nr3 += 1\nif r3 != 8 goto -4\nexit";
+    assert_eq!(on_buffer(looped), Ok(vec![3]));
+}
+
+#[test]
+fn a_changed_length_proves_nothing() {
+    let unchecked = "r0 = *(u8 *)(r1 + 0)\nexit";
+    assert_eq!(on_buffer(unchecked), Err(Category::PacketBounds));
+    let too_short = "r0 = 0\nif r2 < 3 goto +1\nr0 = *(u32 *)(r1 + 0)\nexit";
+    assert_eq!(on_buffer(too_short), Err(Category::PacketBounds));
+    let changed = "r0 = 0\nr2 += 0\nif r2 < 8 goto +1\nr0 = *(u8 *)(r1 + 0)\nexit";
+    assert_eq!(on_buffer(changed), Err(Category::PacketBounds));
+    let overwritten = "r0 = 0\nr3 = r2\nr3 = 100\nif r3 < 8 goto +1\nr0 = *(u8 *)(r1 + 0)\nexit";
+    assert_eq!(on_buffer(overwritten), Err(Category::PacketBounds));
+    // The other way round: the branch where the length is short.
+    let inverted = "r0 = 0\nif r2 >= 8 goto +1\nr0 = *(u8 *)(r1 + 0)\nexit";
+    assert_eq!(on_buffer(inverted), Err(Category::PacketBounds));
+}

@@ -10,7 +10,7 @@ use crate::context::{ContextKind, RunContext};
 use crate::error::VmError;
 use crate::helpers::{HelperOutcome, Helpers, LoopCall};
 use crate::hot::Decoded;
-use crate::jit::{Blinding, HostRegion, JitError, JitProgram};
+use crate::jit::{Blinding, BufferProof, HostRegion, JitError, JitProgram, LeanInput, LeanMemory};
 use crate::layout::{MAX_FRAMES, RegionId, STACK_FRAME_SIZE, frame_pointer};
 use crate::lower::{Names, Op, lower};
 use crate::maps::ProgramMaps;
@@ -35,6 +35,10 @@ pub struct Interpreter {
     /// Native code for the same ops, when [`Interpreter::with_jit`] made
     /// it: runs then execute it instead of the dispatch loop.
     jit: Option<JitProgram>,
+    /// For a leaf program over its input buffer, the accesses
+    /// visor-verifier proved inside the buffer (the JIT's lean body
+    /// leaves them unchecked).
+    buffer_proof: Option<BufferProof>,
 }
 
 impl Interpreter {
@@ -71,6 +75,7 @@ impl Interpreter {
         )?;
         Ok(Interpreter {
             hot: code.iter().map(Decoded::of).collect(),
+            buffer_proof: BufferProof::of(program, &code),
             code,
             helpers,
             budget: None,
@@ -85,7 +90,7 @@ impl Interpreter {
     /// On failure (no JIT for this host) nothing changes: runs stay in the
     /// interpreter.
     pub fn compile_jit(&mut self) -> Result<(), JitError> {
-        self.jit = Some(JitProgram::compile(&self.code, Blinding::On)?);
+        self.jit = Some(self.compile(Blinding::On)?);
         Ok(())
     }
 
@@ -93,8 +98,12 @@ impl Interpreter {
     /// are encoded as they are, which makes instructions with immediates
     /// a little faster. Never for programs from someone else.
     pub fn compile_trusted_jit(&mut self) -> Result<(), JitError> {
-        self.jit = Some(JitProgram::compile(&self.code, Blinding::Off)?);
+        self.jit = Some(self.compile(Blinding::Off)?);
         Ok(())
+    }
+
+    fn compile(&self, blinding: Blinding) -> Result<JitProgram, JitError> {
+        JitProgram::compile(&self.code, blinding, self.buffer_proof.as_ref())
     }
 
     /// [`Interpreter::compile_jit`], by value. Every immediate of the
@@ -110,6 +119,13 @@ impl Interpreter {
     pub fn with_trusted_jit(mut self) -> Result<Interpreter, JitError> {
         self.compile_trusted_jit()?;
         Ok(self)
+    }
+
+    /// The slots whose loads and stores visor-verifier proved inside the
+    /// input buffer (r1 its address, r2 its length), for a leaf program;
+    /// the JIT's lean body runs them unchecked. Empty for other programs.
+    pub fn proven_buffer_slots(&self) -> &[usize] {
+        self.buffer_proof.as_ref().map_or(&[], BufferProof::slots)
     }
 
     /// Whether runs execute native code ([`Interpreter::with_jit`]).
@@ -146,8 +162,8 @@ impl Interpreter {
     }
 
     /// Runs with a context and packet mapped as `input` says. Returns r0.
-    pub fn run_with(&self, input: RunInput<'_>) -> Result<u64, VmError> {
-        if let Some(r0) = self.run_lean(&input) {
+    pub fn run_with(&self, mut input: RunInput<'_>) -> Result<u64, VmError> {
+        if let Some(r0) = self.run_lean(&mut input) {
             return Ok(r0);
         }
         self.run_counted(input).map(|finished| finished.r0)
@@ -157,14 +173,17 @@ impl Interpreter {
     /// a leaf and has no budget, whose instructions only the full path
     /// counts: r0, or `None` when the run must take the full path.
     #[inline]
-    pub(crate) fn run_lean(&self, input: &RunInput<'_>) -> Option<u64> {
+    pub(crate) fn run_lean(&self, input: &mut RunInput<'_>) -> Option<u64> {
         if self.budget.is_some() {
             return None;
         }
         let jit = self.jit.as_ref()?;
-        let packet = input.ld_abs_packet()?;
+        let memory = match jit.lean_memory()? {
+            LeanMemory::Buffer { .. } => LeanInput::Buffer(input.host_regions()?.context),
+            LeanMemory::Nothing | LeanMemory::Packet => LeanInput::Packet(input.ld_abs_packet()?),
+        };
         let (r1, r2) = input.arguments();
-        jit.run_lean(r1, r2, packet)
+        jit.run_lean(r1, r2, memory)
     }
 
     /// Runs like [`Interpreter::run_with`], and also counts the
@@ -486,6 +505,67 @@ impl<'a> RunInput<'a> {
             (PacketSource::Separate(packet), _) => packet.bytes(),
             (PacketSource::Context | PacketSource::None, _) => &[],
         })
+    }
+
+    /// Runs `op` on the input's own bytes when it is a load or store that
+    /// lies wholly inside a plain context (what a session's first stretch
+    /// does before any [`Memory`] exists), with `Machine::step`'s results;
+    /// `false` for anything else, which the machine then runs: other
+    /// regions, faults, a read-only context's stores, served contexts.
+    #[inline]
+    pub(crate) fn buffer_access(&mut self, op: &Op, regs: &mut Registers) -> bool {
+        let (None, Some(context)) = (&self.served, &mut self.context) else {
+            return false;
+        };
+        let len = context.len() as u64;
+        let inside = |base: u64, off: i16, size: Size| {
+            let at = address(base, off).wrapping_sub(RegionId::CONTEXT.addr(0));
+            let end = at
+                .checked_add(size.bytes() as u64)
+                .filter(|&end| end <= len)?;
+            Some(at as usize..end as usize)
+        };
+        match *op {
+            Op::Load {
+                size,
+                signed,
+                dst,
+                src,
+                off,
+            } => {
+                let Some(range) = inside(regs[src], off, size) else {
+                    return false;
+                };
+                let mut le = [0; 8];
+                le[..size.bytes()].copy_from_slice(&context.bytes()[range]);
+                let value = u64::from_le_bytes(le);
+                regs[dst] = if signed {
+                    semantics::sign_extend(value, size_bits(size)) as u64
+                } else {
+                    value
+                };
+                true
+            }
+            Op::Store {
+                size,
+                dst,
+                off,
+                src,
+            } => {
+                let value = match src {
+                    Source::Reg(reg) => regs[reg],
+                    Source::Imm(imm) => i64::from(imm) as u64,
+                };
+                let (Some(range), Some(bytes)) =
+                    (inside(regs[dst], off, size), context.bytes_mut())
+                else {
+                    return false;
+                };
+                bytes[range].copy_from_slice(&value.to_le_bytes()[..size.bytes()]);
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Maps the regions.

@@ -22,9 +22,11 @@
 //! no native context at all (see `jit::lean`).
 //!
 //! Without a JIT, a run starts with the ops that touch registers only
-//! (`hot::run`), before any memory exists; where they stop, at an `exit`
-//! the run is over, and at anything else the `Memory` and machine are
-//! built and take over with the registers and budget as they are.
+//! (`hot::run`) and the loads and stores that land inside a plain context
+//! (`RunInput::buffer_access`, on the input's own bytes), before any
+//! memory exists; where they stop, at an `exit` the run is over, and at
+//! anything else the `Memory` and machine are built and take over with
+//! the registers and budget as they are (and the bytes as stored).
 //!
 //! Results, errors and instruction counts are those of
 //! [`Interpreter::run_counted`] on the same input.
@@ -86,8 +88,8 @@ impl<'p> Session<'p> {
     /// The error is boxed, as inside the interpreter: errors are rare, and
     /// a small result is what makes a run cost a few nanoseconds.
     #[inline]
-    pub fn run(&mut self, input: RunInput<'_>) -> Result<u64, Box<VmError>> {
-        if let Some(r0) = self.program.run_lean(&input) {
+    pub fn run(&mut self, mut input: RunInput<'_>) -> Result<u64, Box<VmError>> {
+        if let Some(r0) = self.program.run_lean(&mut input) {
             return Ok(r0);
         }
         self.run_counted(input).map(|finished| finished.r0)
@@ -139,12 +141,13 @@ impl<'p> Session<'p> {
     }
 
     /// A run without native code (no JIT, or a served context). Without
-    /// a JIT, the ops that touch registers only run first, with no memory:
-    /// a program that exits before any other op builds none at all.
+    /// a JIT, the ops that touch registers only, and the loads and stores
+    /// inside a plain context, run first, with no memory: a program that
+    /// exits before any other op builds none at all.
     /// Never inlined, so that `run_counted`'s native path does not carry
     /// the stretch's whole dispatch.
     #[inline(never)]
-    fn run_interpreted(&mut self, input: RunInput<'_>) -> Result<Finished, Box<VmError>> {
+    fn run_interpreted(&mut self, mut input: RunInput<'_>) -> Result<Finished, Box<VmError>> {
         let program = self.program;
         let started_with = program.budget().unwrap_or(u64::MAX);
         let mut from = Resume {
@@ -153,13 +156,22 @@ impl<'p> Session<'p> {
             pc: 0,
         };
         // Native code starts at the first instruction.
-        if !program.is_jit() {
-            (from.pc, from.remaining) = hot::run(&mut from.regs, program.hot(), 0, from.remaining);
-            if from.remaining > 0 && matches!(program.code().get(from.pc), Some(Op::Exit)) {
-                // At depth 0: every call is an op that is not hot.
-                let instructions = started_with - from.remaining + 1;
-                let r0 = from.regs[Reg::R0];
-                return Ok(Finished { r0, instructions });
+        while !program.is_jit() {
+            (from.pc, from.remaining) =
+                hot::run(&mut from.regs, program.hot(), from.pc, from.remaining);
+            let op = program.code().get(from.pc).filter(|_| from.remaining > 0);
+            match op {
+                Some(Op::Exit) => {
+                    // At depth 0: every call is an op that is not hot.
+                    let instructions = started_with - from.remaining + 1;
+                    let r0 = from.regs[Reg::R0];
+                    return Ok(Finished { r0, instructions });
+                }
+                Some(op) if input.buffer_access(op, &mut from.regs) => {
+                    from.pc += 1;
+                    from.remaining -= 1;
+                }
+                _ => break,
             }
         }
         if self.zero_frame {

@@ -196,7 +196,9 @@ mod tests {
         let code = lower(&program_with_immediates(), names).expect("it lowers");
         let codegen = super::super::codegen::compile;
         let machine = codegen(&code, 0, blinding).expect("it compiles").bytes;
-        let lean = super::super::codegen::compile_lean(&code, blinding).expect("a leaf program");
+        let lean = super::super::codegen::compile_lean(&code, blinding, None)
+            .expect("a leaf program")
+            .0;
         let has = |bytes: &[u8], imm: i32| bytes.windows(4).any(|w| w == imm.to_le_bytes());
         IMMS.into_iter()
             .filter(|&imm| has(&machine, imm) || has(&lean, imm))

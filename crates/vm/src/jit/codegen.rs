@@ -14,7 +14,7 @@ use visor_isa::{AluOp, ByteOrder, JmpCond, Reg, Size, Source, Width};
 
 use super::Blinding;
 use super::blinding::{KeyStream, Operand};
-use super::lean::{self, Lean, LeanPlan};
+use super::lean::{self, BufferProof, Lean, LeanMemory, LeanPlan};
 use super::memory::{Access, access_check};
 use super::x64::{AluKind, Assembler, Cond, DivKind, Gpr, Label, Mem, OperandSize, ShiftKind};
 use super::{JitContext, JitError, Service, Status};
@@ -184,10 +184,14 @@ pub(super) fn compile(code: &[Op], service: u64, blinding: Blinding) -> Result<C
     Ok(Compiled { bytes, fresh_entry })
 }
 
-/// The lean body of `code`, when it is a leaf program; its entry is at
-/// offset 0.
-pub(super) fn compile_lean(code: &[Op], blinding: Blinding) -> Option<Vec<u8>> {
-    let plan = LeanPlan::of(code)?;
+/// The lean body of `code`, when it is a leaf program (its entry is at
+/// offset 0), and what it reaches besides its frame.
+pub(super) fn compile_lean(
+    code: &[Op],
+    blinding: Blinding,
+    proof: Option<&BufferProof>,
+) -> Option<(Vec<u8>, LeanMemory)> {
+    let plan = LeanPlan::of(code, |slot| proof.is_some_and(|p| p.proves(slot)))?;
     let mut asm = sized_assembler(code);
     let lean = Lean {
         plan,
@@ -201,7 +205,7 @@ pub(super) fn compile_lean(code: &[Op], blinding: Blinding) -> Option<Vec<u8>> {
     cg.asm.jmp(lean.bail);
     cg.slow_paths();
     cg.lean_epilogue(&lean);
-    cg.asm.finish().ok()
+    Some((cg.asm.finish().ok()?, plan.memory))
 }
 
 /// An assembler with room for the code of a typical body of `code`, so
@@ -453,6 +457,8 @@ impl<'a> Codegen<'a> {
     fn access(&mut self, access: Access, size: Size, base: Reg, off: i16, slow: Label) -> Mem {
         match self.body {
             Body::Machine(_) => access_check(&mut self.asm, access, size, host(base), off, slow),
+            // The plan admitted only frame slots and proven buffer bytes.
+            Body::Lean(_) if base != Reg::R10 => lean::buffer_slot(host(base), off),
             Body::Lean(_) => lean::frame_slot(base, size, off).unwrap_or_else(|| {
                 self.asm.jmp(slow);
                 // Unreachable after the jump; any operand will do.

@@ -10,16 +10,15 @@
 use core::ffi::c_void;
 use core::ptr::NonNull;
 
-use super::{Entry, JitContext, JitError, JitRun, LeanExit, serve};
+use super::{Entry, JitContext, JitError, JitRun, LeanExit, LeanInput, LeanMemory, serve};
 
 /// What compiled code is, from each entry of the machine body: a
 /// function of the pinned context.
 type NativeFn = unsafe extern "sysv64" fn(*mut JitContext) -> u32;
 
-/// What the lean body is: a function of r1, r2 and the packet (see
-/// `lean`).
-type LeanFn =
-    unsafe extern "sysv64" fn(r1: u64, r2: u64, packet: *const u8, packet_len: u64) -> LeanExit;
+/// What the lean body is: a function of r1, r2 and the memory it
+/// reaches (see `lean`).
+type LeanFn = unsafe extern "sysv64" fn(r1: u64, r2: u64, memory: *mut u8, len: u64) -> LeanExit;
 
 /// The service entry's address, for the code generator to embed.
 pub(super) fn service_entry() -> u64 {
@@ -150,17 +149,25 @@ impl MachineCode {
 /// offset 0.
 pub(crate) struct LeanCode {
     pages: Pages,
+    memory: LeanMemory,
 }
 
 impl LeanCode {
-    /// Makes `bytes`, a lean body from `codegen::compile_lean`, executable.
-    pub(crate) fn new(bytes: &[u8]) -> Result<LeanCode, JitError> {
+    /// Makes `bytes`, a lean body from `codegen::compile_lean` that
+    /// reaches `memory`, executable.
+    pub(crate) fn new(bytes: &[u8], memory: LeanMemory) -> Result<LeanCode, JitError> {
         if bytes.is_empty() {
             return Err(JitError::UnboundLabel);
         }
         Ok(LeanCode {
             pages: Pages::new(bytes)?,
+            memory,
         })
+    }
+
+    /// What the body reaches besides its frame.
+    pub(crate) fn memory(&self) -> LeanMemory {
+        self.memory
     }
 
     /// Bytes of machine code.
@@ -168,19 +175,40 @@ impl LeanCode {
         self.pages.len
     }
 
-    /// Runs the lean body with r1, r2 and `packet`.
+    /// Runs the lean body with r1, r2 and `memory`: what it reaches
+    /// besides its frame, which must be what [`LeanCode::memory`] says,
+    /// and for a buffer, r1 and r2 its address and length. Anything else
+    /// runs nothing and bails.
     #[inline]
-    pub(crate) fn enter(&self, r1: u64, r2: u64, packet: &[u8]) -> LeanExit {
-        // SAFETY: the pages hold a lean body from `codegen::compile_lean`,
-        // which starts at offset 0 and follows the System V ABI for
-        // `LeanFn`: it saves and restores the callee-saved registers it
-        // writes and the stack pointer, reads `packet` only at offsets it
-        // checked below `packet.len()`, writes only the stack frame it
-        // reserved, at offsets proven inside it when compiling, and calls
-        // nothing.
+    pub(crate) fn enter(&self, r1: u64, r2: u64, memory: LeanInput<'_>) -> LeanExit {
+        let (memory, len) = match (self.memory, memory) {
+            (LeanMemory::Nothing | LeanMemory::Packet, LeanInput::Packet(packet)) => {
+                (packet.as_ptr().cast_mut(), packet.len() as u64)
+            }
+            (LeanMemory::Buffer { writes }, LeanInput::Buffer(buffer))
+                if buffer.holds_input(r1, r2, writes) =>
+            {
+                // Proven accesses add this to the guest address.
+                let guest_base = crate::layout::RegionId::CONTEXT.addr(0) as usize;
+                (buffer.ptr().wrapping_sub(guest_base), 0)
+            }
+            _ => return LeanExit::BAILED,
+        };
+        // SAFETY: the pages hold a lean body from `codegen::compile_lean`
+        // reaching `self.memory`, which starts at offset 0 and follows the
+        // System V ABI for `LeanFn`: it saves and restores the
+        // callee-saved registers it writes and the stack pointer, writes
+        // only the stack frame it reserved, at offsets proven inside it
+        // when compiling, and calls nothing. A packet body reads `packet`
+        // only at offsets it checked below `packet.len()`, which the
+        // caller borrows for the call. A buffer body reads, and where
+        // `writes` writes, only bytes visor-verifier proved inside the
+        // buffer r1 points at with r2 bytes, which `holds_input` checked
+        // this region is; the caller holds the input's mutable borrow for
+        // the call.
         unsafe {
             let native: LeanFn = core::mem::transmute::<*const u8, LeanFn>(self.pages.at(0));
-            native(r1, r2, packet.as_ptr(), packet.len() as u64)
+            native(r1, r2, memory, len)
         }
     }
 }

@@ -2,39 +2,121 @@
 //! plain function call with no context, region table or budget.
 //!
 //! A leaf program calls nothing (no helper, local call or `callx`), has
-//! no atomics, reads the packet only with `LD_ABS`/`LD_IND`, and names r10
-//! only as the base of loads and stores whose constant offsets lie inside
-//! frame 0 (every filter `visor_filter::to_ebpf` translates, and the
-//! empty program). For such a program a run needs nothing of the machine:
+//! no atomics, names r10 only as the base of loads and stores whose
+//! constant offsets lie inside frame 0, and reaches other memory in one
+//! of two ways, never both:
+//!
+//! - the packet, with `LD_ABS`/`LD_IND` only (every filter
+//!   `visor_filter::to_ebpf` translates), checked inline;
+//! - the input buffer (r1 = its address, r2 = its length), through
+//!   pointers, where visor-verifier proved every such load and store
+//!   inside the buffer ([`BufferProof`]): those run unchecked, one host
+//!   instruction each, as the kernel's JIT runs what its verifier proved.
+//!
+//! For such a program a run needs nothing of the machine:
 //!
 //! ```text
-//!   lean(r1, r2, packet, packet_len) -> (r0, bailed)
+//!   lean(r1, r2, memory, len) -> (r0, bailed)
 //!     frame 0    = 512 bytes of the host stack; the bytes accesses reach
 //!                  are zeroed, and each access's bounds were proven when
 //!                  compiling (r10 is never written, so r10 + off is known)
-//!     LD_ABS/IND = checked inline against packet_len (rbp), loaded from
-//!                  packet (r15); a miss ends the program with 0, as `step`
+//!     LD_ABS/IND = checked inline against len (rbp), loaded from the
+//!                  packet at memory (r15); a miss ends the program with 0,
+//!                  as `step`
+//!     *(ptr+off) = [ptr + r15 + off], r15 = the buffer's host address less
+//!                  its guest address: proven, so not checked
 //!   r0   <-- exit
 //!   bail <-- anything that needs the machine: falling off the end, a jump
-//!            into an `lddw`. The run had no effect outside its own
-//!            frame, so the caller runs it again on the full path, which
+//!            into an `lddw`. Neither is reachable in a program the
+//!            verifier accepted, so a run that stored to the buffer never
+//!            bails; any other run had no effect outside its own frame,
+//!            and the caller runs it again on the full path, which
 //!            reports the error.
 //! ```
 //!
-//! Runs with a budget keep to the full path, which counts instructions.
+//! Runs with a budget keep to the full path, which counts instructions;
+//! so do buffer runs where r1 and r2 are not the buffer's address and
+//! length, or the buffer is read-only and the program stores to it.
 
-use visor_isa::{Reg, Size, Source};
+use visor_isa::{Program, Reg, Size, Source};
+use visor_verifier::state::State;
+use visor_verifier::{Pointers, VerifyEnv};
 
 use super::codegen::{CALLEE_SAVED, Codegen, host};
 use super::x64::{AluKind, Gpr, Label, Mem, OperandSize};
 use crate::layout::STACK_FRAME_SIZE;
 use crate::lower::{Op, register_bit};
 
-/// Where the lean body keeps the packet's address (r10's register is
-/// free: r10 is no value in a leaf program).
+/// Where the lean body keeps the packet's address, or the buffer's host
+/// address less its guest address (r10's register is free: r10 is no
+/// value in a leaf program).
 pub(super) const PACKET_PTR: Gpr = Gpr::R15;
 /// Where the lean body keeps the packet's length.
 pub(super) const PACKET_LEN: Gpr = Gpr::Rbp;
+
+/// What a lean body reaches besides its own frame.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum LeanMemory {
+    #[default]
+    Nothing,
+    /// The packet of `LD_ABS`/`LD_IND`.
+    Packet,
+    /// The input buffer, through pointers; `writes` when some of the
+    /// accesses are stores.
+    Buffer { writes: bool },
+}
+
+/// The slots of a program whose loads and stores visor-verifier proved
+/// inside the input buffer, for runs where r1 is the buffer's address and
+/// r2 its length.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct BufferProof {
+    /// Sorted.
+    slots: Vec<usize>,
+}
+
+/// Instructions the verifier may interpret over all paths before a proof
+/// is given up (the kernel's limit is a million; a JIT should not wait
+/// that long, and a program that needs more runs checked).
+const PROOF_BUDGET: u64 = 100_000;
+
+impl BufferProof {
+    /// The proof for `program` (lowered to `code`), when it would be a
+    /// leaf program if its accesses through pointers were proven and the
+    /// verifier accepts it as a buffer program; `None` otherwise, without
+    /// running the verifier on programs that could not use a proof.
+    pub(crate) fn of(program: &Program, code: &[Op]) -> Option<BufferProof> {
+        let candidate = LeanPlan::of(code, |_| true)?;
+        if !matches!(candidate.memory, LeanMemory::Buffer { .. }) {
+            return None;
+        }
+        let env = VerifyEnv {
+            // Memory safety is what matters here: what a program does with
+            // pointers, or whether it ends, is its own business.
+            pointers: Pointers::Leak,
+            check_termination: false,
+            budget: PROOF_BUDGET,
+            ..VerifyEnv::new(None)
+        };
+        let entry = State::buffer_entry();
+        let (verdict, _) = visor_verifier::verify_from(program, &env, entry, false);
+        let reached = verdict.ok()?.reached;
+        let slots = reached.into_iter().filter(|(_, r)| r.packet_only());
+        Some(BufferProof {
+            slots: slots.map(|(slot, _)| slot).collect(),
+        })
+    }
+
+    /// The proven slots, in order.
+    pub(crate) fn slots(&self) -> &[usize] {
+        &self.slots
+    }
+
+    /// Whether the access at `slot` always lands inside the buffer.
+    pub(crate) fn proves(&self, slot: usize) -> bool {
+        self.slots.binary_search(&slot).is_ok()
+    }
+}
 
 /// What the lean body's prologue must set up, found by one pass over a
 /// leaf program.
@@ -45,26 +127,27 @@ pub(super) struct LeanPlan {
     used: u16,
     /// The lowest frame offset any access reaches (0: no stack).
     frame_low: i32,
-    /// Whether the program loads from the packet.
-    packet: bool,
+    pub(super) memory: LeanMemory,
 }
 
 impl LeanPlan {
-    /// The plan of `code`, or `None` when it is not a leaf program.
-    pub(super) fn of(code: &[Op]) -> Option<LeanPlan> {
+    /// The plan of `code`, or `None` when it is not a leaf program, where
+    /// `proven(slot)` says whether the access at `slot` through a pointer
+    /// is proven inside the input buffer.
+    pub(super) fn of(code: &[Op], proven: impl Fn(usize) -> bool) -> Option<LeanPlan> {
         let mut plan = LeanPlan {
             used: register_bit(Reg::R0),
             frame_low: 0,
-            packet: false,
+            memory: LeanMemory::Nothing,
         };
-        for op in code {
-            plan.admit(op)?;
+        for (slot, op) in code.iter().enumerate() {
+            plan.admit(op, || proven(slot))?;
         }
         Some(plan)
     }
 
     /// Records what `op` needs; `None` when a leaf program cannot have it.
-    fn admit(&mut self, op: &Op) -> Option<()> {
+    fn admit(&mut self, op: &Op, proven: impl Fn() -> bool) -> Option<()> {
         match *op {
             Op::Load {
                 size,
@@ -73,7 +156,7 @@ impl LeanPlan {
                 off,
                 ..
             } if dst != Reg::R10 => {
-                self.frame_access(src, size, off)?;
+                self.access(src, size, off, false, proven)?;
             }
             Op::Store {
                 size,
@@ -81,14 +164,14 @@ impl LeanPlan {
                 off,
                 src,
             } if src != Source::Reg(Reg::R10) => {
-                self.frame_access(dst, size, off)?;
+                self.access(dst, size, off, true, proven)?;
             }
             Op::Load { .. } | Op::Store { .. } | Op::Atomic { .. } => return None,
             Op::CallHelper { .. }
             | Op::CallUnknownHelper { .. }
             | Op::CallLocal { .. }
             | Op::CallReg { .. } => return None,
-            Op::LoadPacket { .. } => self.packet = true,
+            Op::LoadPacket { .. } => self.reach(LeanMemory::Packet)?,
             Op::Alu { .. }
             | Op::Neg { .. }
             | Op::Endian { .. }
@@ -102,6 +185,35 @@ impl LeanPlan {
         // Anything else naming r10 would read or write it as a value.
         let frame_base = matches!(op, Op::Load { .. } | Op::Store { .. });
         (frame_base || !op.mentions(Reg::R10)).then_some(())
+    }
+
+    /// Records an access of `size` at `base + off`: a frame slot through
+    /// r10, or the buffer where `proven`.
+    fn access(
+        &mut self,
+        base: Reg,
+        size: Size,
+        off: i16,
+        write: bool,
+        proven: impl Fn() -> bool,
+    ) -> Option<()> {
+        if base == Reg::R10 {
+            return self.frame_access(base, size, off);
+        }
+        proven().then_some(())?;
+        let writes = write || self.memory == LeanMemory::Buffer { writes: true };
+        self.reach(LeanMemory::Buffer { writes })
+    }
+
+    /// Records that the body reaches `memory`; `None` when it reaches
+    /// the other kind too (both would need r15).
+    fn reach(&mut self, memory: LeanMemory) -> Option<()> {
+        let same_kind = core::mem::discriminant(&self.memory) == core::mem::discriminant(&memory);
+        if self.memory != LeanMemory::Nothing && !same_kind {
+            return None;
+        }
+        self.memory = memory;
+        Some(())
     }
 
     /// Whether the program names `reg` as a value.
@@ -129,13 +241,20 @@ impl LeanPlan {
     /// The callee-saved host registers the body writes.
     fn saved(&self) -> impl Iterator<Item = Gpr> + '_ {
         CALLEE_SAVED.into_iter().filter(|&gpr| {
-            let packet = self.packet && (gpr == PACKET_PTR || gpr == PACKET_LEN);
+            let packet =
+                self.memory != LeanMemory::Nothing && (gpr == PACKET_PTR || gpr == PACKET_LEN);
             let guest = Reg::ALL
                 .into_iter()
                 .any(|reg| self.uses(reg) && host(reg) == gpr);
             packet || guest
         })
     }
+}
+
+/// The host operand of a proven buffer access at `base + off` in the
+/// lean body.
+pub(super) fn buffer_slot(base: Gpr, off: i16) -> Mem {
+    Mem::indexed(base, PACKET_PTR, i32::from(off))
 }
 
 /// The host operand of an access of `size` at `base + off` in the lean
@@ -150,7 +269,7 @@ pub(super) fn frame_slot(base: Reg, size: Size, off: i16) -> Option<Mem> {
 }
 
 impl Codegen<'_> {
-    /// The lean entry: `(r1, r2, packet, packet_len)` in rdi, rsi, rdx
+    /// The lean entry: `(r1, r2, memory, len)` in rdi, rsi, rdx
     /// and rcx (System V); saves what the body writes, reserves and zeroes
     /// the frame, and sets the guest registers as a run starts.
     pub(super) fn lean_prologue(&mut self, plan: &LeanPlan) {
@@ -162,7 +281,7 @@ impl Codegen<'_> {
             self.asm
                 .alu_ri(AluKind::Sub, OperandSize::S64, Gpr::Rsp, frame);
         }
-        if plan.packet {
+        if plan.memory != LeanMemory::Nothing {
             self.asm.mov_rr(OperandSize::S64, PACKET_PTR, Gpr::Rdx);
             self.asm.mov_rr(OperandSize::S64, PACKET_LEN, Gpr::Rcx);
         }
@@ -252,7 +371,7 @@ pub(super) struct Lean {
 mod tests {
     use super::*;
     use crate::helpers::Helpers;
-    use crate::jit::{Blinding, JitProgram};
+    use crate::jit::{Blinding, JitProgram, LeanInput};
     use crate::lower::{Names, lower};
     use crate::maps::ProgramMaps;
     use visor_isa::{AluOp, CallTarget, Insn, PacketOffset, Program, Width};
@@ -311,7 +430,10 @@ mod tests {
             ],
         ];
         for leaf in leaves {
-            assert!(LeanPlan::of(&lowered(&leaf)).is_some(), "{leaf:?}");
+            assert!(
+                LeanPlan::of(&lowered(&leaf), |_| false).is_some(),
+                "{leaf:?}"
+            );
         }
         let from_r1 = Insn::Load {
             size: Size::B,
@@ -331,7 +453,7 @@ mod tests {
         ];
         for other in others {
             let code = lowered(&[other, Insn::Exit]);
-            assert_eq!(LeanPlan::of(&code), None, "{other:?}");
+            assert_eq!(LeanPlan::of(&code, |_| false), None, "{other:?}");
         }
     }
 
@@ -351,9 +473,85 @@ mod tests {
         ];
         for blinding in [Blinding::On, Blinding::Off] {
             for (insns, want) in &cases {
-                let jit = JitProgram::compile(&lowered(insns), blinding).expect("it compiles");
-                let ran = jit.run_lean(0, 60, &[0x11, 0x22, 0x33]);
+                let jit =
+                    JitProgram::compile(&lowered(insns), blinding, None).expect("it compiles");
+                let ran = jit.run_lean(0, 60, LeanInput::Packet(&[0x11, 0x22, 0x33]));
                 assert_eq!(ran, *want, "{insns:?}");
+            }
+        }
+    }
+
+    /// Programs over a buffer: the proven ones run on the lean body,
+    /// unchecked; all give what the interpreter gives, on every length,
+    /// writable or not.
+    const BUFFER_PROGRAMS: [(&str, bool); 5] = [
+        // memcpy's shape: a length check, then a counted loop.
+        (
+            "r0 = 0\nif r2 < 32 goto +7\nr3 = 0\nr4 = *(u64 *)(r1 + 0)\n*(u64 *)(r1 + 16) = r4\nr0 += r4\nr1 += 8\nr3 += 1\nif r3 != 2 goto -6\nexit",
+            true,
+        ),
+        // parser's shape: data + len is data_end.
+        (
+            "r0 = 0\nr2 += r1\nr3 = r1\nr3 += 6\nif r3 > r2 goto +3\nr0 = *(u16 *)(r1 + 4)\nr4 = *(u8 *)(r1 + 1)\nr0 += r4\nexit",
+            true,
+        ),
+        // A signed check of a copy, and a store of a constant.
+        (
+            "r0 = 0\nr5 = r2\nif r5 s< 8 goto +2\n*(u32 *)(r1 + 4) = 7\nr0 = *(u64 *)(r1 + 0)\nexit",
+            true,
+        ),
+        // Unchecked: no proof, the machine body checks it.
+        ("r0 = *(u8 *)(r1 + 3)\nexit", false),
+        // Checked against a changed length: no proof either.
+        (
+            "r0 = 0\nr2 += 1\nif r2 < 8 goto +1\nr0 = *(u64 *)(r1 + 0)\nexit",
+            false,
+        ),
+    ];
+
+    #[test]
+    fn proven_buffer_programs_run_lean_and_unchecked() {
+        use crate::interpreter::{Interpreter, RunInput};
+        use visor_isa::asm::{Syntax, assemble};
+        for (text, proven) in BUFFER_PROGRAMS {
+            let program = assemble(text, Syntax::Llvm).expect("it assembles");
+            let interpreter = Interpreter::new(&program, Helpers::new()).expect("it lowers");
+            let jit = Interpreter::new(&program, Helpers::new())
+                .expect("it lowers")
+                .with_jit()
+                .expect("it compiles");
+            let memory = jit.jit().and_then(JitProgram::lean_memory);
+            assert_eq!(
+                matches!(memory, Some(LeanMemory::Buffer { .. })),
+                proven,
+                "{text}"
+            );
+            for len in 0..40u8 {
+                let bytes: Vec<u8> = (1..=len).collect();
+                let (mut theirs, mut ours) = (bytes.clone(), bytes.clone());
+                if proven && len > 0 {
+                    let mut scratch = bytes.clone();
+                    let lean = jit.run_lean(&mut RunInput::memory(&mut scratch));
+                    assert!(lean.is_some(), "{text} on {len} bytes: not run lean");
+                }
+                let want = interpreter.run(&mut theirs);
+                assert_eq!(
+                    jit.run(&mut ours).ok(),
+                    want.as_ref().ok().copied(),
+                    "{text} on {len} bytes"
+                );
+                assert_eq!(ours, theirs, "{text} on {len} bytes");
+                let read_only = jit.run_with(RunInput::readonly(&bytes)).ok();
+                let want = interpreter.run_with(RunInput::readonly(&bytes)).ok();
+                assert_eq!(read_only, want, "{text} on {len} read-only bytes");
+                // r2 other than the length: no proof holds, the full path runs.
+                let longer = RunInput::readonly(&bytes).with_length(64);
+                let want = interpreter.run_with(RunInput::readonly(&bytes).with_length(64));
+                assert_eq!(
+                    jit.run_with(longer).ok(),
+                    want.ok(),
+                    "{text} on {len} bytes, r2 = 64"
+                );
             }
         }
     }

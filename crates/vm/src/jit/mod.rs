@@ -11,8 +11,10 @@
 //! - `memory`: the inline access check against the region table, and
 //!   `LD_ABS`/`LD_IND`.
 //! - `lean`: the second body of leaf programs (no calls; memory only
-//!   through `LD_ABS`/`LD_IND` and proven frame slots), entered by a plain
-//!   function call with the packet, without context, table or budget.
+//!   through `LD_ABS`/`LD_IND`, frame slots proven when compiling, and
+//!   input-buffer accesses visor-verifier proved), entered by a plain
+//!   function call with the packet or buffer, without context, table or
+//!   budget.
 //! - `blinding`: constant blinding, on unless the program is trusted.
 //! - `exec`: executable memory (written while RW, then RX: never both)
 //!   and the two crossings between Rust and native code. The only
@@ -80,6 +82,8 @@ mod codegen;
 mod exec;
 #[cfg(target_arch = "x86_64")]
 mod lean;
+
+pub(crate) use lean::{BufferProof, LeanMemory};
 #[cfg(target_arch = "x86_64")]
 mod memory;
 #[cfg(target_arch = "x86_64")]
@@ -145,6 +149,23 @@ pub(crate) struct HostRegion {
 }
 
 impl HostRegion {
+    /// Whether r1 = `addr` and r2 = `len` are this region as the input
+    /// buffer of a run (mapped at the context's address, non-empty, below
+    /// 4 GiB, writable when `writes`): what a lean body's buffer proof
+    /// assumed of them.
+    #[inline]
+    pub(crate) fn holds_input(&self, addr: u64, len: u64, writes: bool) -> bool {
+        addr == RegionId::CONTEXT.addr(0)
+            && len == self.read_len
+            && len > 0
+            && len <= u64::from(u32::MAX)
+            && (!writes || self.write_len == len)
+    }
+
+    pub(crate) fn ptr(&self) -> *mut u8 {
+        self.ptr
+    }
+
     pub(crate) const UNMAPPED: HostRegion = HostRegion {
         ptr: core::ptr::null_mut(),
         read_len: 0,
@@ -201,6 +222,17 @@ pub(crate) struct JitContext {
     run: *mut core::ffi::c_void,
 }
 
+/// The memory a lean run reaches besides its frame, as
+/// [`JitProgram::lean_memory`] asks for it.
+#[derive(Debug)]
+pub(crate) enum LeanInput<'a> {
+    /// The packet of `LD_ABS`/`LD_IND` (empty when there is none).
+    Packet(&'a [u8]),
+    /// The input buffer, which r1 and r2 must point at and measure; its
+    /// region is writable when the body writes.
+    Buffer(HostRegion),
+}
+
 /// How the lean body returns: in rax and rdx, as System V returns a
 /// two-word struct.
 #[repr(C)]
@@ -209,6 +241,11 @@ pub(crate) struct LeanExit {
     r0: u64,
     /// Non-zero when the run needs the machine after all.
     bailed: u64,
+}
+
+impl LeanExit {
+    /// What a run that could not start returns.
+    pub(crate) const BAILED: LeanExit = LeanExit { r0: 0, bailed: 1 };
 }
 
 /// What native code asks of Rust.
@@ -330,11 +367,17 @@ fn compile_machine(code: &[Op], blinding: Blinding) -> Result<exec::MachineCode,
 impl JitProgram {
     /// Compiles lowered `code`: its lean body if it is a leaf program,
     /// else its machine body (whose errors are the program's).
-    pub(crate) fn compile(code: &[Op], blinding: Blinding) -> Result<JitProgram, JitError> {
+    /// `proof` says which accesses through pointers a leaf program's lean
+    /// body may make unchecked.
+    pub(crate) fn compile(
+        code: &[Op],
+        blinding: Blinding,
+        proof: Option<&BufferProof>,
+    ) -> Result<JitProgram, JitError> {
         #[cfg(target_arch = "x86_64")]
         {
-            let lean = codegen::compile_lean(code, blinding)
-                .map(|bytes| exec::LeanCode::new(&bytes))
+            let lean = codegen::compile_lean(code, blinding, proof)
+                .map(|(bytes, memory)| exec::LeanCode::new(&bytes, memory))
                 .transpose()?;
             let machine = std::sync::OnceLock::new();
             if lean.is_none() {
@@ -350,7 +393,7 @@ impl JitProgram {
         }
         #[cfg(not(target_arch = "x86_64"))]
         {
-            let _ = (code, blinding);
+            let _ = (code, blinding, proof);
             Err(JitError::UnsupportedHost {
                 arch: std::env::consts::ARCH,
             })
@@ -377,20 +420,34 @@ impl JitProgram {
         }
     }
 
-    /// Runs the lean body from r1, r2 and the packet of
-    /// `LD_ABS`/`LD_IND`; returns r0, or `None` when there is no lean
-    /// body or it bailed (having had no effect: run the program again on
-    /// the full path).
+    /// What the lean body reaches besides its frame; `None` when there
+    /// is no lean body.
     #[inline]
-    pub(crate) fn run_lean(&self, r1: u64, r2: u64, packet: &[u8]) -> Option<u64> {
+    pub(crate) fn lean_memory(&self) -> Option<LeanMemory> {
         #[cfg(target_arch = "x86_64")]
         {
-            let exit = self.bodies.lean.as_ref()?.enter(r1, r2, packet);
+            self.bodies.lean.as_ref().map(exec::LeanCode::memory)
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            match self.never {}
+        }
+    }
+
+    /// Runs the lean body from r1, r2 and what it reaches
+    /// ([`JitProgram::lean_memory`]); returns r0, or `None` when there is
+    /// no lean body or it bailed (having had no effect: run the program
+    /// again on the full path).
+    #[inline]
+    pub(crate) fn run_lean(&self, r1: u64, r2: u64, memory: LeanInput<'_>) -> Option<u64> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let exit = self.bodies.lean.as_ref()?.enter(r1, r2, memory);
             (exit.bailed == 0).then_some(exit.r0)
         }
         #[cfg(not(target_arch = "x86_64"))]
         {
-            let _ = (r1, r2, packet);
+            let _ = (r1, r2, memory);
             match self.never {}
         }
     }
