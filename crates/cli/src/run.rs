@@ -132,6 +132,14 @@ pub fn run(args: &RunArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
             args.repeat,
             format_duration(mean)
         );
+        let proven = vm.proven_buffer_slots();
+        if vm.is_jit() && !proven.is_empty() {
+            let slots: Vec<String> = proven.iter().map(usize::to_string).collect();
+            eprintln!(
+                "unchecked on the JIT: the loads and stores at {}, which visor's verifier proved inside the input",
+                slots.join(", ")
+            );
+        }
     }
     Ok(match expected {
         Some(want) if want != r0 => {

@@ -7,6 +7,7 @@
 //!
 //! ```text
 //! cargo bench -p visor-vm --bench shared
+//! VISOR_BENCH_CASES=parser,switch cargo bench -p visor-vm --bench shared
 //! ```
 //!
 //! The objects are built with `clang-19 -target bpf -O2 -mcpu=v3 -g` into
@@ -290,7 +291,15 @@ fn main() {
     let mut rows = Vec::new();
     let mut compile_rows = Vec::new();
     let mut kernel_empty = None;
-    for case in &CASES {
+    // `empty` always runs: the kernel's figures are net of it.
+    let chosen = std::env::var("VISOR_BENCH_CASES").ok();
+    let chosen = |name: &str| {
+        let names = chosen
+            .as_deref()
+            .map(|list| list.split(',').collect::<Vec<_>>());
+        name == "empty" || names.is_none_or(|names| names.contains(&name))
+    };
+    for case in CASES.iter().filter(|case| chosen(case.name)) {
         let (elf, text) = match build(&dir, case.name) {
             Ok(built) => built,
             Err(why) => {

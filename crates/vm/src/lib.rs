@@ -2,6 +2,13 @@
 //! access is checked, an interpreter with RFC 9669 semantics, and maps with
 //! the kernel's semantics that programs point into.
 //!
+//! One exception to "every access is checked", as in the kernel: a leaf
+//! program over its input buffer whose loads and stores visor-verifier
+//! proves inside that buffer runs them unchecked on the JIT's lean body
+//! (see [`Interpreter::proven_buffer_slots`] and `jit::lean`). There the
+//! host's memory safety rests on the verifier's soundness, which its own
+//! tests and this crate's differential tests exercise.
+//!
 //! ```
 //! use visor_isa::{AluOp, Insn, Program, Reg, Size, Source, Width};
 //! use visor_vm::{HelperOutcome, Helpers, Interpreter};

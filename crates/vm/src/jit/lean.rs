@@ -239,15 +239,23 @@ impl LeanPlan {
     }
 
     /// The callee-saved host registers the body writes.
+    ///
+    /// Found through a mask of host registers: written as a search over
+    /// guest registers per host register, the code generator's own
+    /// compilation took LLVM minutes (it unswitched the loop on every
+    /// guest register's bit).
     fn saved(&self) -> impl Iterator<Item = Gpr> + '_ {
-        CALLEE_SAVED.into_iter().filter(|&gpr| {
-            let packet =
-                self.memory != LeanMemory::Nothing && (gpr == PACKET_PTR || gpr == PACKET_LEN);
-            let guest = Reg::ALL
-                .into_iter()
-                .any(|reg| self.uses(reg) && host(reg) == gpr);
-            packet || guest
-        })
+        let bit = |gpr: Gpr| 1u32 << (gpr as u32);
+        let mut written = 0;
+        for reg in Reg::ALL {
+            written |= u32::from(self.uses(reg)) * bit(host(reg));
+        }
+        if self.memory != LeanMemory::Nothing {
+            written |= bit(PACKET_PTR) | bit(PACKET_LEN);
+        }
+        CALLEE_SAVED
+            .into_iter()
+            .filter(move |&gpr| written & bit(gpr) != 0)
     }
 }
 
