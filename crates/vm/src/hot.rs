@@ -193,28 +193,30 @@ hot_ops! {
 }
 
 /// Runs the hot ops of `hot` from `pc` on `regs`, each charged to the
-/// `remaining` budget; returns the pc of the first op that is not hot
-/// (not charged), or where the slots or the budget ran out, and the budget
-/// left. Everything these ops touch is a register, so the budget stays in
-/// a host register, and a run needs no memory until it stops here (see
-/// `session`). `Machine::execute_from` runs the same stretches inline, in
-/// a form that charges each op before it runs: measured, it keeps that
-/// loop 10% faster on load-heavy programs than a call to this.
+/// `remaining` budget, and the other ops that `other` runs (it returns
+/// whether it ran the op at that pc, which then moves on to the next);
+/// returns the pc of the first op neither ran (not charged), or where the
+/// slots or the budget ran out, and the budget left. The hot ops touch
+/// registers only, so the budget stays in a host register, and a run
+/// needs no memory until it stops here (see `session`).
+/// `Machine::execute_from` runs the same stretches inline, in a form that
+/// charges each op before it runs: measured, it keeps that loop 10%
+/// faster on load-heavy programs than a call to this.
 #[inline(always)]
 pub(crate) fn run(
     regs: &mut Registers,
     hot: &[Decoded],
     mut pc: usize,
     mut remaining: u64,
+    mut other: impl FnMut(usize, &mut Registers) -> bool,
 ) -> (usize, u64) {
     while let Some(slot) = hot.get(pc).filter(|_| remaining > 0) {
         match slot.step(regs, pc) {
-            Some(next) => {
-                pc = next;
-                remaining -= 1;
-            }
+            Some(next) => pc = next,
+            None if other(pc, regs) => pc += 1,
             None => break,
         }
+        remaining -= 1;
     }
     (pc, remaining)
 }

@@ -156,22 +156,16 @@ impl<'p> Session<'p> {
             pc: 0,
         };
         // Native code starts at the first instruction.
-        while !program.is_jit() {
+        if !program.is_jit() {
+            let code = program.code();
+            let buffer = |pc: usize, regs: &mut Registers| input.buffer_access(&code[pc], regs);
             (from.pc, from.remaining) =
-                hot::run(&mut from.regs, program.hot(), from.pc, from.remaining);
-            let op = program.code().get(from.pc).filter(|_| from.remaining > 0);
-            match op {
-                Some(Op::Exit) => {
-                    // At depth 0: every call is an op that is not hot.
-                    let instructions = started_with - from.remaining + 1;
-                    let r0 = from.regs[Reg::R0];
-                    return Ok(Finished { r0, instructions });
-                }
-                Some(op) if input.buffer_access(op, &mut from.regs) => {
-                    from.pc += 1;
-                    from.remaining -= 1;
-                }
-                _ => break,
+                hot::run(&mut from.regs, program.hot(), 0, from.remaining, buffer);
+            if from.remaining > 0 && matches!(code.get(from.pc), Some(Op::Exit)) {
+                // At depth 0: every call is an op that is not hot.
+                let instructions = started_with - from.remaining + 1;
+                let r0 = from.regs[Reg::R0];
+                return Ok(Finished { r0, instructions });
             }
         }
         if self.zero_frame {
