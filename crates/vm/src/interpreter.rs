@@ -508,13 +508,30 @@ impl<'a> RunInput<'a> {
     }
 
     /// Runs `op` on the input's own bytes when it is a load or store that
-    /// lies wholly inside a plain context (what a session's first stretch
-    /// does before any [`Memory`] exists), with `Machine::step`'s results;
-    /// `false` for anything else, which the machine then runs: other
-    /// regions, faults, a read-only context's stores, served contexts.
+    /// lies wholly inside a plain context, or a packet load that lies
+    /// inside the packet (what a session's first stretch does before any
+    /// [`Memory`] exists), with `Machine::step`'s results; `false` for
+    /// anything else, which the machine then runs: other regions, faults,
+    /// a read-only context's stores, packet loads that miss, served
+    /// contexts.
     #[inline]
-    pub(crate) fn buffer_access(&mut self, op: &Op, regs: &mut Registers) -> bool {
-        let (None, Some(context)) = (&self.served, &mut self.context) else {
+    pub(crate) fn stretch_access(&mut self, op: &Op, regs: &mut Registers) -> bool {
+        if self.served.is_some() {
+            return false;
+        }
+        if let Op::LoadPacket { size, offset, imm } = *op {
+            let base = match offset {
+                PacketOffset::Abs => 0,
+                PacketOffset::Ind(reg) => regs[reg],
+            };
+            let packet = self.ld_abs_packet().unwrap_or_default();
+            let Some(value) = packet_value(packet, base, imm, size) else {
+                return false;
+            };
+            regs[Reg::R0] = value;
+            return true;
+        }
+        let Some(context) = &mut self.context else {
             return false;
         };
         let len = context.len() as u64;
@@ -870,16 +887,9 @@ impl Machine<'_, '_, '_> {
             PacketOffset::Abs => 0,
             PacketOffset::Ind(reg) => self.regs[reg],
         };
-        // The kernel adds in 64 bits and passes the low half as an `int`;
-        // negative offsets (its SKF_*_OFF ancillary areas) do not exist here.
-        let offset = base.wrapping_add_signed(i64::from(imm)) as u32 as i32;
-        let bytes = usize::try_from(offset)
-            .ok()
-            .and_then(|start| self.memory.packet().get(start..))
-            .and_then(|rest| rest.get(..size.bytes()));
-        match bytes {
-            Some(bytes) => {
-                self.regs[Reg::R0] = bytes.iter().fold(0, |v, &b| v << 8 | u64::from(b));
+        match packet_value(self.memory.packet(), base, imm, size) {
+            Some(value) => {
+                self.regs[Reg::R0] = value;
                 true
             }
             None => false,
@@ -1010,6 +1020,17 @@ impl Machine<'_, '_, '_> {
 
 /// `base + off`, wrapping: the memory model, not arithmetic, rejects
 /// addresses outside every region.
+/// The big-endian value of the `size` bytes of `packet` at `base + imm`
+/// that `LD_ABS`/`LD_IND` load; `None` unless all are there.
+fn packet_value(packet: &[u8], base: u64, imm: i32, size: Size) -> Option<u64> {
+    // The kernel adds in 64 bits and passes the low half as an `int`;
+    // negative offsets (its SKF_*_OFF ancillary areas) do not exist here.
+    let offset = base.wrapping_add_signed(i64::from(imm)) as u32 as i32;
+    let start = usize::try_from(offset).ok()?;
+    let bytes = packet.get(start..)?.get(..size.bytes())?;
+    Some(bytes.iter().fold(0, |v, &b| v << 8 | u64::from(b)))
+}
+
 fn address(base: u64, off: i16) -> u64 {
     base.wrapping_add_signed(i64::from(off))
 }

@@ -22,8 +22,9 @@
 //! no native context at all (see `jit::lean`).
 //!
 //! Without a JIT, a run starts with the ops that touch registers only
-//! (`hot::run`) and the loads and stores that land inside a plain context
-//! (`RunInput::buffer_access`, on the input's own bytes), before any
+//! (`hot::run`), the loads and stores that land inside a plain context and
+//! the packet loads that land inside the packet (`RunInput::stretch_access`,
+//! on the input's own bytes), before any
 //! memory exists; where they stop, at an `exit` the run is over, and at
 //! anything else the `Memory` and machine are built and take over with
 //! the registers and budget as they are (and the bytes as stored).
@@ -141,8 +142,8 @@ impl<'p> Session<'p> {
     }
 
     /// A run without native code (no JIT, or a served context). Without
-    /// a JIT, the ops that touch registers only, and the loads and stores
-    /// inside a plain context, run first, with no memory: a program that
+    /// a JIT, the ops that touch registers only, and the loads, stores and
+    /// packet loads inside the input, run first, with no memory: a program that
     /// exits before any other op builds none at all.
     /// Never inlined, so that `run_counted`'s native path does not carry
     /// the stretch's whole dispatch.
@@ -158,7 +159,7 @@ impl<'p> Session<'p> {
         // Native code starts at the first instruction.
         if !program.is_jit() {
             let code = program.code();
-            let buffer = |pc: usize, regs: &mut Registers| input.buffer_access(&code[pc], regs);
+            let buffer = |pc: usize, regs: &mut Registers| input.stretch_access(&code[pc], regs);
             (from.pc, from.remaining) =
                 hot::run(&mut from.regs, program.hot(), 0, from.remaining, buffer);
             if from.remaining > 0 && matches!(code.get(from.pc), Some(Op::Exit)) {
