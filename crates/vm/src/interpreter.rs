@@ -14,7 +14,7 @@ use crate::jit::{Blinding, BufferProof, HostRegion, JitError, JitProgram, LeanIn
 use crate::layout::{MAX_FRAMES, RegionId, STACK_FRAME_SIZE, frame_pointer};
 use crate::lower::{Names, Op, lower};
 use crate::maps::ProgramMaps;
-use crate::memory::{AccessFault, Memory, Stack};
+use crate::memory::{AccessFault, Memory, Stack, load_le, store_le};
 use crate::region::Region;
 use crate::semantics::{self, Fetch};
 use crate::state::{CallStack, Registers};
@@ -534,13 +534,9 @@ impl<'a> RunInput<'a> {
         let Some(context) = &mut self.context else {
             return false;
         };
-        let len = context.len() as u64;
-        let inside = |base: u64, off: i16, size: Size| {
+        let at = |base: u64, off: i16| {
             let at = address(base, off).wrapping_sub(RegionId::CONTEXT.addr(0));
-            let end = at
-                .checked_add(size.bytes() as u64)
-                .filter(|&end| end <= len)?;
-            Some(at as usize..end as usize)
+            usize::try_from(at).unwrap_or(usize::MAX)
         };
         match *op {
             Op::Load {
@@ -550,12 +546,9 @@ impl<'a> RunInput<'a> {
                 src,
                 off,
             } => {
-                let Some(range) = inside(regs[src], off, size) else {
+                let Some(value) = load_le(context.bytes(), at(regs[src], off), size) else {
                     return false;
                 };
-                let mut le = [0; 8];
-                le[..size.bytes()].copy_from_slice(&context.bytes()[range]);
-                let value = u64::from_le_bytes(le);
                 regs[dst] = if signed {
                     semantics::sign_extend(value, size_bits(size)) as u64
                 } else {
@@ -573,13 +566,11 @@ impl<'a> RunInput<'a> {
                     Source::Reg(reg) => regs[reg],
                     Source::Imm(imm) => i64::from(imm) as u64,
                 };
-                let (Some(range), Some(bytes)) =
-                    (inside(regs[dst], off, size), context.bytes_mut())
-                else {
-                    return false;
-                };
-                bytes[range].copy_from_slice(&value.to_le_bytes()[..size.bytes()]);
-                true
+                let at = at(regs[dst], off);
+                context
+                    .bytes_mut()
+                    .and_then(|bytes| store_le(bytes, at, size, value))
+                    .is_some()
             }
             _ => false,
         }

@@ -424,6 +424,23 @@ fn start(addr: u64) -> usize {
 }
 
 /// The little-endian value of up to 8 bytes, zero-extended.
+/// The little-endian value of the `size` bytes of `bytes` at `at`,
+/// zero-extended; `None` unless all are there.
+#[inline]
+pub(crate) fn load_le(bytes: &[u8], at: usize, size: Size) -> Option<u64> {
+    let rest = bytes.get(at..)?;
+    by_size!(size, N => rest.first_chunk::<N>().map(le_value))
+}
+
+/// Stores the low `size` bytes of `value` little-endian at `at` of
+/// `bytes`; `None` (and nothing stored) unless all are there.
+#[inline]
+pub(crate) fn store_le(bytes: &mut [u8], at: usize, size: Size, value: u64) -> Option<()> {
+    let rest = bytes.get_mut(at..)?;
+    by_size!(size, N => *rest.first_chunk_mut::<N>()? = le_bytes(value));
+    Some(())
+}
+
 fn le_value<const N: usize>(bytes: &[u8; N]) -> u64 {
     let mut word = [0; 8];
     word.iter_mut().zip(bytes).for_each(|(w, b)| *w = *b);

@@ -987,7 +987,11 @@ fn run_leaf(seed: u64) {
     let blinded = vm().with_jit().expect("the JIT takes it");
     let trusted = vm().with_trusted_jit().expect("verbatim too");
     // The interpreter too: its sessions run packet loads before any memory.
-    let engines = [("interpreter", vm()), ("blinded", blinded), ("trusted", trusted)];
+    let engines = [
+        ("interpreter", vm()),
+        ("blinded", blinded),
+        ("trusted", trusted),
+    ];
     for (name, jit) in engines {
         let native = jit.run_with(input()).map_err(|e| e.to_string());
         assert_eq!(
