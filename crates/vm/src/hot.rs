@@ -121,11 +121,12 @@ macro_rules! hot_ops {
                     $(Kind::$jump => {
                         let src = operand!(regs, slot, $jump_src);
                         let value = regs[dst];
-                        if semantics::condition(JmpCond::$cond, Width::$jump_width, value, src) {
-                            slot.target as usize
-                        } else {
-                            pc + 1
-                        }
+                        let taken =
+                            semantics::condition(JmpCond::$cond, Width::$jump_width, value, src);
+                        // A conditional move, not a branch: the guest's
+                        // branch is data, and the dispatch that follows
+                        // mispredicts once for it, not twice.
+                        core::hint::select_unpredictable(taken, slot.target as usize, pc + 1)
                     })*
                     Kind::Ja => slot.target as usize,
                     Kind::Other => return None,
