@@ -277,6 +277,9 @@ impl<'a> Analyzer<'a> {
         else {
             return false;
         };
+        if steps_a_pointer(&before.state, state) {
+            return false;
+        }
         // Once widened, the counter holds every value a lap can bring
         // here (the test bounds it, even when the walk cannot tell, as
         // when it compares a copy); a new entry into the loop starts over.
@@ -1132,6 +1135,25 @@ fn strictly_comparable(cond: JmpCond, width: Width, lhs: Value, rhs: Value) -> b
         (Value::Ptr(_), Value::Ptr(_)) => packet(lhs) && packet(rhs) && width == Width::W64,
         _ => true,
     }
+}
+
+/// Whether a register holds a pointer at a constant offset that moved
+/// since `before`, as a loop that walks an array steps one each lap.
+/// Widening the counter cannot prune such a loop (pointers are not
+/// widened, so no lap's state includes the next), and the walk would
+/// only find that out after going all the way round: it unrolls the loop
+/// instead, as the kernel does.
+fn steps_a_pointer(before: &State, now: &State) -> bool {
+    let regs = before.frame().regs.iter().zip(&now.frame().regs);
+    regs.into_iter().any(|pair| match pair {
+        (Value::Ptr(a), Value::Ptr(b)) => {
+            a.kind == b.kind
+                && a.off.as_const().is_some()
+                && b.off.as_const().is_some()
+                && a.off != b.off
+        }
+        _ => false,
+    })
 }
 
 /// `data + len` (or `len + data`), where `len` is the packet's length:
