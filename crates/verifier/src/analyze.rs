@@ -323,13 +323,18 @@ impl<'a> Analyzer<'a> {
     fn seen(&mut self, pc: usize, state: &State, widened: bool) -> Result<bool, Rejection> {
         let mut useless = Vec::new();
         for &id in &self.visited[pc] {
-            // A counted loop ends by its shape: coming around it into a
-            // state already being explored adds nothing.
-            let around = self.on_path[id]
-                && self.cfg.counted_body[pc].is_some()
+            // On the path, whether the state there includes this one
+            // decides two things below (when either applies): it is
+            // compared once.
+            let needed = self.cfg.counted_body[pc].is_some() || !self.env.check_termination;
+            let on_path_includes = self.on_path[id]
+                && needed
                 && self.stored[id]
                     .as_ref()
                     .is_some_and(|old| old.state.includes(state));
+            // A counted loop ends by its shape: coming around it into a
+            // state already being explored adds nothing.
+            let around = on_path_includes && self.cfg.counted_body[pc].is_some();
             if around && self.lapped(pc, id) {
                 self.mark_precise(backtrack::ALL);
                 return Ok(true);
@@ -338,7 +343,7 @@ impl<'a> Analyzer<'a> {
                 continue;
             };
             if self.on_path[id] && !self.env.check_termination {
-                if old.state.includes(state) {
+                if on_path_includes {
                     // What the ancestor's exploration will need is not
                     // known yet: everything on this path matters.
                     self.mark_precise(backtrack::ALL);
