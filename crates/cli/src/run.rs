@@ -135,8 +135,12 @@ pub fn run(args: &RunArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
         let proven = vm.proven_buffer_slots();
         if vm.is_jit() && !proven.is_empty() {
             let slots: Vec<String> = proven.iter().map(usize::to_string).collect();
+            let what = match slots.len() {
+                1 => "instruction",
+                _ => "instructions",
+            };
             eprintln!(
-                "unchecked on the JIT: the loads and stores at {}, which visor's verifier proved inside the input",
+                "unchecked on the JIT: {what} {} (proven inside the input by visor's verifier)",
                 slots.join(", ")
             );
         }
