@@ -89,6 +89,50 @@ impl Codegen<'_> {
         }
     }
 
+    /// `dst op= imm` for `add`, `sub` and `xor`, blinded without a scratch
+    /// register: the immediate is split in two operations whose own
+    /// immediates are random to the program's author. `false` (nothing
+    /// emitted) for other operations, or without blinding.
+    ///
+    /// ```text
+    ///   r1 += 8   =>   add rsi, 8 - key      xor: xor rsi, 8 ^ key
+    ///                  add rsi, key                xor rsi, key
+    /// ```
+    ///
+    /// An `add` key has the immediate's sign, so `imm - key` does not
+    /// wrap at 32 bits and the two sign-extended halves sum to the
+    /// sign-extended immediate at 64 bits too.
+    pub(super) fn split_immediate(
+        &mut self,
+        kind: AluKind,
+        size: OperandSize,
+        dst: Gpr,
+        imm: i32,
+    ) -> bool {
+        if !matches!(kind, AluKind::Add | AluKind::Sub | AluKind::Xor) {
+            return false;
+        }
+        let Some(key) = self.blinding.as_mut().map(KeyStream::next) else {
+            return false;
+        };
+        // Bit 0 of the key is set: neither half is the immediate.
+        let key = key as u32 as i32;
+        let (first, second) = match kind {
+            AluKind::Xor => (imm ^ key, key),
+            _ => {
+                let key = if imm < 0 {
+                    key | i32::MIN
+                } else {
+                    key & i32::MAX
+                };
+                (imm - key, key)
+            }
+        };
+        self.asm.alu_ri(kind, size, dst, first);
+        self.asm.alu_ri(kind, size, dst, second);
+        true
+    }
+
     /// A source operand of an ALU, jump or store instruction: the guest
     /// register's host register, or the immediate; with blinding, rax
     /// loaded with the immediate sign-extended (what the instructions do

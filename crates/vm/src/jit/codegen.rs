@@ -572,6 +572,11 @@ impl<'a> Codegen<'a> {
             _ => None,
         };
         if let Some(kind) = kind {
+            if let Source::Imm(imm) = src
+                && self.split_immediate(kind, size, d, imm)
+            {
+                return;
+            }
             match self.operand(src) {
                 Operand::Reg(s) => self.asm.alu_rr(kind, size, d, s),
                 Operand::Imm(imm) => self.asm.alu_ri(kind, size, d, imm),
