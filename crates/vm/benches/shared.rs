@@ -212,7 +212,7 @@ fn ns_per_run(engines: &mut [Box<dyn Engine + '_>], input: &[u8]) -> Vec<f64> {
 /// The kernel's JIT on `NAME_tc`: ns per run as `BPF_PROG_TEST_RUN`
 /// reports it, or why it was not measured.
 fn kernel_ns(case: &Case, elf: &[u8], input: &[u8]) -> Result<f64, String> {
-    use visor_kernel::{LoadOptions, LoadedObject, TestRun, UpdateMode};
+    use visor_kernel::{LoadOptions, LoadedObject, UpdateMode};
     let object = LoadedObject::load(elf, &LoadOptions::default()).map_err(|e| e.to_string())?;
     let entry = format!("{}_tc", case.name);
     let program = object
@@ -229,17 +229,150 @@ fn kernel_ns(case: &Case, elf: &[u8], input: &[u8]) -> Result<f64, String> {
     } else {
         vec![0; 64]
     };
+    let repeat = if case.name == "prime" { 20 } else { 100_000 };
+    test_run_ns(program.fd(), &packet, repeat, case.checksum & 0xffff_ffff)
+        .map_err(|why| format!("{entry}: {why}"))
+}
+
+/// `BPF_PROG_TEST_RUN`'s per-run average of `program` on `packet` (the
+/// fastest of 11 calls of `repeat` runs each), or why not: the program
+/// must return `expected`.
+fn test_run_ns(
+    program: &visor_kernel::ProgramFd,
+    packet: &[u8],
+    repeat: u32,
+    expected: u64,
+) -> Result<f64, String> {
     let mut best = f64::INFINITY;
     for _ in 0..11 {
-        let mut run = TestRun::new(&packet);
-        run.repeat = if case.name == "prime" { 20 } else { 100_000 };
-        let result = program.fd().test_run(&run).map_err(|e| e.to_string())?;
-        if u64::from(result.retval) != case.checksum & 0xffff_ffff {
-            return Err(format!("{entry} returned {}", result.retval));
+        let mut run = visor_kernel::TestRun::new(packet);
+        run.repeat = repeat;
+        let result = program.test_run(&run).map_err(|e| e.to_string())?;
+        if u64::from(result.retval) != expected {
+            return Err(format!("returned {}, not {expected}", result.retval));
         }
         best = best.min(f64::from(result.duration_ns));
     }
     Ok(best)
+}
+
+/// The map-heavy program and the tail-call chain, in
+/// `benches/programs/maps_tail.bpf.c`, with an empty program for the
+/// engine's own per-run cost: TC programs on a 64-byte packet.
+const OBJECT_PROGRAMS: [&str; 3] = ["nothing", "hash_churn", "chain_0"];
+
+/// visor's engine (`Engine`: context, maps and program arrays) running
+/// one program of an object, with the JIT or the interpreter.
+struct VisorObject {
+    engine: visor_vm::engine::Engine,
+    program: &'static str,
+}
+
+impl VisorObject {
+    /// The object in `elf` loaded for `engine`, its program array filled
+    /// (slot n holds `chain_n`, as a loader following libbpf would once
+    /// told).
+    fn load(elf: &[u8], program: &'static str, engine: visor_vm::engine::RunEngine) -> VisorObject {
+        let object = visor_object::Object::parse(elf).expect("the object parses");
+        let loader = visor_vm::engine::Loader::new().engine(engine);
+        let engine = loader.load(&object).expect("visor loads it");
+        let chain = engine.map("chain").expect("the program array");
+        for n in 1..8 {
+            let link = engine.program(&format!("chain_{n}")).expect("each link");
+            let interpreter = std::sync::Arc::clone(link.interpreter());
+            chain
+                .set_program(n, n, interpreter)
+                .expect("a slot of the array");
+        }
+        VisorObject { engine, program }
+    }
+}
+
+impl Engine for VisorObject {
+    fn run(&mut self, packet: &mut [u8]) -> u64 {
+        self.engine.run(self.program, packet).expect("it runs").r0
+    }
+}
+
+/// The kernel's figures for [`OBJECT_PROGRAMS`] (ns per run, net of the
+/// empty program's `kernel_empty`), each checked against `expected`.
+fn kernel_object_ns(elf: &[u8], name: &str, packet: &[u8], expected: u64) -> Result<f64, String> {
+    use std::os::fd::AsRawFd;
+    use visor_kernel::{LoadOptions, LoadedObject, UpdateMode};
+    let object = LoadedObject::load(elf, &LoadOptions::default()).map_err(|e| e.to_string())?;
+    let chain = object.map("chain").ok_or("no program array")?;
+    for n in 1..8u32 {
+        let link = object
+            .program(&format!("chain_{n}"))
+            .ok_or("a link did not load")?;
+        let fd = link.fd().as_raw_fd() as u32;
+        chain
+            .fd()
+            .update(&n.to_le_bytes(), &fd.to_le_bytes(), UpdateMode::Any)
+            .map_err(|e| e.to_string())?;
+    }
+    let program = object
+        .program(name)
+        .ok_or_else(|| format!("{name} did not load"))?;
+    test_run_ns(program.fd(), packet, 10_000, expected).map_err(|why| format!("{name}: {why}"))
+}
+
+/// Rows for [`OBJECT_PROGRAMS`]: visor's interpreter and JIT (blinded)
+/// through the engine, and the kernel; rbpf has neither maps nor tail
+/// calls. Every engine runs each program once first (the hash map then
+/// holds its steady state), and must then return what the interpreter
+/// returns.
+fn object_rows(kernel_empty: Option<f64>) -> Result<Vec<String>, String> {
+    use visor_vm::engine::RunEngine;
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/programs/maps_tail.bpf.c");
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("shared-bench/maps_tail.o");
+    let clang = visor_build::Clang::find(None).map_err(|e| e.to_string())?;
+    let mut options = visor_build::BuildOptions::new(&source);
+    options.output = Some(out.clone());
+    visor_build::build(&clang, &options).map_err(|e| e.to_string())?;
+    let elf = std::fs::read(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+    let packet = vec![0u8; 64];
+    let mut rows = Vec::new();
+    for name in OBJECT_PROGRAMS {
+        let mut engines: Vec<Box<dyn Engine>> = vec![
+            Box::new(VisorObject::load(&elf, name, RunEngine::Interpreter)),
+            Box::new(VisorObject::load(&elf, name, RunEngine::Jit)),
+        ];
+        let answers: Vec<u64> = engines
+            .iter_mut()
+            .map(|engine| {
+                engine.run(&mut packet.clone());
+                engine.run(&mut packet.clone())
+            })
+            .collect();
+        assert_eq!(
+            answers[0], answers[1],
+            "{name}: the interpreter and the JIT differ"
+        );
+        let times = ns_per_run(&mut engines, &packet);
+        let kernel = match (
+            kernel_object_ns(&elf, name, &packet, answers[0]),
+            kernel_empty,
+        ) {
+            (Ok(ns), Some(empty)) => format!(
+                "{} ({} − {})",
+                format_ns((ns - empty).max(0.0)),
+                format_ns(ns),
+                format_ns(empty)
+            ),
+            (Ok(ns), None) => format_ns(ns),
+            (Err(why), _) => {
+                eprintln!("{name}: kernel not measured: {why}");
+                "—".to_owned()
+            }
+        };
+        rows.push(format!(
+            "| {name} | {} | {} | — | — | — | {kernel} |",
+            format_ns(times[0]),
+            format_ns(times[1])
+        ));
+    }
+    Ok(rows)
 }
 
 /// Microseconds to compile `program` per 1,000 slots, blinded and not.
@@ -396,6 +529,12 @@ fn main() {
     println!("|---|{}", "---:|".repeat(ENGINES.len() + 1));
     for row in rows {
         println!("{row}");
+    }
+    if chosen("hash_churn") || chosen("chain_0") {
+        match object_rows(kernel_empty) {
+            Ok(rows) => rows.iter().for_each(|row| println!("{row}")),
+            Err(why) => println!("(maps and tail calls skipped: {why})"),
+        }
     }
     println!("\nJIT compile time, µs per 1,000 instructions (fastest of 51), and µs to prepare:\n");
     println!("| program | slots | constants blinded | verbatim | `Interpreter::new` (µs) |");
