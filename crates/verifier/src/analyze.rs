@@ -322,11 +322,10 @@ impl<'a> Analyzer<'a> {
     /// `state` otherwise. Rejects a loop that returns to the same state.
     fn seen(&mut self, pc: usize, state: &State, widened: bool) -> Result<bool, Rejection> {
         let mut useless = Vec::new();
+        // On the path, whether the state there includes this one decides
+        // two things below (when either applies): it is compared once.
+        let needed = self.cfg.counted_body[pc].is_some() || !self.env.check_termination;
         for &id in &self.visited[pc] {
-            // On the path, whether the state there includes this one
-            // decides two things below (when either applies): it is
-            // compared once.
-            let needed = self.cfg.counted_body[pc].is_some() || !self.env.check_termination;
             let on_path_includes = self.on_path[id]
                 && needed
                 && self.stored[id]
@@ -1149,8 +1148,8 @@ fn strictly_comparable(cond: JmpCond, width: Width, lhs: Value, rhs: Value) -> b
 /// only find that out after going all the way round: it unrolls the loop
 /// instead, as the kernel does.
 fn steps_a_pointer(before: &State, now: &State) -> bool {
-    let regs = before.frame().regs.iter().zip(&now.frame().regs);
-    regs.into_iter().any(|pair| match pair {
+    let mut regs = before.frame().regs.iter().zip(&now.frame().regs);
+    regs.any(|pair| match pair {
         (Value::Ptr(a), Value::Ptr(b)) => {
             a.kind == b.kind
                 && a.off.as_const().is_some()

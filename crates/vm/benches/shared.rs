@@ -350,22 +350,8 @@ fn object_rows(kernel_empty: Option<f64>) -> Result<Vec<String>, String> {
             "{name}: the interpreter and the JIT differ"
         );
         let times = ns_per_run(&mut engines, &packet);
-        let kernel = match (
-            kernel_object_ns(&elf, name, &packet, answers[0]),
-            kernel_empty,
-        ) {
-            (Ok(ns), Some(empty)) => format!(
-                "{} ({} − {})",
-                format_ns((ns - empty).max(0.0)),
-                format_ns(ns),
-                format_ns(empty)
-            ),
-            (Ok(ns), None) => format_ns(ns),
-            (Err(why), _) => {
-                eprintln!("{name}: kernel not measured: {why}");
-                "—".to_owned()
-            }
-        };
+        let kernel = kernel_object_ns(&elf, name, &packet, answers[0]);
+        let kernel = kernel_cell(name, kernel, kernel_empty);
         rows.push(format!(
             "| {name} | {} | {} | — | — | — | {kernel} |",
             format_ns(times[0]),
@@ -373,6 +359,25 @@ fn object_rows(kernel_empty: Option<f64>) -> Result<Vec<String>, String> {
         ));
     }
     Ok(rows)
+}
+
+/// The kernel's column: ns per run less the empty program's `empty`
+/// (`raw − empty`), or a dash when the kernel could not run `name` (the
+/// reason on stderr).
+fn kernel_cell(name: &str, kernel: Result<f64, String>, empty: Option<f64>) -> String {
+    match (kernel, empty) {
+        (Ok(ns), Some(empty)) => format!(
+            "{} ({} − {})",
+            format_ns((ns - empty).max(0.0)),
+            format_ns(ns),
+            format_ns(empty)
+        ),
+        (Ok(ns), None) => format_ns(ns),
+        (Err(why), _) => {
+            eprintln!("{name}: kernel not measured: {why}");
+            "—".to_owned()
+        }
+    }
 }
 
 /// Microseconds to compile `program` per 1,000 slots, blinded and not.
@@ -493,21 +498,8 @@ fn main() {
         if case.name == "empty" {
             kernel_empty = kernel.as_ref().ok().copied();
         }
-        let kernel_cell = match (kernel, kernel_empty) {
-            (Ok(ns), Some(empty)) if case.name != "empty" => {
-                format!(
-                    "{} ({} − {})",
-                    format_ns((ns - empty).max(0.0)),
-                    format_ns(ns),
-                    format_ns(empty)
-                )
-            }
-            (Ok(ns), _) => format_ns(ns),
-            (Err(why), _) => {
-                eprintln!("{}: kernel not measured: {why}", case.name);
-                "—".to_owned()
-            }
-        };
+        let empty = kernel_empty.filter(|_| case.name != "empty");
+        let kernel_cell = kernel_cell(case.name, kernel, empty);
         let mut cells: Vec<String> = times.into_iter().map(format_ns).collect();
         cells.push(kernel_cell);
         rows.push(format!("| {} | {} |", case.name, cells.join(" | ")));

@@ -520,12 +520,8 @@ impl<'a> RunInput<'a> {
             return false;
         }
         if let Op::LoadPacket { size, offset, imm } = *op {
-            let base = match offset {
-                PacketOffset::Abs => 0,
-                PacketOffset::Ind(reg) => regs[reg],
-            };
             let packet = self.ld_abs_packet().unwrap_or_default();
-            let Some(value) = packet_value(packet, base, imm, size) else {
+            let Some(value) = packet_value(packet, regs, offset, imm, size) else {
                 return false;
             };
             regs[Reg::R0] = value;
@@ -549,11 +545,7 @@ impl<'a> RunInput<'a> {
                 let Some(value) = load_le(context.bytes(), at(regs[src], off), size) else {
                     return false;
                 };
-                regs[dst] = if signed {
-                    semantics::sign_extend(value, size_bits(size)) as u64
-                } else {
-                    value
-                };
+                regs[dst] = extended(value, size, signed);
                 true
             }
             Op::Store {
@@ -562,10 +554,7 @@ impl<'a> RunInput<'a> {
                 off,
                 src,
             } => {
-                let value = match src {
-                    Source::Reg(reg) => regs[reg],
-                    Source::Imm(imm) => i64::from(imm) as u64,
-                };
+                let value = operand(regs, src);
                 let at = at(regs[dst], off);
                 context
                     .bytes_mut()
@@ -820,10 +809,7 @@ impl Machine<'_, '_, '_> {
     }
 
     fn operand(&self, src: Source) -> u64 {
-        match src {
-            Source::Reg(reg) => self.regs[reg],
-            Source::Imm(imm) => i64::from(imm) as u64,
-        }
+        operand(&self.regs, src)
     }
 
     fn load(
@@ -837,11 +823,7 @@ impl Machine<'_, '_, '_> {
     ) -> Result<(), Stop> {
         let loaded = self.memory.load(address(base, off), size);
         let value = loaded.map_err(|fault| memory_fault(pc, fault))?;
-        self.regs[dst] = if signed {
-            semantics::sign_extend(value, size_bits(size)) as u64
-        } else {
-            value
-        };
+        self.regs[dst] = extended(value, size, signed);
         Ok(())
     }
 
@@ -874,11 +856,7 @@ impl Machine<'_, '_, '_> {
     /// packet. Returns false when the bytes are not all inside the packet:
     /// the program then ends with r0 = 0, as in the kernel.
     fn load_packet(&mut self, size: Size, offset: PacketOffset, imm: i32) -> bool {
-        let base = match offset {
-            PacketOffset::Abs => 0,
-            PacketOffset::Ind(reg) => self.regs[reg],
-        };
-        match packet_value(self.memory.packet(), base, imm, size) {
+        match packet_value(self.memory.packet(), &self.regs, offset, imm, size) {
             Some(value) => {
                 self.regs[Reg::R0] = value;
                 true
@@ -1009,11 +987,20 @@ impl Machine<'_, '_, '_> {
     }
 }
 
-/// `base + off`, wrapping: the memory model, not arithmetic, rejects
-/// addresses outside every region.
-/// The big-endian value of the `size` bytes of `packet` at `base + imm`
-/// that `LD_ABS`/`LD_IND` load; `None` unless all are there.
-fn packet_value(packet: &[u8], base: u64, imm: i32, size: Size) -> Option<u64> {
+/// The big-endian value of the `size` bytes of `packet` that
+/// `LD_ABS`/`LD_IND` at `offset` + `imm` load, with `regs`; `None` unless
+/// all are there.
+fn packet_value(
+    packet: &[u8],
+    regs: &Registers,
+    offset: PacketOffset,
+    imm: i32,
+    size: Size,
+) -> Option<u64> {
+    let base = match offset {
+        PacketOffset::Abs => 0,
+        PacketOffset::Ind(reg) => regs[reg],
+    };
     // The kernel adds in 64 bits and passes the low half as an `int`;
     // negative offsets (its SKF_*_OFF ancillary areas) do not exist here.
     let offset = base.wrapping_add_signed(i64::from(imm)) as u32 as i32;
@@ -1022,6 +1009,27 @@ fn packet_value(packet: &[u8], base: u64, imm: i32, size: Size) -> Option<u64> {
     Some(bytes.iter().fold(0, |v, &b| v << 8 | u64::from(b)))
 }
 
+/// The value of a source operand: the register, or the immediate
+/// sign-extended.
+fn operand(regs: &Registers, src: Source) -> u64 {
+    match src {
+        Source::Reg(reg) => regs[reg],
+        Source::Imm(imm) => i64::from(imm) as u64,
+    }
+}
+
+/// A loaded value as the destination register holds it: zero- or
+/// sign-extended from `size`.
+fn extended(value: u64, size: Size, signed: bool) -> u64 {
+    if signed {
+        semantics::sign_extend(value, size_bits(size)) as u64
+    } else {
+        value
+    }
+}
+
+/// `base + off`, wrapping: the memory model, not arithmetic, rejects
+/// addresses outside every region.
 fn address(base: u64, off: i16) -> u64 {
     base.wrapping_add_signed(i64::from(off))
 }

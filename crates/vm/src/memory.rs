@@ -423,7 +423,6 @@ fn start(addr: u64) -> usize {
     usize::try_from(offset_of(addr)).unwrap_or(usize::MAX)
 }
 
-/// The little-endian value of up to 8 bytes, zero-extended.
 /// The little-endian value of the `size` bytes of `bytes` at `at`,
 /// zero-extended; `None` unless all are there.
 #[inline]
@@ -441,6 +440,7 @@ pub(crate) fn store_le(bytes: &mut [u8], at: usize, size: Size, value: u64) -> O
     Some(())
 }
 
+/// The little-endian value of up to 8 bytes, zero-extended.
 fn le_value<const N: usize>(bytes: &[u8; N]) -> u64 {
     let mut word = [0; 8];
     word.iter_mut().zip(bytes).for_each(|(w, b)| *w = *b);

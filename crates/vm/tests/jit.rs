@@ -863,14 +863,20 @@ fn run_random(seed: u64) -> Observed {
     interpreted
 }
 
+/// How many random programs the longer runs try:
+/// `VISOR_JIT_DIFF_CASES`, else 1,000.
+fn diff_cases() -> u64 {
+    std::env::var("VISOR_JIT_DIFF_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1_000)
+}
+
 /// A longer run with a summary of how the programs ended (returned,
 /// faulted, out of budget): `VISOR_JIT_DIFF_CASES=1000000` for more.
 #[test]
 fn random_programs_end_every_way_and_agree() {
-    let cases: u64 = std::env::var("VISOR_JIT_DIFF_CASES")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(1_000);
+    let cases = diff_cases();
     let started = std::time::Instant::now();
     let (mut returned, mut faulted, mut budget, mut other) = (0, 0, 0, 0);
     for seed in 0..cases {
@@ -1139,10 +1145,7 @@ fn observe_plain(vm: &Interpreter, input: &[u8]) -> (Result<u64, String>, Vec<u8
 
 #[test]
 fn random_buffer_programs_agree_and_most_are_proven() {
-    let cases: u64 = std::env::var("VISOR_JIT_DIFF_CASES")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(1_000);
+    let cases = diff_cases();
     let (mut accessing, mut proven) = (0, 0);
     for seed in 0..cases {
         let (accesses, proof) = run_buffer(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));

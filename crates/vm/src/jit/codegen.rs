@@ -14,8 +14,9 @@ use visor_isa::{AluOp, ByteOrder, JmpCond, Reg, Size, Source, Width};
 
 use super::Blinding;
 use super::blinding::{KeyStream, Operand};
-use super::lean::{self, BufferProof, Lean, LeanMemory, LeanPlan};
+use super::lean::{self, Lean};
 use super::memory::{Access, access_check};
+use super::plan::{BufferProof, LeanMemory, LeanPlan};
 use super::x64::{AluKind, Assembler, Cond, DivKind, Gpr, Label, Mem, OperandSize, ShiftKind};
 use super::{JitContext, JitError, Service, Status};
 use crate::layout::frame_pointer;

@@ -10,6 +10,8 @@
 //!   blocks and the budget.
 //! - `memory`: the inline access check against the region table, and
 //!   `LD_ABS`/`LD_IND`.
+//! - `plan`: whether a program is a leaf and what its lean body needs,
+//!   and the verifier's proof of its buffer accesses (no host needed).
 //! - `lean`: the second body of leaf programs (no calls; memory only
 //!   through `LD_ABS`/`LD_IND`, frame slots proven when compiling, and
 //!   input-buffer accesses visor-verifier proved), entered by a plain
@@ -82,16 +84,17 @@ mod codegen;
 mod exec;
 #[cfg(target_arch = "x86_64")]
 mod lean;
-
-pub(crate) use lean::{BufferProof, LeanMemory};
 #[cfg(target_arch = "x86_64")]
 mod memory;
+mod plan;
 #[cfg(target_arch = "x86_64")]
 mod x64;
 
 use core::fmt;
 
 use thiserror::Error;
+
+pub(crate) use plan::{BufferProof, LeanMemory};
 
 use crate::interpreter::{End, InputRegions, Machine, Stop};
 use crate::layout::{REGION_SLOTS, RegionId};
