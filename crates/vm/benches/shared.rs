@@ -321,8 +321,11 @@ fn kernel_object_ns(elf: &[u8], name: &str, packet: &[u8], expected: u64) -> Res
 /// through the engine, and the kernel; rbpf has neither maps nor tail
 /// calls. Every engine runs each program once first (the hash map then
 /// holds its steady state), and must then return what the interpreter
-/// returns.
-fn object_rows(kernel_empty: Option<f64>) -> Result<Vec<String>, String> {
+/// returns. `chosen` picks the programs.
+fn object_rows(
+    kernel_empty: Option<f64>,
+    chosen: impl Fn(&str) -> bool,
+) -> Result<Vec<String>, String> {
     use visor_vm::engine::RunEngine;
     let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/programs/maps_tail.bpf.c");
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("shared-bench/maps_tail.o");
@@ -333,7 +336,7 @@ fn object_rows(kernel_empty: Option<f64>) -> Result<Vec<String>, String> {
     let elf = std::fs::read(&out).map_err(|e| format!("{}: {e}", out.display()))?;
     let packet = vec![0u8; 64];
     let mut rows = Vec::new();
-    for name in OBJECT_PROGRAMS {
+    for name in OBJECT_PROGRAMS.into_iter().filter(|name| chosen(name)) {
         let mut engines: Vec<Box<dyn Engine>> = vec![
             Box::new(VisorObject::load(&elf, name, RunEngine::Interpreter)),
             Box::new(VisorObject::load(&elf, name, RunEngine::Jit)),
@@ -522,8 +525,8 @@ fn main() {
     for row in rows {
         println!("{row}");
     }
-    if chosen("hash_churn") || chosen("chain_0") {
-        match object_rows(kernel_empty) {
+    if OBJECT_PROGRAMS.iter().any(|name| chosen(name)) {
+        match object_rows(kernel_empty, chosen) {
             Ok(rows) => rows.iter().for_each(|row| println!("{row}")),
             Err(why) => println!("(maps and tail calls skipped: {why})"),
         }

@@ -19,7 +19,7 @@ use std::borrow::Cow;
 use visor_isa::Size;
 
 use crate::context::RunContext;
-use crate::jit::HostRegion;
+use crate::jit::{HostRegion, MapWindow};
 use crate::layout::{
     GuestAddr, MAP_FIRST, MAX_FRAMES, REGION_SLOTS, RegionId, STACK_FRAME_SIZE, offset_of,
 };
@@ -77,6 +77,9 @@ pub struct Memory<'a> {
     /// region is left out of the table and accesses to it that miss there
     /// are answered by its field table (`context`).
     pub(crate) context: Option<Box<RunContext>>,
+    /// Whether a region was mapped or unmapped, or the packet changed,
+    /// since the JIT last took the table ([`Memory::host_table`]).
+    layout_changed: bool,
 }
 
 impl<'a> Memory<'a> {
@@ -103,6 +106,7 @@ impl<'a> Memory<'a> {
             deepest_frame: 0,
             maps: RunMaps::default(),
             context: None,
+            layout_changed: true,
         };
         memory.enter_frame(0);
         memory
@@ -116,12 +120,14 @@ impl<'a> Memory<'a> {
         }
         if let Some(slot) = self.table.get_mut(id.index()) {
             *slot = Some(region);
+            self.layout_changed = true;
         }
     }
 
     /// Makes the region at `id` the packet of `LD_ABS`/`LD_IND`.
     pub(crate) fn set_packet(&mut self, id: RegionId) {
         self.packet = Some(id);
+        self.layout_changed = true;
     }
 
     /// Maps the stack frame of call depth `frame`.
@@ -138,6 +144,7 @@ impl<'a> Memory<'a> {
         }
         if let Some(slot) = self.table.get_mut(id.index()) {
             *slot = idle.take();
+            self.layout_changed = true;
         }
     }
 
@@ -150,6 +157,7 @@ impl<'a> Memory<'a> {
         };
         if let Some(slot) = self.table.get_mut(id.index()) {
             *idle = slot.take();
+            self.layout_changed = true;
         }
     }
 
@@ -174,14 +182,17 @@ impl<'a> Memory<'a> {
 
     /// Unmaps the region at `id` and returns it (reservations end so).
     pub(crate) fn unmap(&mut self, id: RegionId) -> Option<Region<'a>> {
-        self.table.get_mut(id.index()).and_then(Option::take)
+        let region = self.table.get_mut(id.index()).and_then(Option::take);
+        self.layout_changed |= region.is_some();
+        region
     }
 
     /// The region table as the JIT's native code reads it: host pointer
     /// and readable and writable lengths per id (all zero when unmapped,
     /// so every access there takes the slow path back into this type).
-    /// The pointers stay valid until this memory is next used from Rust;
-    /// the JIT refills the table after every call into Rust.
+    /// A mapped region's bytes never move, so the table stays right until
+    /// [`Memory::layout_changed`]; the JIT takes it again after a call into
+    /// Rust only then.
     pub(crate) fn host_table(&mut self, out: &mut [HostRegion; REGION_SLOTS]) {
         for (entry, region) in out.iter_mut().zip(self.table.iter_mut()) {
             *entry = match region {
@@ -189,6 +200,35 @@ impl<'a> Memory<'a> {
                 Some(region) => HostRegion::of(region),
             };
         }
+        self.layout_changed = false;
+    }
+
+    /// The values of the program's first maps as native code reads them
+    /// (`MapWindow::NONE` for maps without values); returns how many of
+    /// `out` it filled. They stay right for the run: a map's values never
+    /// move, and a tail call, which brings other maps, leaves native code.
+    pub(crate) fn host_maps(&self, out: &mut [MapWindow]) -> usize {
+        let mut filled = 0;
+        for (n, window) in out.iter_mut().enumerate() {
+            let Some(id) = RegionId::map(n as u32) else {
+                break;
+            };
+            if self.maps.map(n as u32).is_none() {
+                break;
+            }
+            *window = self
+                .maps
+                .values(id)
+                .map_or(MapWindow::NONE, ValueStore::window);
+            filled = n + 1;
+        }
+        filled
+    }
+
+    /// Whether a region was mapped or unmapped, or the packet changed,
+    /// since [`Memory::host_table`] was last called.
+    pub(crate) fn layout_changed(&self) -> bool {
+        self.layout_changed
     }
 
     /// The packet of `LD_ABS`/`LD_IND` as native code reads it.

@@ -533,6 +533,121 @@ fn map_values_go_through_the_slow_path_with_the_same_results() {
     assert!(error.contains("instruction 9"), "{error}");
 }
 
+/// Maps for random map-value programs: values whose size is neither a
+/// power of two nor a multiple of 8, a map programs may only read, a
+/// hash map, and a one-entry array for `lddw`'s direct value access;
+/// every value starts with distinct bytes.
+fn value_maps() -> Vec<Arc<Map>> {
+    let defs = [
+        MapDef::new(MapKind::Array, 4, 12, 5),
+        MapDef::new(MapKind::Array, 4, 8, 3).with_flags(visor_vm::maps::flags::RDONLY_PROG),
+        MapDef::new(MapKind::Hash, 4, 20, 4),
+        MapDef::new(MapKind::Array, 4, 12, 1),
+    ];
+    defs.into_iter()
+        .map(|def| {
+            let (entries, size) = (def.max_entries, def.value_size as usize);
+            let map = Map::new(def).unwrap();
+            for key in 0..entries {
+                let value: Vec<u8> = (0..size).map(|i| (key as usize * 31 + i) as u8).collect();
+                map.update(&key.to_le_bytes(), &value, UpdateMode::Any)
+                    .unwrap();
+            }
+            Arc::new(map)
+        })
+        .collect()
+}
+
+/// Every value of `maps`, in key order.
+fn map_contents(maps: &[Arc<Map>]) -> Vec<Option<Vec<u8>>> {
+    maps.iter()
+        .flat_map(|map| {
+            (0..map.def().max_entries).map(|key| map.lookup(&key.to_le_bytes()).unwrap())
+        })
+        .collect()
+}
+
+/// A random program over [`value_maps`]: pointers to values from `lddw`
+/// (r6) and from lookups (r7 and later either), moved by small steps and
+/// by whole value windows, then loads, stores and atomics of every size
+/// at offsets around each value's bounds.
+fn map_value_program(rng: &mut Rng) -> Vec<Insn> {
+    const POINTERS: [Reg; 2] = [R6, R7];
+    let mut out = vec![Insn::LoadImm64 {
+        kind: LoadImm::MapIdxValue,
+        dst: R6,
+        imm: (rng.below(12) << 32) | 3,
+    }];
+    let lookup = |rng: &mut Rng, out: &mut Vec<Insn>, pointer: Reg| {
+        // A key that may be missing: then the pointer is NULL.
+        out.push(Insn::LoadImm64 {
+            kind: LoadImm::MapIdx,
+            dst: R1,
+            imm: rng.below(4),
+        });
+        out.push(store(Size::W, R10, -4, Source::Imm(rng.below(6) as i32)));
+        out.push(mov_reg(R2, R10));
+        out.push(add(R2, -4));
+        out.push(call_helper(1));
+        out.push(mov_reg(pointer, R0));
+    };
+    lookup(rng, &mut out, R7);
+    out.push(mov(R0, 0));
+    for _ in 0..rng.below(24) + 1 {
+        let pointer = rng.pick(&POINTERS);
+        let size = size(rng);
+        let off = rng.below(32) as i16 - 8;
+        match rng.below(10) {
+            0 => {
+                out.push(mov_reg(R8, R0));
+                lookup(rng, &mut out, pointer);
+                out.push(mov_reg(R0, R8));
+            }
+            1 => out.push(add(pointer, rng.pick(&[1, -1, 4, 16, 32, 64, -32]))),
+            2 => out.push(store(size, pointer, off, Source::Imm(interesting_imm(rng)))),
+            3 => out.push(store(size, pointer, off, reg(rng.pick(&[R0, R6, R7])))),
+            4 => {
+                let op = rng.pick(&[AtomicOp::Add { fetch: true }, AtomicOp::Xchg]);
+                let size = rng.pick(&[Size::W, Size::DW]);
+                out.push(atomic(size, op, pointer, off & !3, R0));
+            }
+            5 => out.push(sign_extending_load(size, R1, pointer, off)),
+            _ => out.push(load(size, R1, pointer, off)),
+        }
+        out.push(alu64(AluOp::Xor, R0, reg(R1)));
+        out.push(alu64(AluOp::Mul, R0, Source::Imm(31)));
+    }
+    out.push(exit());
+    out
+}
+
+/// Loads and stores of map values run inline on the JIT (and atomics
+/// through the interpreter): every random access, in bounds or not, on
+/// every map, must end as in the interpreter, with the same values left.
+#[test]
+fn random_map_value_accesses_agree() {
+    let mut rng = Rng(0x6d61_7076_616c_7565);
+    let cases = diff_cases();
+    for case in 0..cases {
+        let insns = map_value_program(&mut rng);
+        let program = program(insns);
+        let run = |jit: bool| {
+            let maps = value_maps();
+            let table: ProgramMaps = maps.iter().cloned().collect();
+            let mut helpers = Helpers::new();
+            helpers.register_map_helpers();
+            let vm = Interpreter::with_maps(&program, helpers, table).unwrap();
+            let vm = match jit && cfg!(target_arch = "x86_64") {
+                true => vm.with_jit().expect("the JIT compiles it"),
+                false => vm,
+            };
+            let result = vm.run(&mut []).map_err(|e| e.to_string());
+            (result, map_contents(&maps))
+        };
+        assert_eq!(run(true), run(false), "case {case}: {program:?}");
+    }
+}
+
 // ---------------------------------------------------------------------
 // Random valid programs.
 

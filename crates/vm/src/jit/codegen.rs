@@ -15,7 +15,7 @@ use visor_isa::{AluOp, ByteOrder, JmpCond, Reg, Size, Source, Width};
 use super::Blinding;
 use super::blinding::{KeyStream, Operand};
 use super::lean::{self, Lean};
-use super::memory::{Access, access_check};
+use super::memory::{Access, access_check, map_access_check};
 use super::plan::{BufferProof, LeanMemory, LeanPlan};
 use super::x64::{AluKind, Assembler, Cond, DivKind, Gpr, Label, Mem, OperandSize, ShiftKind};
 use super::{JitContext, JitError, Service, Status};
@@ -92,6 +92,16 @@ struct SlowPath {
     resume: Option<Label>,
 }
 
+/// Out-of-line code: the map-value check of an access (see
+/// `memory::map_access_check`).
+struct MapPath {
+    entry: Label,
+    access: (Access, Size),
+    /// The access itself, with the host byte in rdx.
+    back: Label,
+    slow: Label,
+}
+
 /// The code generator for one program.
 pub(super) struct Codegen<'a> {
     pub(super) asm: Assembler,
@@ -105,6 +115,7 @@ pub(super) struct Codegen<'a> {
     /// Leaves native code.
     leave: Label,
     slow: Vec<SlowPath>,
+    map_paths: Vec<MapPath>,
     pub(super) body: Body,
     /// The keys of constant blinding, when it is on.
     pub(super) blinding: Option<KeyStream>,
@@ -282,6 +293,7 @@ impl<'a> Codegen<'a> {
             stub,
             leave,
             slow: Vec::new(),
+            map_paths: Vec::new(),
             body,
             blinding: match blinding {
                 Blinding::On => Some(KeyStream::random()),
@@ -457,7 +469,19 @@ impl<'a> Codegen<'a> {
     /// (anything else jumps to `slow`, which bails).
     fn access(&mut self, access: Access, size: Size, base: Reg, off: i16, slow: Label) -> Mem {
         match self.body {
-            Body::Machine(_) => access_check(&mut self.asm, access, size, host(base), off, slow),
+            Body::Machine(_) => {
+                let (maps, back) = (self.asm.new_label(), self.asm.new_label());
+                let at = (host(base), off);
+                let mem = access_check(&mut self.asm, access, size, at, maps, slow);
+                self.asm.bind(back);
+                self.map_paths.push(MapPath {
+                    entry: maps,
+                    access: (access, size),
+                    back,
+                    slow,
+                });
+                mem
+            }
             // The plan admitted only frame slots and proven buffer bytes.
             Body::Lean(_) if base != Reg::R10 => lean::buffer_slot(host(base), off),
             Body::Lean(_) => lean::frame_slot(base, size, off).unwrap_or_else(|| {
@@ -829,6 +853,9 @@ impl<'a> Codegen<'a> {
     /// load that missed ends the program with 0, as `step` would; any
     /// other slow path bails.
     fn slow_paths(&mut self) {
+        for path in core::mem::take(&mut self.map_paths) {
+            map_access_check(&mut self.asm, path.access, path.entry, path.back, path.slow);
+        }
         for slow in core::mem::take(&mut self.slow) {
             self.asm.bind(slow.entry);
             if let Body::Lean(lean) = self.body {

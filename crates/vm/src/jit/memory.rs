@@ -3,15 +3,25 @@
 //!
 //! ```text
 //!   rax = base + off                       (wrapping, as the interpreter)
-//!   rcx = rax >> 32        ; id >= 16 ?  -> slow path (map values, junk)
+//!   rcx = rax >> 32        ; id >= 16 ?  -> map path
 //!   rdx = (u32)rax + len   ; > table[id].read_len (write_len) ? -> slow path
 //!   rdx = table[id].ptr + (u32)rax         ; the host byte
+//!
+//!   map path (out of line; loads and stores, not atomics):
+//!   id >= MAP_FIRST + windows ?                        -> slow path
+//!   rdx = ((u32)rax & mask) + len ; > read_len (write_len) ? -> slow path
+//!   (u32)rax >= limit ?                                -> slow path
+//!   rdx = ptr + ((u32)rax - within) / 2 + within  ; back to the access
 //! ```
 //!
 //! Unmapped ids have lengths 0, so null, idle frames and served contexts
 //! all fall to the slow path, which runs the instruction with the
 //! interpreter's `step`: the same `Memory` code decides every value and
-//! every error that is not a plain in-bounds access.
+//! every error that is not a plain in-bounds access. Map values are the
+//! words of `maps::storage`, which other threads may use at the same
+//! time: a plain x86 load or store of up to 8 bytes inside one aligned
+//! word is atomic, as the interpreter's relaxed atomics are, and one that
+//! straddles two words is two accesses there too.
 
 use core::mem::offset_of;
 
@@ -21,8 +31,8 @@ use super::blinding::Operand;
 use super::codegen::{Body, CTX, Codegen, context_field, host};
 use super::lean;
 use super::x64::{AluKind, Assembler, Cond, Gpr, Label, Mem, OperandSize};
-use super::{HOST_REGION_SHIFT, HostRegion, JitContext, JitError};
-use crate::layout::REGION_SLOTS;
+use super::{HOST_REGION_SHIFT, HostRegion, JitContext, JitError, MapWindow};
+use crate::layout::{MAP_FIRST, REGION_SLOTS};
 
 /// Which permission an access needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,15 +52,16 @@ pub(super) fn size_of_access(size: Size) -> OperandSize {
     }
 }
 
-/// Emits the check of an access of `size` at `base + off`; jumps to
-/// `slow` when it does not pass. Returns the host operand (`[rdx]`);
-/// rax and rcx are free afterwards.
+/// Emits the check of an access of `size` at `base + off` against the
+/// region table; jumps to `maps` when the address is past the table (a
+/// map value or junk), to `slow` when it does not pass. Returns the host
+/// operand (`[rdx]`); rax and rcx are free afterwards.
 pub(super) fn access_check(
     asm: &mut Assembler,
     access: Access,
     size: Size,
-    base: Gpr,
-    off: i16,
+    (base, off): (Gpr, i16),
+    maps: Label,
     slow: Label,
 ) -> Mem {
     let table = offset_of!(JitContext, table);
@@ -68,7 +79,7 @@ pub(super) fn access_check(
         Gpr::Rcx,
         REGION_SLOTS as i32,
     );
-    asm.jcc(Cond::Ae, slow);
+    asm.jcc(Cond::Ae, maps);
     asm.shift_ri(
         super::x64::ShiftKind::Shl,
         OperandSize::S32,
@@ -92,6 +103,72 @@ pub(super) fn access_check(
     asm.mov_rr(OperandSize::S32, Gpr::Rax, Gpr::Rax);
     asm.alu_rr(AluKind::Add, OperandSize::S64, Gpr::Rdx, Gpr::Rax);
     Mem::at(Gpr::Rdx, 0)
+}
+
+/// Emits the map path of an access whose table check jumped to `entry`
+/// with the address in rax and its id in rcx: the check of one map
+/// value's bounds (see the module), then back to `access` with the host
+/// byte in rdx, or to `slow`.
+pub(super) fn map_access_check(
+    asm: &mut Assembler,
+    (access, size): (Access, Size),
+    entry: Label,
+    back: Label,
+    slow: Label,
+) {
+    // Entries are indexed by id, from `MAP_FIRST`.
+    let first = (MAP_FIRST as usize) << HOST_REGION_SHIFT;
+    let window = |field: usize| {
+        let at = offset_of!(JitContext, maps) + field;
+        Mem::indexed(CTX, Gpr::Rcx, at as i32 - first as i32)
+    };
+    let len_field = match access {
+        Access::Read => offset_of!(MapWindow, read_len),
+        Access::Write => offset_of!(MapWindow, write_len),
+    };
+    let len = size.bytes() as i32;
+    asm.bind(entry);
+    let ids_end = context_field(offset_of!(JitContext, map_ids_end));
+    asm.alu_rm(AluKind::Cmp, OperandSize::S64, Gpr::Rcx, ids_end);
+    asm.jcc(Cond::Ae, slow);
+    asm.shift_ri(
+        super::x64::ShiftKind::Shl,
+        OperandSize::S32,
+        Gpr::Rcx,
+        HOST_REGION_SHIFT,
+    );
+    // rdx = within + len, against the value's size.
+    asm.mov_rr(OperandSize::S32, Gpr::Rdx, Gpr::Rax);
+    asm.alu_rm(
+        AluKind::And,
+        OperandSize::S32,
+        Gpr::Rdx,
+        window(offset_of!(MapWindow, mask)),
+    );
+    asm.alu_ri(AluKind::Add, OperandSize::S32, Gpr::Rdx, len);
+    asm.alu_rm(AluKind::Cmp, OperandSize::S32, Gpr::Rdx, window(len_field));
+    asm.jcc(Cond::A, slow);
+    // The element, against the map's size.
+    asm.mov_rr(OperandSize::S32, Gpr::Rax, Gpr::Rax);
+    asm.alu_rm(
+        AluKind::Cmp,
+        OperandSize::S64,
+        Gpr::Rax,
+        window(offset_of!(MapWindow, limit)),
+    );
+    asm.jcc(Cond::Ae, slow);
+    // rdx = ptr + (offset - within) / 2 + within.
+    asm.alu_ri(AluKind::Sub, OperandSize::S32, Gpr::Rdx, len);
+    asm.alu_rr(AluKind::Sub, OperandSize::S32, Gpr::Rax, Gpr::Rdx);
+    asm.shift_ri(super::x64::ShiftKind::Shr, OperandSize::S32, Gpr::Rax, 1);
+    asm.alu_rr(AluKind::Add, OperandSize::S64, Gpr::Rdx, Gpr::Rax);
+    asm.alu_rm(
+        AluKind::Add,
+        OperandSize::S64,
+        Gpr::Rdx,
+        window(offset_of!(MapWindow, ptr)),
+    );
+    asm.jmp(back);
 }
 
 impl Codegen<'_> {
@@ -210,7 +287,10 @@ impl Codegen<'_> {
         }
         let width = size_of_access(size);
         let s = host(src);
-        let mem = access_check(&mut self.asm, Access::Write, size, host(dst), off, slow);
+        // Atomics on map values take the slow path: the interpreter's
+        // read-modify-write never locks across two words.
+        let at = (host(dst), off);
+        let mem = access_check(&mut self.asm, Access::Write, size, at, slow, slow);
         let alu = |op: AtomicOp| match op {
             AtomicOp::Add { .. } => AluKind::Add,
             AtomicOp::Or { .. } => AluKind::Or,

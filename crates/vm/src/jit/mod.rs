@@ -203,6 +203,60 @@ impl HostRegion {
     }
 }
 
+/// A map's values as native code reaches them inline (see
+/// `maps::storage`): a guest offset passes when `offset < limit` and
+/// `(offset & mask) + len` is at most the readable (or writable) length;
+/// its host byte is then `ptr + (offset - within) / 2 + within`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct MapWindow {
+    ptr: *const u8,
+    /// The offset bits within one value's window.
+    mask: u32,
+    read_len: u32,
+    /// 0 when programs may not write (`BPF_F_RDONLY_PROG`).
+    write_len: u32,
+    _pad: u32,
+    /// The end of the last value's window.
+    limit: u64,
+}
+
+impl MapWindow {
+    /// No values: every access takes the slow path.
+    pub(crate) const NONE: MapWindow = MapWindow {
+        ptr: core::ptr::null(),
+        mask: 0,
+        read_len: 0,
+        write_len: 0,
+        _pad: 0,
+        limit: 0,
+    };
+
+    pub(crate) fn new(
+        ptr: *const u8,
+        mask: u32,
+        value_size: usize,
+        writable: bool,
+        limit: u64,
+    ) -> MapWindow {
+        // Values are at most `maps::def`'s limit, far below 4 GiB.
+        let len = u32::try_from(value_size).unwrap_or(0);
+        MapWindow {
+            ptr,
+            mask,
+            read_len: len,
+            write_len: if writable { len } else { 0 },
+            _pad: 0,
+            limit,
+        }
+    }
+}
+
+/// Maps whose values native code reaches inline: the first ones of the
+/// program; the rest (and inner maps) take the slow path.
+pub(crate) const MAP_WINDOWS: usize = 16;
+const _: () = assert!(core::mem::size_of::<MapWindow>() == 1 << HOST_REGION_SHIFT);
+
 /// log2 of `size_of::<HostRegion>()`.
 const HOST_REGION_SHIFT: u8 = 5;
 const _: () = assert!(core::mem::size_of::<HostRegion>() == 1 << HOST_REGION_SHIFT);
@@ -215,6 +269,10 @@ pub(crate) struct JitContext {
     /// the program exits natively.
     regs: [u64; 16],
     table: [HostRegion; REGION_SLOTS],
+    /// The values of map `n` at id `MAP_FIRST + n`.
+    maps: [MapWindow; MAP_WINDOWS],
+    /// `MAP_FIRST` + how many of `maps` are filled.
+    map_ids_end: u64,
     /// The packet of `LD_ABS`/`LD_IND` (a copy of its table entry).
     packet: HostRegion,
     /// The budget left, charged per basic block.
@@ -516,6 +574,8 @@ impl JitContext {
         JitContext {
             regs: [0; 16],
             table: [HostRegion::UNMAPPED; REGION_SLOTS],
+            maps: [MapWindow::NONE; MAP_WINDOWS],
+            map_ids_end: u64::from(crate::layout::MAP_FIRST),
             packet: HostRegion::UNMAPPED,
             remaining: 0,
             entry_rsp: 0,
@@ -589,6 +649,7 @@ impl NativeContext {
             // The machine may have mapped more (deeper frames,
             // reservations): none of it outlives the run.
             ctx.table = [HostRegion::UNMAPPED; REGION_SLOTS];
+            ctx.map_ids_end = u64::from(crate::layout::MAP_FIRST);
         }
         (end, ctx.remaining)
     }
@@ -599,16 +660,29 @@ impl NativeContext {
     }
 }
 
-/// Registers, budget, region table and packet from the machine into the
-/// context.
+/// Registers, budget, region table and packet from the machine into a
+/// new context.
 fn to_native(ctx: &mut JitContext, machine: &mut Machine<'_, '_, '_>) {
+    registers_to_native(ctx, machine);
+    regions_to_native(ctx, machine);
+}
+
+/// Registers and budget from the machine into the context.
+fn registers_to_native(ctx: &mut JitContext, machine: &Machine<'_, '_, '_>) {
     for (n, slot) in ctx.regs.iter_mut().enumerate().take(Reg::COUNT) {
         if let Some(reg) = u8::try_from(n).ok().and_then(Reg::new) {
             *slot = machine.regs[reg];
         }
     }
     ctx.remaining = machine.remaining;
+}
+
+/// The region table, map values and packet from the machine's memory into
+/// the context.
+fn regions_to_native(ctx: &mut JitContext, machine: &mut Machine<'_, '_, '_>) {
     machine.memory.host_table(&mut ctx.table);
+    let windows = machine.memory.host_maps(&mut ctx.maps);
+    ctx.map_ids_end = u64::from(crate::layout::MAP_FIRST) + windows as u64;
     ctx.packet = machine.memory.host_packet();
 }
 
@@ -687,6 +761,10 @@ fn serve_machine(
         },
         Service::Resume => leave(machine.execute_from(pc)),
     };
-    to_native(ctx, machine);
+    registers_to_native(ctx, machine);
+    // Most services (helpers, slow paths) map nothing.
+    if machine.memory.layout_changed() {
+        regions_to_native(ctx, machine);
+    }
     status
 }

@@ -6,9 +6,13 @@
 //! preallocates by default; the extra slot lets an update of an existing
 //! key write a fresh slot and then swap it in, so a program reading the
 //! old value never sees half of the new one (the kernel does the same).
-//! Keys sit in an ordered index under a lock: `next_key` walks keys in
-//! byte order, which is stable under updates (the kernel's order is its
-//! bucket order; both are "unspecified but complete"). A program's pointer
+//! Keys sit in two indexes under one lock: a hash table from key to slot,
+//! which lookups and updates probe once (a program's lookup or update of
+//! an existing key allocates nothing), and an ordered set that `next_key`
+//! walks in byte order, stable under updates (the kernel's order is its
+//! bucket order; both are "unspecified but complete"). The hash is seeded
+//! per map at random, as the kernel seeds its `jhash`, so keys chosen by
+//! a program's author cannot be made to collide. A program's pointer
 //! to a deleted entry stays valid and may later show a new entry's value,
 //! as with the kernel's preallocated elements.
 //!
@@ -16,7 +20,8 @@
 //! evicts the entry with the oldest stamp to make room (the kernel's LRU
 //! is approximate and per-CPU; this one is exact and common).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeSet, HashMap};
+use std::hash::{BuildHasher, Hasher};
 use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -40,10 +45,102 @@ pub(crate) struct HashTable {
 
 #[derive(Debug)]
 struct Index {
-    by_key: BTreeMap<Box<[u8]>, u32>,
+    /// The slot of each key.
+    by_key: HashMap<Box<[u8]>, u32, KeyHashing>,
+    /// Every key, in byte order.
+    ordered: BTreeSet<Box<[u8]>>,
     /// The key in each slot, for eviction.
-    keys: Vec<Option<Box<[u8]>>>,
+    slot_keys: SlotKeys,
     free: Vec<u32>,
+}
+
+impl Index {
+    /// Takes `key` out of both indexes and frees its slot.
+    fn remove(&mut self, key: &[u8]) -> Option<()> {
+        let slot = self.by_key.remove(key)?;
+        self.ordered.remove(key);
+        self.free.push(slot);
+        Some(())
+    }
+}
+
+/// Each slot's key, `key_size` bytes apiece, in one allocation.
+#[derive(Debug)]
+struct SlotKeys {
+    bytes: Box<[u8]>,
+    key_size: usize,
+}
+
+impl SlotKeys {
+    fn get(&self, slot: u32) -> &[u8] {
+        let at = slot as usize * self.key_size;
+        &self.bytes[at..at + self.key_size]
+    }
+
+    fn set(&mut self, slot: u32, key: &[u8]) {
+        let at = slot as usize * self.key_size;
+        self.bytes[at..at + self.key_size].copy_from_slice(key);
+    }
+}
+
+/// Builds [`KeyHasher`]s with one random seed per map.
+#[derive(Clone, Debug)]
+struct KeyHashing {
+    seed: u64,
+}
+
+impl KeyHashing {
+    fn random() -> KeyHashing {
+        // `RandomState` draws its keys from the operating system.
+        let seed = std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish();
+        KeyHashing { seed }
+    }
+}
+
+impl BuildHasher for KeyHashing {
+    type Hasher = KeyHasher;
+
+    fn build_hasher(&self) -> KeyHasher {
+        KeyHasher(self.seed)
+    }
+}
+
+/// A multiply-and-rotate hash over 8-byte words: a few cycles for the
+/// short keys maps hold, where SipHash costs more than the probe.
+struct KeyHasher(u64);
+
+impl KeyHasher {
+    fn mix(&mut self, word: u64) {
+        const K: u64 = 0x9e37_79b9_7f4a_7c15;
+        self.0 = (self.0.rotate_left(23) ^ word).wrapping_mul(K);
+    }
+}
+
+impl Hasher for KeyHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0; 8];
+            word.copy_from_slice(chunk);
+            self.mix(u64::from_le_bytes(word));
+        }
+        let mut tail = [0; 8];
+        let rest = chunks.remainder();
+        tail[..rest.len()].copy_from_slice(rest);
+        self.mix(u64::from_le_bytes(tail) ^ ((rest.len() as u64) << 59));
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.mix(n as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        // Fold the high bits, which the multiply mixed best, into the low
+        // ones the table indexes with.
+        self.0 ^ self.0 >> 29
+    }
 }
 
 impl HashTable {
@@ -70,8 +167,12 @@ impl HashTable {
             lru,
             values,
             index: RwLock::new(Index {
-                by_key: BTreeMap::new(),
-                keys: vec![None; slots],
+                by_key: HashMap::with_capacity_and_hasher(slots, KeyHashing::random()),
+                ordered: BTreeSet::new(),
+                slot_keys: SlotKeys {
+                    bytes: vec![0; slots * def.key_size as usize].into(),
+                    key_size: def.key_size as usize,
+                },
                 free: (0..slots as u32).rev().collect(),
             }),
             stamps,
@@ -134,35 +235,40 @@ impl HashTable {
         mode: UpdateMode,
         cpu: Option<usize>,
     ) -> Result<(), MapError> {
-        let mut index = write(&self.index);
-        let existing = index.by_key.get(key).copied();
-        mode.check(existing.is_some())?;
-        if let (Some(slot), true, Some(cpu)) = (existing, self.percpu, cpu) {
-            // A program updates its own CPU's value in place.
-            self.values.write_value(self.element(slot, cpu), value);
+        let full = MapError::Full {
+            max_entries: self.max_entries,
+        };
+        let mut guard = write(&self.index);
+        let index = &mut *guard;
+        if let Some(at) = index.by_key.get_mut(key) {
+            mode.check(true)?;
+            let old = *at;
+            if let (true, Some(cpu)) = (self.percpu, cpu) {
+                // A program updates its own CPU's value in place.
+                self.values.write_value(self.element(old, cpu), value);
+                self.touch(old);
+                return Ok(());
+            }
+            let slot = index.free.pop().ok_or(full)?;
+            self.fill(slot, value, cpu, Some(old));
+            index.slot_keys.set(slot, key);
+            *at = slot;
+            index.free.push(old);
             self.touch(slot);
             return Ok(());
         }
-        if existing.is_none() && index.by_key.len() >= self.max_entries as usize {
+        mode.check(false)?;
+        if index.by_key.len() >= self.max_entries as usize {
             if !self.lru {
-                return Err(MapError::Full {
-                    max_entries: self.max_entries,
-                });
+                return Err(full);
             }
-            self.evict_oldest(&mut index);
+            self.evict_oldest(index);
         }
-        let Some(slot) = index.free.pop() else {
-            return Err(MapError::Full {
-                max_entries: self.max_entries,
-            });
-        };
-        self.fill(slot, value, cpu, existing);
-        index.keys[slot as usize] = Some(key.into());
+        let slot = index.free.pop().ok_or(full)?;
+        self.fill(slot, value, cpu, None);
+        index.slot_keys.set(slot, key);
         index.by_key.insert(key.into(), slot);
-        if let Some(old) = existing {
-            index.keys[old as usize] = None;
-            index.free.push(old);
-        }
+        index.ordered.insert(key.into());
         self.touch(slot);
         Ok(())
     }
@@ -203,19 +309,13 @@ impl HashTable {
                 .map(|s| s.load(Ordering::Relaxed))
         });
         if let Some(slot) = oldest {
-            if let Some(key) = index.keys[slot as usize].take() {
-                index.by_key.remove(&key);
-            }
-            index.free.push(slot);
+            let key: Box<[u8]> = index.slot_keys.get(slot).into();
+            index.remove(&key);
         }
     }
 
     pub(crate) fn delete(&self, key: &[u8]) -> Result<(), MapError> {
-        let mut index = write(&self.index);
-        let slot = index.by_key.remove(key).ok_or(MapError::NotFound)?;
-        index.keys[slot as usize] = None;
-        index.free.push(slot);
-        Ok(())
+        write(&self.index).remove(key).ok_or(MapError::NotFound)
     }
 
     /// The key after `key` in the iteration order; the first key when
@@ -225,12 +325,12 @@ impl HashTable {
         let present = key.filter(|k| index.by_key.contains_key(*k));
         let next = match present {
             Some(key) => index
-                .by_key
+                .ordered
                 .range::<[u8], _>((core::ops::Bound::Excluded(key), core::ops::Bound::Unbounded))
                 .next(),
-            None => index.by_key.iter().next(),
+            None => index.ordered.iter().next(),
         };
-        next.map(|(key, _)| key.to_vec())
+        next.map(|key| key.to_vec())
     }
 
     /// Entries in the map.

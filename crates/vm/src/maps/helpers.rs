@@ -126,11 +126,14 @@ fn errno(errno: Errno) -> u64 {
 }
 
 /// The map handle in argument register `reg`.
-fn map_arg(memory: &Memory<'_>, reg: u8, handle: u64) -> Result<(u32, Arc<Map>), HelperError> {
+fn map_arg<'m>(
+    memory: &'m Memory<'_>,
+    reg: u8,
+    handle: u64,
+) -> Result<(u32, &'m Arc<Map>), HelperError> {
     memory
         .maps
         .by_handle(handle)
-        .map(|(index, map)| (index, map.clone()))
         .ok_or(HelperError::BadArgument {
             reg,
             value: handle,
@@ -146,25 +149,27 @@ fn read(memory: &Memory<'_>, addr: u64, len: usize) -> Result<Vec<u8>, HelperErr
 
 fn lookup(args: [u64; 5], memory: &mut Memory<'_>) -> Outcome {
     let (index, map) = map_arg(memory, 1, args[0])?;
-    let key = read(memory, args[1], map.def().key_size as usize)?;
-    let found = map.program_lookup(&key, memory.cpu());
-    match found.map_err(HelperError::Map)? {
-        Found::Missing => returned(0),
+    let key = memory.bytes(args[1], map.def().key_size as usize)?;
+    let inner = match map
+        .program_lookup(&key, memory.cpu())
+        .map_err(HelperError::Map)?
+    {
+        Found::Missing => return returned(0),
         Found::Value(element) => {
             let offset = map.values().map_or(0, |v| v.guest_offset(element));
-            returned(RegionId::map(index).map_or(0, |id| id.addr(offset)))
+            return returned(RegionId::map(index).map_or(0, |id| id.addr(offset)));
         }
-        Found::Map(inner) => {
-            let inner = memory.maps.intern(inner);
-            returned(inner.map_or(0, RegionId::map_handle))
-        }
-    }
+        Found::Map(inner) => inner,
+    };
+    drop(key);
+    let inner = memory.maps.intern(inner);
+    returned(inner.map_or(0, RegionId::map_handle))
 }
 
 fn update(args: [u64; 5], memory: &mut Memory<'_>) -> Outcome {
     let (_, map) = map_arg(memory, 1, args[0])?;
-    let key = read(memory, args[1], map.def().key_size as usize)?;
-    let value = read(memory, args[2], map.def().value_size as usize)?;
+    let key = memory.bytes(args[1], map.def().key_size as usize)?;
+    let value = memory.bytes(args[2], map.def().value_size as usize)?;
     let result = UpdateMode::from_flags(args[3])
         .and_then(|mode| map.program_update(&key, &value, mode, memory.cpu()));
     match result {
@@ -175,7 +180,7 @@ fn update(args: [u64; 5], memory: &mut Memory<'_>) -> Outcome {
 
 fn delete(args: [u64; 5], memory: &mut Memory<'_>) -> Outcome {
     let (_, map) = map_arg(memory, 1, args[0])?;
-    let key = read(memory, args[1], map.def().key_size as usize)?;
+    let key = memory.bytes(args[1], map.def().key_size as usize)?;
     status(map.delete(&key))
 }
 
@@ -268,7 +273,7 @@ fn size_arg(size: u64, reg: u8) -> Result<usize, HelperError> {
 fn ring_arg(memory: &Memory<'_>, handle: u64) -> Result<Arc<Map>, HelperError> {
     let (_, map) = map_arg(memory, 1, handle)?;
     match map.kind() {
-        MapKind::RingBuf => Ok(map),
+        MapKind::RingBuf => Ok(Arc::clone(map)),
         _ => Err(HelperError::BadArgument {
             reg: 1,
             value: handle,

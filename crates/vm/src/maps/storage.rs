@@ -25,6 +25,11 @@
 //! giving each value its own region id would stop it here too, at the
 //! cost of a 24-bit element limit).
 //!
+//! On the host each value takes half its window (the guard half is not
+//! stored), so the host byte of a checked guest offset is
+//! `(offset - within) / 2 + within`: no variable shift, which is what
+//! lets the JIT's inline access (`MapWindow`) do without one.
+//!
 //! An access that fits inside one aligned 8-byte word is one atomic
 //! operation (relaxed loads and stores; sequentially consistent
 //! read-modify-writes for the `BPF_ATOMIC` instructions). An access that
@@ -63,10 +68,10 @@ impl ValueStore {
         elements: u64,
         program_writable: bool,
     ) -> Result<ValueStore, MapError> {
-        let stride = round8(value_size.max(1)) as u64;
-        // Twice the value, rounded up to a power of two: the unused half
-        // is a guard, so running off a value's end faults.
-        let shift = stride.next_power_of_two().trailing_zeros() + 1;
+        // A power of two of at least 8 bytes, half the guest window: the
+        // other half is a guard, so running off a value's end faults.
+        let stride = (round8(value_size.max(1)) as u64).next_power_of_two();
+        let shift = stride.trailing_zeros() + 1;
         let host = elements.saturating_mul(stride);
         if elements << shift > GUEST_WINDOW || host > HOST_LIMIT {
             return Err(MapError::TooLarge { bytes: host });
@@ -110,6 +115,17 @@ impl ValueStore {
             });
         }
         Ok(element * self.stride_words * 8 + within)
+    }
+
+    /// What native code needs to reach these values inline.
+    pub(crate) fn window(&self) -> crate::jit::MapWindow {
+        crate::jit::MapWindow::new(
+            self.words.as_ptr().cast(),
+            (1 << self.shift) - 1,
+            self.value_size,
+            self.program_writable,
+            (self.elements as u64) << self.shift,
+        )
     }
 
     /// The host byte index of value `element`.
@@ -230,6 +246,8 @@ mod tests {
         let store = ValueStore::new(12, 3, true).unwrap();
         assert_eq!(store.guest_offset(1), 32);
         assert_eq!(store.locate(32 + 4, 8), Ok(16 + 4));
+        // Host strides are powers of two: 12 bytes take 16.
+        assert_eq!(store.locate(64 + 3, 1), Ok(32 + 3));
         assert_eq!(
             store.locate(32 + 8, 8),
             Err(FaultCause::OutOfBounds { size: 12 })
