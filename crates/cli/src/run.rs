@@ -51,7 +51,9 @@ pub struct RunArgs {
     /// Input memory from a file.
     #[arg(long)]
     mem_file: Option<PathBuf>,
-    /// Run N times on the same memory; prints the mean time per run on stderr.
+    /// Run N times on the same memory (an object's program: on the same
+    /// context and packet, as BPF_PROG_TEST_RUN's repeat); prints the mean
+    /// time per run on stderr.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     repeat: u64,
     /// Stop a run after this many instructions (0: no limit).
@@ -168,7 +170,7 @@ fn at_instruction(program: &Program, error: VmError) -> anyhow::Error {
 }
 
 /// Seconds in the unit that reads best.
-fn format_duration(seconds: f64) -> String {
+pub(crate) fn format_duration(seconds: f64) -> String {
     match seconds {
         s if s < 1e-6 => format!("{:.1} ns", s * 1e9),
         s if s < 1e-3 => format!("{:.2} µs", s * 1e6),

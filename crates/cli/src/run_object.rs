@@ -81,11 +81,12 @@ pub fn run(args: &ObjectRun<'_>, bytes: &[u8], out: &mut impl Write) -> anyhow::
     let mut verdicts: Vec<(String, usize)> = Vec::new();
     let mut records = Vec::new();
     for (index, input) in inputs.iter().enumerate() {
-        let mut outcome = None;
-        for _ in 0..args.repeat {
-            outcome = Some(engine.run(program.name(), input)?);
+        let (mut outcome, mean) = program.run_repeated(input, 0, args.repeat)?;
+        outcome.trace = engine.take_trace();
+        if args.repeat > 1 {
+            let mean = super::run::format_duration(mean.as_secs_f64());
+            eprintln!("input {index}: {} runs, mean {mean} per run", args.repeat);
         }
-        let outcome = outcome.expect("repeat is at least 1");
         let name = outcome.verdict.name();
         match verdicts.iter_mut().find(|(v, _)| *v == name) {
             Some((_, n)) => *n += 1,

@@ -189,17 +189,31 @@ impl Interpreter {
     /// Runs like [`Interpreter::run_with`], and also counts the
     /// instructions executed (what benchmarks divide by).
     pub fn run_counted(&self, input: RunInput<'_>) -> Result<Finished, VmError> {
-        self.run_served(input).finished
+        self.run_served(input, 1).finished
     }
 
-    /// Runs, and hands back the served context and the packet as the
-    /// program left them (for [`RunInput::packet_context`] inputs).
-    pub(crate) fn run_served(&self, input: RunInput<'_>) -> ServedRun {
+    /// Runs `repeat` times (at least once) on one input, as
+    /// `BPF_PROG_TEST_RUN`'s repeat does: each run starts on a zeroed
+    /// stack and sees the context and packet as the run before left them;
+    /// the first error ends the repeats. Hands back the last run's end, the
+    /// served context and the packet (for [`RunInput::packet_context`]
+    /// inputs), and the mean time of a run.
+    pub(crate) fn run_served(&self, input: RunInput<'_>, repeat: u64) -> ServedRun {
         // `try_with`: no panic even while the thread's locals are torn down.
         let spare = SPARE_STACK.try_with(Cell::take).ok().flatten();
         let mut stack = spare.unwrap_or_else(|| Box::new([[0; STACK_FRAME_SIZE]; MAX_FRAMES]));
         let mut memory = Memory::new(&mut stack);
-        let finished = self.run_on(&mut memory, input);
+        let regs = input.start(&mut memory, self.maps_shared());
+        let started = std::time::Instant::now();
+        let mut finished = self.run_again(&mut memory, regs.clone());
+        for _ in 1..repeat {
+            if finished.is_err() {
+                break;
+            }
+            memory.restart(self.maps_shared());
+            finished = self.run_again(&mut memory, regs.clone());
+        }
+        let mean = started.elapsed() / u32::try_from(repeat.max(1)).unwrap_or(u32::MAX);
         let context = memory.context.take();
         let packet = match context {
             Some(_) => memory
@@ -214,25 +228,20 @@ impl Interpreter {
             finished,
             context,
             packet,
+            mean,
         }
     }
 
-    pub(crate) fn run_on<'m>(
-        &self,
-        memory: &mut Memory<'m>,
-        input: RunInput<'m>,
-    ) -> Result<Finished, VmError> {
-        let regs = input.start(memory, self.maps_shared());
+    /// One run from the first instruction on `memory` as it is, with
+    /// `regs`.
+    fn run_again(&self, memory: &mut Memory<'_>, regs: Registers) -> Result<Finished, VmError> {
         let remaining = self.budget.unwrap_or(u64::MAX);
-        self.run_chain(
-            memory,
-            Resume {
-                regs,
-                remaining,
-                pc: 0,
-            },
-            None,
-        )
+        let from = Resume {
+            regs,
+            remaining,
+            pc: 0,
+        };
+        self.run_chain(memory, from, None)
     }
 
     /// Runs `tail_called` (this program when `None`) from `from`, then
@@ -302,9 +311,7 @@ impl Interpreter {
 /// the run's; `None` re-runs the program that called.
 pub(crate) fn take_tail_call(memory: &mut Memory<'_>) -> Option<Arc<Interpreter>> {
     let target = memory.maps.tail_call.take();
-    memory
-        .maps
-        .set_table(target.as_ref().and_then(|t| t.maps.clone()));
+    memory.set_maps(target.as_ref().and_then(|t| t.maps.clone()));
     target
 }
 
@@ -314,6 +321,8 @@ pub(crate) struct ServedRun {
     pub(crate) finished: Result<Finished, VmError>,
     pub(crate) context: Option<Box<RunContext>>,
     pub(crate) packet: Vec<u8>,
+    /// The mean time of one run.
+    pub(crate) mean: std::time::Duration,
 }
 
 /// How a run that ended with `exit` went.
@@ -437,7 +446,7 @@ impl<'a> RunInput<'a> {
         maps: Option<Arc<ProgramMaps>>,
     ) -> Registers {
         memory.maps.cpu = self.cpu;
-        memory.maps.set_table(maps);
+        memory.set_maps(maps);
         let regs = self.registers();
         self.map_into(memory);
         regs

@@ -19,7 +19,7 @@ use std::borrow::Cow;
 use visor_isa::Size;
 
 use crate::context::RunContext;
-use crate::jit::{HostRegion, MapWindow};
+use crate::jit::{HostRegion, JitContext, MapWindow};
 use crate::layout::{
     GuestAddr, MAP_FIRST, MAX_FRAMES, REGION_SLOTS, RegionId, STACK_FRAME_SIZE, offset_of,
 };
@@ -77,9 +77,13 @@ pub struct Memory<'a> {
     /// region is left out of the table and accesses to it that miss there
     /// are answered by its field table (`context`).
     pub(crate) context: Option<Box<RunContext>>,
-    /// Whether a region was mapped or unmapped, or the packet changed,
-    /// since the JIT last took the table ([`Memory::host_table`]).
+    /// Whether a region was mapped or unmapped, the packet or the maps
+    /// changed, since the JIT last took the table ([`Memory::host_table`]).
     layout_changed: bool,
+    /// The JIT's context for runs on this memory, kept from one native
+    /// entry to the next (tail calls, repeated runs): its region table is
+    /// taken again only when the layout changed.
+    pub(crate) native: Option<Box<JitContext>>,
 }
 
 impl<'a> Memory<'a> {
@@ -107,9 +111,34 @@ impl<'a> Memory<'a> {
             maps: RunMaps::default(),
             context: None,
             layout_changed: true,
+            native: None,
         };
         memory.enter_frame(0);
         memory
+    }
+
+    /// Readies this memory for another run of the program whose `maps`
+    /// it holds, after a run that ended: frame 0 zeroed and deeper frames
+    /// zeroed again when entered, the program's own maps (a tail call
+    /// brought others), no tail calls taken yet.
+    pub(crate) fn restart(&mut self, maps: Option<std::sync::Arc<crate::ProgramMaps>>) {
+        let frame = self.table[RegionId::FRAME_0.index()].as_mut();
+        if let Some(bytes) = frame.and_then(Region::bytes_mut) {
+            bytes.fill(0);
+        }
+        self.deepest_frame = 0;
+        if self.maps.tail_calls > 0 {
+            self.set_maps(maps);
+            self.maps.tail_calls = 0;
+        }
+    }
+
+    /// Makes `table` the maps ids and handles name (at the start of a run
+    /// and on a tail call, which brings the target's maps).
+    pub(crate) fn set_maps(&mut self, table: Option<std::sync::Arc<crate::ProgramMaps>>) {
+        // Programs loaded together share one table: nothing to redo.
+        self.layout_changed |= !self.maps.holds_table(table.as_ref());
+        self.maps.set_table(table);
     }
 
     /// Maps `region` at `id`, replacing what was there. Ids past the table

@@ -93,6 +93,28 @@ fn tailcall_dispatches_by_protocol() {
     assert_eq!([slot(0), slot(1), slot(2), slot(3)], [1, 5, 3, 3]);
 }
 
+/// Repeated runs share one context and packet, as the kernel's test run
+/// does, but each is a run of its own: 40 dispatches through a tail call
+/// each, past the 33 tail calls one run may take, all reach the handler.
+#[test]
+fn repeated_runs_each_take_their_own_tail_calls() {
+    use visor_vm::engine::{Loader, RunEngine};
+    let bytes = std::fs::read(examples().join("tailcall.bpf.o")).unwrap();
+    let object = visor_object::Object::parse(&bytes).unwrap();
+    let tcp = capture().remove(0);
+    for kind in [RunEngine::Interpreter, RunEngine::Jit] {
+        let engine = Loader::new().engine(kind).load(&object).unwrap();
+        let dispatch = engine.program("dispatch").unwrap();
+        let once = dispatch.run(&tcp).unwrap();
+        let (repeated, mean) = dispatch.run_repeated(&tcp, 0, 40).unwrap();
+        assert_eq!(repeated, once, "{kind:?}");
+        assert!(mean > std::time::Duration::ZERO);
+        let counts = engine.map("per_protocol").unwrap();
+        let tcp_count = counts.lookup(&1u32.to_le_bytes()).unwrap().unwrap();
+        assert_eq!(tcp_count, 41u64.to_le_bytes(), "{kind:?}");
+    }
+}
+
 #[test]
 fn tracepoint_examples_run_on_a_supplied_context() {
     let hello = load_example("hello.bpf.o");

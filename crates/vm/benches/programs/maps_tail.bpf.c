@@ -3,8 +3,10 @@
  * kernel's BPF_PROG_TEST_RUN.
  *
  *   nothing:    returns 0 (the engine's own per-run cost);
- *   hash_churn: 256 rounds of a lookup and an update in a 512-entry hash
- *               map; returns how many lookups found their key.
+ *   hash_churn: 256 rounds of a lookup, an increment of the value found,
+ *               and an update of the key the next round looks up, in a
+ *               512-entry hash map; returns how many lookups found their
+ *               key (255 once the map is warm: every key but the first).
  *   chain_0:    eight programs, each tail-calling the next through a
  *               program array; the last returns 7.
  */
@@ -36,7 +38,7 @@ int hash_churn(struct __sk_buff *skb)
 			*value += 1;
 			found++;
 		}
-		__u32 next = (key + 256) & 511;
+		__u32 next = (key + 37) & 511;
 		__u64 start = i;
 		bpf_map_update_elem(&counts, &next, &start, BPF_ANY);
 	}

@@ -39,6 +39,7 @@ pub use error::EngineError;
 pub use names::helper_name;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use visor_isa::{CallTarget, Insn};
 use visor_object::{MapOrigin, Object, ProgramType, SlotTarget};
@@ -468,55 +469,55 @@ impl EngineProgram {
 
     /// Runs like [`EngineProgram::run`] on CPU `cpu`.
     pub fn run_on_cpu(&self, input: &[u8], cpu: u32) -> Result<Outcome, EngineError> {
+        self.run_repeated(input, cpu, 1).map(|(outcome, _)| outcome)
+    }
+
+    /// Runs `repeat` times (at least once) on CPU `cpu` with one context
+    /// and packet built from `input`, as `BPF_PROG_TEST_RUN`'s repeat
+    /// does: each run sees the context and packet as the run before left
+    /// them, on a zeroed stack; the first error ends the repeats. Returns
+    /// the last run's outcome and the mean time of one run.
+    pub fn run_repeated(
+        &self,
+        input: &[u8],
+        cpu: u32,
+        repeat: u64,
+    ) -> Result<(Outcome, Duration), EngineError> {
         let kind = self.kind.ok_or_else(|| EngineError::UnsupportedType {
             program: self.name.clone(),
             program_type: self.program_type.map_or("unknown", |t| t.name()).to_owned(),
         })?;
-        let failed = |reason| EngineError::Run {
+        let run = RunInput::packet_context(kind, input)
+            .unwrap_or_else(|| RunInput::context(Region::readonly(input)));
+        let served = self.vm.run_served(run.on_cpu(cpu), repeat);
+        let finished = served.finished.map_err(|reason| EngineError::Run {
             program: self.name.clone(),
             reason: Box::new(reason),
+        })?;
+        let mut outcome = Outcome {
+            r0: finished.r0,
+            verdict: Verdict::of(kind, finished.r0),
+            packet: None,
+            redirect: None,
+            clones: Vec::new(),
+            instructions: finished.instructions,
+            trace: Vec::new(),
         };
-        match RunInput::packet_context(kind, input) {
-            Some(run) => {
-                let served = self.vm.run_served(run.on_cpu(cpu));
-                let finished = served.finished.map_err(failed)?;
-                let context = served.context;
-                let mut packet = served.packet;
-                let (mut redirect, mut clones) = (None, Vec::new());
-                if let Some(context) = context {
-                    let meta = context.meta_len.min(packet.len());
-                    packet.drain(..meta);
-                    if matches!(kind, ContextKind::Skb(_)) {
-                        let mut frame = context.head.clone();
-                        frame.extend_from_slice(&packet);
-                        packet = frame;
-                    }
-                    redirect = context.redirect;
-                    clones = context.clones;
+        if kind.has_packet() {
+            let mut packet = served.packet;
+            if let Some(context) = served.context {
+                let meta = context.meta_len.min(packet.len());
+                packet.drain(..meta);
+                if matches!(kind, ContextKind::Skb(_)) {
+                    let mut frame = context.head.clone();
+                    frame.extend_from_slice(&packet);
+                    packet = frame;
                 }
-                Ok(Outcome {
-                    r0: finished.r0,
-                    verdict: Verdict::of(kind, finished.r0),
-                    packet: Some(packet),
-                    redirect,
-                    clones,
-                    instructions: finished.instructions,
-                    trace: Vec::new(),
-                })
+                outcome.redirect = context.redirect;
+                outcome.clones = context.clones;
             }
-            None => {
-                let run = RunInput::context(Region::readonly(input)).on_cpu(cpu);
-                let finished = self.vm.run_counted(run).map_err(failed)?;
-                Ok(Outcome {
-                    r0: finished.r0,
-                    verdict: Verdict::of(kind, finished.r0),
-                    packet: None,
-                    redirect: None,
-                    clones: Vec::new(),
-                    instructions: finished.instructions,
-                    trace: Vec::new(),
-                })
-            }
+            outcome.packet = Some(packet);
         }
+        Ok((outcome, served.mean))
     }
 }

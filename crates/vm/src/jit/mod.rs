@@ -264,6 +264,7 @@ const _: () = assert!(core::mem::size_of::<HostRegion>() == 1 << HOST_REGION_SHI
 /// What native code reads and writes besides guest memory, at fixed
 /// offsets from the register that holds its address for the whole run.
 #[repr(C)]
+#[derive(Debug)]
 pub(crate) struct JitContext {
     /// r0 to r10 while Rust runs (indexed by register number); r0 when
     /// the program exits natively.
@@ -519,8 +520,17 @@ impl JitProgram {
         let Some(body) = self.machine(machine.code) else {
             return machine.execute_from(0);
         };
-        let mut ctx = JitContext::new();
-        to_native(&mut ctx, machine);
+        // The memory's context from an earlier entry (a tail call's
+        // caller, an earlier repeated run) still holds its regions unless
+        // the layout changed since.
+        let (mut ctx, fresh) = match machine.memory.native.take() {
+            Some(ctx) => (ctx, false),
+            None => (Box::new(JitContext::new()), true),
+        };
+        registers_to_native(&mut ctx, machine);
+        if fresh || machine.memory.layout_changed() {
+            regions_to_native(&mut ctx, machine);
+        }
         let end_pc = machine.code.len();
         let mut run = JitRun {
             machine: MachineSource::Ready(machine),
@@ -533,6 +543,7 @@ impl JitProgram {
             machine.regs[visor_isa::Reg::R0] = r0;
             machine.remaining = ctx.remaining;
         }
+        machine.memory.native = Some(ctx);
         end
     }
 }
@@ -658,13 +669,6 @@ impl NativeContext {
     pub(crate) fn registers(&self) -> Registers {
         registers(&self.0)
     }
-}
-
-/// Registers, budget, region table and packet from the machine into a
-/// new context.
-fn to_native(ctx: &mut JitContext, machine: &mut Machine<'_, '_, '_>) {
-    registers_to_native(ctx, machine);
-    regions_to_native(ctx, machine);
 }
 
 /// Registers and budget from the machine into the context.

@@ -565,6 +565,10 @@ impl ProgramMaps {
     pub fn iter(&self) -> impl Iterator<Item = &Arc<Map>> {
         self.maps.iter()
     }
+
+    pub(crate) fn as_slice(&self) -> &[Arc<Map>] {
+        &self.maps
+    }
 }
 
 impl FromIterator<Arc<Map>> for ProgramMaps {
