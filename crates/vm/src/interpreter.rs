@@ -17,7 +17,7 @@ use crate::maps::ProgramMaps;
 use crate::memory::{AccessFault, Memory, Stack, load_le, store_le};
 use crate::region::Region;
 use crate::semantics::{self, Fetch};
-use crate::state::{CallStack, Registers};
+use crate::state::Registers;
 
 /// A program ready to run: decoded once into per-slot code, with its
 /// helpers and maps. Running borrows it immutably, so one interpreter
@@ -203,14 +203,14 @@ impl Interpreter {
         let spare = SPARE_STACK.try_with(Cell::take).ok().flatten();
         let mut stack = spare.unwrap_or_else(|| Box::new([[0; STACK_FRAME_SIZE]; MAX_FRAMES]));
         let mut memory = Memory::new(&mut stack);
-        let regs = input.start(&mut memory, self.maps_shared());
+        let regs = input.start(&mut memory, self.maps_table());
         let started = std::time::Instant::now();
         let mut finished = self.run_again(&mut memory, regs.clone());
         for _ in 1..repeat {
             if finished.is_err() {
                 break;
             }
-            memory.restart(self.maps_shared());
+            memory.restart(self.maps_table());
             finished = self.run_again(&mut memory, regs.clone());
         }
         let mean = started.elapsed() / u32::try_from(repeat.max(1)).unwrap_or(u32::MAX);
@@ -301,9 +301,9 @@ impl Interpreter {
         self.jit.as_ref()
     }
 
-    /// The program's maps, shared with its runs.
-    pub(crate) fn maps_shared(&self) -> Option<Arc<ProgramMaps>> {
-        self.maps.clone()
+    /// The program's maps, which its runs share.
+    pub(crate) fn maps_table(&self) -> Option<&Arc<ProgramMaps>> {
+        self.maps.as_ref()
     }
 }
 
@@ -311,7 +311,7 @@ impl Interpreter {
 /// the run's; `None` re-runs the program that called.
 pub(crate) fn take_tail_call(memory: &mut Memory<'_>) -> Option<Arc<Interpreter>> {
     let target = memory.maps.tail_call.take();
-    memory.set_maps(target.as_ref().and_then(|t| t.maps.clone()));
+    memory.set_maps(target.as_ref().and_then(|t| t.maps.as_ref()));
     target
 }
 
@@ -443,7 +443,7 @@ impl<'a> RunInput<'a> {
     pub(crate) fn start(
         self,
         memory: &mut Memory<'a>,
-        maps: Option<Arc<ProgramMaps>>,
+        maps: Option<&Arc<ProgramMaps>>,
     ) -> Registers {
         memory.maps.cpu = self.cpu;
         memory.set_maps(maps);
@@ -663,13 +663,13 @@ pub(crate) struct Machine<'i, 'r, 'm> {
     hot: &'i [Decoded],
     helpers: &'i Helpers,
     pub(crate) regs: Registers,
-    pub(crate) calls: CallStack,
     /// Borrowed, not owned: the region table is a few hundred bytes that
     /// need not move.
     pub(crate) memory: &'r mut Memory<'m>,
     /// Instructions left in the budget.
     pub(crate) remaining: u64,
-    budget: Option<u64>,
+    /// The budget the run started with, which errors name.
+    pub(crate) budget: Option<u64>,
 }
 
 impl<'i, 'r, 'm> Machine<'i, 'r, 'm> {
@@ -686,7 +686,6 @@ impl<'i, 'r, 'm> Machine<'i, 'r, 'm> {
             hot: &program.hot,
             helpers: &program.helpers,
             regs,
-            calls: CallStack::default(),
             memory,
             remaining,
             budget: program.budget,
@@ -893,7 +892,7 @@ impl Machine<'_, '_, '_> {
                 }
                 LoopEnd::ProgramExit(r0) => Ok(Flow::Exit(r0)),
             },
-            Ok(HelperOutcome::TailCall) => match self.calls.depth() {
+            Ok(HelperOutcome::TailCall) => match self.memory.calls.depth() {
                 0 => Ok(Flow::TailCall),
                 depth => Err(VmError::TailCallInSubprogram { pc, depth }.into()),
             },
@@ -921,6 +920,7 @@ impl Machine<'_, '_, '_> {
     /// Enters a fresh frame for a local call from `pc`.
     pub(crate) fn call_local(&mut self, pc: usize) -> Result<(), Stop> {
         let frame = self
+            .memory
             .calls
             .push(pc + 1, &self.regs)
             .ok_or_else(|| Stop::new(VmError::CallDepthExceeded { pc }))?;
@@ -932,7 +932,7 @@ impl Machine<'_, '_, '_> {
     /// Returns from a local call or a `bpf_loop` callback, or ends the
     /// program.
     pub(crate) fn exit(&mut self) -> Flow {
-        match self.calls.pop(&mut self.regs) {
+        match self.memory.calls.pop(&mut self.regs) {
             Some((ended, return_pc)) => {
                 self.memory.leave_frame(ended);
                 match return_pc {
@@ -964,7 +964,7 @@ impl Machine<'_, '_, '_> {
                 End::TailCall => {
                     return Err(VmError::TailCallInSubprogram {
                         pc,
-                        depth: self.calls.depth() + 1,
+                        depth: self.memory.calls.depth() + 1,
                     }
                     .into());
                 }
@@ -977,6 +977,7 @@ impl Machine<'_, '_, '_> {
     /// whose `exit` comes back here instead of to an instruction.
     fn callback(&mut self, pc: usize, target: usize, args: [u64; 2]) -> Result<End, Stop> {
         let frame = self
+            .memory
             .calls
             .push(CALLBACK_RETURN, &self.regs)
             .ok_or_else(|| Stop::new(VmError::CallDepthExceeded { pc }))?;

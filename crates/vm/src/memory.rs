@@ -26,6 +26,7 @@ use crate::layout::{
 use crate::maps::RunMaps;
 use crate::maps::storage::ValueStore;
 use crate::region::Region;
+use crate::state::CallStack;
 
 /// The host bytes behind all stack frames of one run.
 pub(crate) type Stack = [[u8; STACK_FRAME_SIZE]; MAX_FRAMES];
@@ -70,6 +71,9 @@ pub struct Memory<'a> {
     /// The deepest frame entered in this run: frames are zeroed on first
     /// entry, so a run never sees what an earlier run left.
     deepest_frame: usize,
+    /// The local calls live in the frames: here, so that every machine
+    /// serving the run (the JIT builds one per call into Rust) sees them.
+    pub(crate) calls: CallStack,
     /// The maps the program reaches, its CPU, its ring buffer
     /// reservations and a pending tail call.
     pub(crate) maps: RunMaps,
@@ -108,6 +112,7 @@ impl<'a> Memory<'a> {
             }),
             packet: None,
             deepest_frame: 0,
+            calls: CallStack::default(),
             maps: RunMaps::default(),
             context: None,
             layout_changed: true,
@@ -118,10 +123,15 @@ impl<'a> Memory<'a> {
     }
 
     /// Readies this memory for another run of the program whose `maps`
-    /// it holds, after a run that ended: frame 0 zeroed and deeper frames
-    /// zeroed again when entered, the program's own maps (a tail call
-    /// brought others), no tail calls taken yet.
-    pub(crate) fn restart(&mut self, maps: Option<std::sync::Arc<crate::ProgramMaps>>) {
+    /// it holds, after a run that ended: no local calls (a helper may end
+    /// a run from inside one), frame 0 zeroed and deeper frames zeroed
+    /// again when entered, the program's own maps (a tail call brought
+    /// others), no tail calls taken yet.
+    pub(crate) fn restart(&mut self, maps: Option<&std::sync::Arc<crate::ProgramMaps>>) {
+        for frame in (1..=self.calls.depth()).rev() {
+            self.leave_frame(frame);
+        }
+        self.calls = CallStack::default();
         let frame = self.table[RegionId::FRAME_0.index()].as_mut();
         if let Some(bytes) = frame.and_then(Region::bytes_mut) {
             bytes.fill(0);
@@ -135,10 +145,12 @@ impl<'a> Memory<'a> {
 
     /// Makes `table` the maps ids and handles name (at the start of a run
     /// and on a tail call, which brings the target's maps).
-    pub(crate) fn set_maps(&mut self, table: Option<std::sync::Arc<crate::ProgramMaps>>) {
-        // Programs loaded together share one table: nothing to redo.
-        self.layout_changed |= !self.maps.holds_table(table.as_ref());
-        self.maps.set_table(table);
+    pub(crate) fn set_maps(&mut self, table: Option<&std::sync::Arc<crate::ProgramMaps>>) {
+        // Programs loaded together share their maps: nothing to redo.
+        if !self.maps.holds_table(table) {
+            self.maps.set_table(table.cloned());
+            self.layout_changed = true;
+        }
     }
 
     /// Maps `region` at `id`, replacing what was there. Ids past the table

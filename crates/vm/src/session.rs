@@ -39,7 +39,7 @@ use crate::jit::{HostRegion, NativeContext, NativeStart};
 use crate::layout::{MAX_FRAMES, STACK_FRAME_SIZE};
 use crate::lower::Op;
 use crate::memory::{Memory, Stack};
-use crate::state::{CallStack, Registers};
+use crate::state::Registers;
 use visor_isa::Reg;
 
 /// A program prepared for many runs on one thread: its stack and, with
@@ -137,7 +137,7 @@ impl<'p> Session<'p> {
             core::mem::forget(lazy);
             return Ok(Finished { r0, instructions });
         }
-        let (memory, _) = lazy.built();
+        let memory = lazy.built();
         finish_in_memory(program, memory, native, end, instructions)
     }
 
@@ -173,7 +173,7 @@ impl<'p> Session<'p> {
             self.stack[0].fill(0);
         }
         let mut memory = Memory::resuming(&mut self.stack);
-        let _registers = input.start(&mut memory, program.maps_shared());
+        let _registers = input.start(&mut memory, program.maps_table());
         program.run_chain(&mut memory, from, None).map_err(Box::new)
     }
 }
@@ -207,14 +207,14 @@ fn finish_in_memory(
 }
 
 /// The Rust side of a session's native run: the input until native code
-/// first calls into Rust, then the memory and local calls built from it.
+/// first calls into Rust, then the memory built from it.
 pub(crate) struct LazyMachine<'a, 'i, 'm> {
     program: &'i Interpreter,
     /// Taken (left empty) when the memory is built.
     input: &'a mut RunInput<'m>,
     /// `Some` until the memory is built.
     stack: Option<&'m mut Stack>,
-    built: Option<(Memory<'m>, CallStack)>,
+    built: Option<Memory<'m>>,
 }
 
 impl<'i, 'm> LazyMachine<'_, 'i, 'm> {
@@ -228,18 +228,18 @@ impl<'i, 'm> LazyMachine<'_, 'i, 'm> {
         self.built.is_some()
     }
 
-    /// The run's memory and local calls, built from the input the first
-    /// time: native code ran on frame 0 until now, and the registers are
-    /// native code's to hand over.
-    fn built(&mut self) -> &mut (Memory<'m>, CallStack) {
+    /// The run's memory, built from the input the first time: native
+    /// code ran on frame 0 until now, and the registers are native code's
+    /// to hand over.
+    fn built(&mut self) -> &mut Memory<'m> {
         let (program, input, stack) = (self.program, &mut *self.input, &mut self.stack);
         self.built.get_or_insert_with(|| {
             let stack = stack
                 .take()
                 .expect("the stack waits in `stack` until the memory is built");
             let mut memory = Memory::resuming(stack);
-            let _registers = core::mem::take(input).start(&mut memory, program.maps_shared());
-            (memory, CallStack::default())
+            let _registers = core::mem::take(input).start(&mut memory, program.maps_table());
+            memory
         })
     }
 
@@ -250,11 +250,7 @@ impl<'i, 'm> LazyMachine<'_, 'i, 'm> {
         serve: impl FnOnce(&mut Machine<'_, '_, '_>) -> R,
     ) -> R {
         let program = self.program;
-        let (memory, calls) = self.built();
-        let mut machine = Machine::new(program, memory, Registers::default(), 0);
-        machine.calls = core::mem::take(calls);
-        let served = serve(&mut machine);
-        *calls = core::mem::take(&mut machine.calls);
-        served
+        let memory = self.built();
+        serve(&mut Machine::new(program, memory, Registers::default(), 0))
     }
 }

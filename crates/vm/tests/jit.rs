@@ -648,6 +648,124 @@ fn random_map_value_accesses_agree() {
     }
 }
 
+/// Programs in a tail-call chain: four programs in a program array,
+/// each mixing a register that tail calls carry, counting itself in a
+/// value it reaches directly, and tail-calling a random slot (two of six
+/// empty or out of range), some from inside a local call (an error);
+/// their map tables list the same two maps in either order.
+struct TailChain {
+    programs: Vec<(visor_isa::Program, bool)>,
+    budget: Option<u64>,
+}
+
+const CHAIN_LEN: usize = 4;
+
+impl TailChain {
+    fn random(rng: &mut Rng) -> TailChain {
+        let programs = (0..CHAIN_LEN)
+            .map(|me| {
+                let progs_first = rng.chance(50);
+                let (progs, counter) = if progs_first { (0, 1) } else { (1, 0) };
+                let slot = rng.below(6) as i32;
+                let tail_call = [
+                    Insn::LoadImm64 {
+                        kind: LoadImm::MapIdx,
+                        dst: R2,
+                        imm: progs,
+                    },
+                    mov(R3, slot),
+                    call_helper(12),
+                ];
+                let mut insns = vec![
+                    alu64(AluOp::Mul, R6, Source::Imm(31)),
+                    add(R6, me as i32 + 1),
+                    Insn::LoadImm64 {
+                        kind: LoadImm::MapIdxValue,
+                        dst: R7,
+                        imm: ((me as u64 * 8) << 32) | counter,
+                    },
+                    load(Size::DW, R8, R7, 0),
+                    add(R8, 1),
+                    store(Size::DW, R7, 0, reg(R8)),
+                ];
+                if rng.chance(20) {
+                    // The tail call from a subprogram, which fails the run.
+                    insns.extend([call_local(2), mov_reg(R0, R6), exit()]);
+                    insns.extend(tail_call);
+                    insns.extend([mov(R0, 0), exit()]);
+                } else {
+                    insns.extend(tail_call);
+                    insns.extend([mov_reg(R0, R6), exit()]);
+                }
+                (program(insns), progs_first)
+            })
+            .collect();
+        let budget = rng.chance(30).then(|| rng.below(120) + 1);
+        TailChain { programs, budget }
+    }
+
+    /// Runs the first program with `native(n)` saying which programs
+    /// have a JIT: r0 or the error, the instructions, and the counts.
+    fn run(&self, native: impl Fn(usize) -> bool) -> (Result<Finished, String>, Vec<u8>) {
+        let progs = Arc::new(Map::new(MapDef::new(MapKind::ProgArray, 4, 4, 5)).unwrap());
+        let counter = Arc::new(Map::new(MapDef::new(MapKind::Array, 4, 32, 1)).unwrap());
+        let loaded: Vec<Arc<Interpreter>> = self
+            .programs
+            .iter()
+            .enumerate()
+            .map(|(n, (program, progs_first))| {
+                let maps: ProgramMaps = match progs_first {
+                    true => [progs.clone(), counter.clone()].into_iter().collect(),
+                    false => [counter.clone(), progs.clone()].into_iter().collect(),
+                };
+                let vm = Interpreter::with_maps(program, Helpers::new(), maps)
+                    .unwrap()
+                    .with_budget(self.budget);
+                Arc::new(match native(n) {
+                    true => vm.with_jit().expect("the JIT compiles it"),
+                    false => vm,
+                })
+            })
+            .collect();
+        for (n, vm) in loaded.iter().enumerate() {
+            progs
+                .set_program(n as u32, n as u32 + 1, vm.clone())
+                .unwrap();
+        }
+        let result = loaded[0].run_counted(RunInput::memory(&mut []));
+        for n in 0..CHAIN_LEN as u32 {
+            // Breaks the programs' references to the array.
+            progs.delete(&n.to_le_bytes()).unwrap();
+        }
+        let counts = counter.lookup(&0u32.to_le_bytes()).unwrap().unwrap();
+        (result.map_err(|e| e.to_string()), counts)
+    }
+}
+
+/// Tail calls between programs with native code jump from one body into
+/// the next without leaving it: chains of every shape (to programs with
+/// and without a JIT, through maps listed in another order, past the
+/// 33-call limit, out of budget, from a local call) must end as in the
+/// interpreter, with the same instruction count and the same counts.
+#[test]
+fn random_tail_call_chains_agree() {
+    if !cfg!(target_arch = "x86_64") {
+        return;
+    }
+    let mut rng = Rng(0x7461_696c_6361_6c6c);
+    for case in 0..diff_cases() {
+        let chain = TailChain::random(&mut rng);
+        let interpreted = chain.run(|_| false);
+        let mixed = rng.next();
+        assert_eq!(chain.run(|_| true), interpreted, "case {case}: all native");
+        assert_eq!(
+            chain.run(|n| mixed >> n & 1 == 1),
+            interpreted,
+            "case {case}: mixed {mixed:#b}"
+        );
+    }
+}
+
 // ---------------------------------------------------------------------
 // Random valid programs.
 

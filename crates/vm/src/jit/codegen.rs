@@ -171,12 +171,15 @@ fn remaining_field() -> Mem {
     context_field(offset_of!(JitContext, remaining))
 }
 
-/// The machine body's code with its two entries (see [`Codegen::entries`]).
+/// The machine body's code with its three entries (see
+/// [`Codegen::entries`]).
 pub(super) struct Compiled {
     pub(super) bytes: Vec<u8>,
     /// Where a run that starts afresh enters; the code at offset 0
     /// resumes from the context's registers.
     pub(super) fresh_entry: usize,
+    /// Where another body's native tail call jumps in.
+    pub(super) chained_entry: usize,
 }
 
 /// Compiles the machine body of `code`; `service` is the address of the
@@ -184,7 +187,7 @@ pub(super) struct Compiled {
 pub(super) fn compile(code: &[Op], service: u64, blinding: Blinding) -> Result<Compiled, JitError> {
     let body = Body::Machine(BudgetHome::of(code));
     let mut cg = Codegen::new(sized_assembler(code), code, body, blinding);
-    let fresh_entry = cg.entries();
+    let (fresh_entry, chained_entry) = cg.entries();
     cg.emit_body()?;
     // Falling off the end: the interpreter reports it from here.
     cg.call_service(code.len(), Service::Resume);
@@ -193,7 +196,11 @@ pub(super) fn compile(code: &[Op], service: u64, blinding: Blinding) -> Result<C
     cg.service_stub(service);
     cg.epilogue();
     let bytes = cg.asm.finish().map_err(|_| JitError::UnboundLabel)?;
-    Ok(Compiled { bytes, fresh_entry })
+    Ok(Compiled {
+        bytes,
+        fresh_entry,
+        chained_entry,
+    })
 }
 
 /// The lean body of `code`, when it is a leaf program (its entry is at
@@ -762,15 +769,19 @@ impl<'a> Codegen<'a> {
         self.asm.jcc(Cond::from(cond), target);
     }
 
-    /// Two entries into the program's first instruction; returns the
-    /// offset of the second. At offset 0, guest registers are loaded from
-    /// the context (the interpreter's runs and tail calls hand over a
+    /// Three entries into the program's first instruction; returns the
+    /// offsets of the second and third. At offset 0, guest registers are
+    /// loaded from the context (the interpreter's runs hand over a
     /// machine). The fresh entry sets them as every run starts, zero but
     /// r1, r2 (from the context) and r10, so that a session's run writes
-    /// two registers instead of all of them.
-    fn entries(&mut self) -> usize {
+    /// two registers instead of all of them. The chained entry is where
+    /// another program's body jumps on a native tail call (see
+    /// `epilogue`): the host state is saved already, the stack pointer is
+    /// back at the first entry's, and the registers are in the context.
+    fn entries(&mut self) -> (usize, usize) {
         let body = self.asm.new_label();
         self.save_host_state();
+        let chained_entry = self.asm.offset();
         self.load_guest_registers();
         self.load_budget();
         self.asm.jmp(body);
@@ -788,7 +799,7 @@ impl<'a> Codegen<'a> {
         }
         self.load_budget();
         self.asm.bind(body);
-        fresh_entry
+        (fresh_entry, chained_entry)
     }
 
     /// Saves the caller's registers and pins the context.
@@ -802,11 +813,26 @@ impl<'a> Codegen<'a> {
         self.asm.mov_mr(OperandSize::S64, entry_rsp, Gpr::Rsp);
     }
 
-    /// Leaves native code from any depth: back to the entry's stack.
+    /// Leaves native code from any depth: back to the entry's stack. On
+    /// a native tail call (a service said `Status::TailCall`), jumps from
+    /// there into the target's chained entry instead, which the service
+    /// put in the context.
     fn epilogue(&mut self) {
         self.asm.bind(self.leave);
         let entry_rsp = context_field(offset_of!(JitContext, entry_rsp));
         self.asm.mov_rm(OperandSize::S64, Gpr::Rsp, entry_rsp);
+        let out = self.asm.new_label();
+        self.asm.alu_ri(
+            AluKind::Cmp,
+            OperandSize::S32,
+            Gpr::Rax,
+            Status::TailCall as i32,
+        );
+        self.asm.jcc(Cond::Ne, out);
+        let target = context_field(offset_of!(JitContext, tail_entry));
+        self.asm.mov_rm(OperandSize::S64, Gpr::Rax, target);
+        self.asm.jmp_r(Gpr::Rax);
+        self.asm.bind(out);
         for reg in CALLEE_SAVED.iter().rev() {
             self.asm.pop(*reg);
         }

@@ -102,17 +102,34 @@ pub(crate) struct MachineCode {
     pages: Pages,
     /// The offset of [`Entry::Fresh`], below the code's length.
     fresh_entry: usize,
+    /// The offset of the chained entry, below the code's length.
+    chained_entry: usize,
 }
 
 impl MachineCode {
-    /// Makes `bytes` executable; [`Entry::Resume`] is at offset 0 and
-    /// [`Entry::Fresh`] at `fresh_entry`.
-    pub(crate) fn new(bytes: &[u8], fresh_entry: usize) -> Result<MachineCode, JitError> {
-        if fresh_entry >= bytes.len() {
+    /// Makes `bytes` executable; [`Entry::Resume`] is at offset 0,
+    /// [`Entry::Fresh`] at `fresh_entry`, the entry of native tail calls
+    /// at `chained_entry`.
+    pub(crate) fn new(
+        bytes: &[u8],
+        fresh_entry: usize,
+        chained_entry: usize,
+    ) -> Result<MachineCode, JitError> {
+        if fresh_entry >= bytes.len() || chained_entry >= bytes.len() {
             return Err(JitError::UnboundLabel);
         }
         let pages = Pages::new(bytes)?;
-        Ok(MachineCode { pages, fresh_entry })
+        Ok(MachineCode {
+            pages,
+            fresh_entry,
+            chained_entry,
+        })
+    }
+
+    /// The address another body's native tail call jumps to (see
+    /// `codegen`'s `epilogue`); valid while this code lives.
+    pub(crate) fn chained_entry(&self) -> u64 {
+        self.pages.at(self.chained_entry) as u64
     }
 
     /// Bytes of machine code.
@@ -136,7 +153,10 @@ impl MachineCode {
         // and writes `ctx` only at its fields' offsets, and reaches guest
         // memory only through `ctx.table` entries after checking the
         // offset and length against them. `ctx.run` points to a live
-        // `JitRun` for the whole call.
+        // `JitRun` for the whole call. A native tail call jumps into the
+        // chained entry of another such body, which the `JitRun` keeps
+        // alive until the run has left it (`TailCalled`), with the same
+        // stack and saved state.
         unsafe {
             let native: NativeFn =
                 core::mem::transmute::<*const u8, NativeFn>(self.pages.at(offset));

@@ -96,7 +96,9 @@ use thiserror::Error;
 
 pub(crate) use plan::{BufferProof, LeanMemory};
 
-use crate::interpreter::{End, InputRegions, Machine, Stop};
+use std::sync::Arc;
+
+use crate::interpreter::{End, InputRegions, Interpreter, Machine, Stop, take_tail_call};
 use crate::layout::{REGION_SLOTS, RegionId};
 use crate::lower::Op;
 use crate::region::Region;
@@ -280,6 +282,8 @@ pub(crate) struct JitContext {
     remaining: u64,
     /// The host stack pointer at entry, restored when leaving.
     entry_rsp: u64,
+    /// Where a native tail call goes: the target's chained entry.
+    tail_entry: u64,
     /// The Rust side of the run (`JitRun`), for the service entry.
     run: *mut core::ffi::c_void,
 }
@@ -351,6 +355,9 @@ enum Status {
     /// program exited at depth 0 without calling into Rust (r0 is then in
     /// `JitContext::regs`). Every other way out returns `Leave`.
     Exited = 3,
+    /// A tail call whose target has native code: jump into it
+    /// (`JitContext::tail_entry`) with the registers in the context.
+    TailCall = 4,
 }
 
 /// The Rust side of one native run.
@@ -358,6 +365,18 @@ struct JitRun<'a, 'i, 'r, 'm> {
     machine: MachineSource<'a, 'i, 'r, 'm>,
     /// How the program ended, set by the service that said `Leave`.
     outcome: Option<Result<End, Stop>>,
+    /// Set once a program of a `Ready` run tail-called natively.
+    tail_called: Option<TailCalled>,
+}
+
+/// The program a run's native code tail-called into, which services
+/// now serve, and the one it left, whose code the service that made the
+/// call still returns through: both are kept alive while native code may
+/// run them.
+struct TailCalled {
+    program: Arc<Interpreter>,
+    /// Never read: holding it is the point.
+    _left: Option<Arc<Interpreter>>,
 }
 
 /// Where the service entry finds the interpreter's machine.
@@ -423,7 +442,11 @@ impl fmt::Debug for JitProgram {
 #[cfg(target_arch = "x86_64")]
 fn compile_machine(code: &[Op], blinding: Blinding) -> Result<exec::MachineCode, JitError> {
     let compiled = codegen::compile(code, exec::service_entry(), blinding)?;
-    exec::MachineCode::new(&compiled.bytes, compiled.fresh_entry)
+    exec::MachineCode::new(
+        &compiled.bytes,
+        compiled.fresh_entry,
+        compiled.chained_entry,
+    )
 }
 
 impl JitProgram {
@@ -535,11 +558,17 @@ impl JitProgram {
         let mut run = JitRun {
             machine: MachineSource::Ready(machine),
             outcome: None,
+            tail_called: None,
         };
         let left = enter(body, Entry::Resume, &mut ctx, &mut run);
+        let chained = run.tail_called.is_some();
         let end = ctx.end(left, run.outcome, end_pc);
-        // A native exit leaves only r0 and the budget to copy back.
-        if let Ok(End::Exit(r0)) = end {
+        if chained {
+            // Programs tail-called natively ran on machines of their own:
+            // the context holds where they left off.
+            from_native(&ctx, machine);
+        } else if let Ok(End::Exit(r0)) = end {
+            // A native exit leaves only r0 and the budget to copy back.
             machine.regs[visor_isa::Reg::R0] = r0;
             machine.remaining = ctx.remaining;
         }
@@ -590,6 +619,7 @@ impl JitContext {
             packet: HostRegion::UNMAPPED,
             remaining: 0,
             entry_rsp: 0,
+            tail_entry: 0,
             run: core::ptr::null_mut(),
         }
     }
@@ -653,6 +683,7 @@ impl NativeContext {
         let mut run = JitRun {
             machine: MachineSource::Lazy(lazy),
             outcome: None,
+            tail_called: None,
         };
         let left = enter(body, Entry::Fresh, ctx, &mut run);
         let end = ctx.end(left, run.outcome, end_pc);
@@ -711,21 +742,55 @@ fn from_native(ctx: &JitContext, machine: &mut Machine<'_, '_, '_>) {
 /// machine of `run`.
 fn serve(ctx: &mut JitContext, run: &mut JitRun<'_, '_, '_, '_>, pc: u32, kind: u32) -> Status {
     let outcome = &mut run.outcome;
-    match &mut run.machine {
-        MachineSource::Ready(machine) => serve_machine(ctx, machine, outcome, pc, kind),
-        MachineSource::Lazy(lazy) => {
-            lazy.with_machine(|machine| serve_machine(ctx, machine, outcome, pc, kind))
+    let mut chained = None;
+    let status = match (&mut run.machine, &mut run.tail_called) {
+        (MachineSource::Ready(machine), None) => {
+            serve_machine(ctx, machine, outcome, pc, kind, Some(&mut chained))
         }
+        (MachineSource::Ready(first), Some(called)) => {
+            let mut machine = Machine::new(&called.program, first.memory, Registers::default(), 0);
+            // Errors name the budget the run started with.
+            machine.budget = first.budget;
+            serve_machine(ctx, &mut machine, outcome, pc, kind, Some(&mut chained))
+        }
+        (MachineSource::Lazy(lazy), _) => {
+            lazy.with_machine(|machine| serve_machine(ctx, machine, outcome, pc, kind, None))
+        }
+    };
+    if let Some(program) = chained {
+        let left = run.tail_called.take().map(|called| called.program);
+        run.tail_called = Some(TailCalled {
+            program,
+            _left: left,
+        });
     }
+    status
+}
+
+/// Makes the tail call `machine`'s program just asked for native, when
+/// its target has native code: the run's maps become the target's, and
+/// `ctx` says where to jump. Returns the target, or `None` (nothing
+/// changed) when the run must leave native code for it.
+fn chain_natively(
+    ctx: &mut JitContext,
+    machine: &mut Machine<'_, '_, '_>,
+) -> Option<Arc<Interpreter>> {
+    let target = machine.memory.maps.tail_call.as_ref()?;
+    let body = target.jit()?.machine(target.code())?;
+    ctx.tail_entry = body.chained_entry();
+    take_tail_call(machine.memory)
 }
 
 /// `kind` at `pc` with the interpreter's own methods.
+/// `chained`, when given, takes a tail call's target that native code
+/// jumps into (`Status::TailCall`); without it, a tail call leaves.
 fn serve_machine(
     ctx: &mut JitContext,
     machine: &mut Machine<'_, '_, '_>,
     outcome: &mut Option<Result<End, Stop>>,
     pc: u32,
     kind: u32,
+    chained: Option<&mut Option<Arc<Interpreter>>>,
 ) -> Status {
     use crate::interpreter::Flow;
 
@@ -748,7 +813,16 @@ fn serve_machine(
                 // interpreter takes it from there, correctly.
                 Ok(Flow::Continue(next)) => leave(machine.execute_from(next)),
                 Ok(Flow::Exit(r0)) => leave(Ok(End::Exit(r0))),
-                Ok(Flow::TailCall) => leave(Ok(End::TailCall)),
+                Ok(Flow::TailCall) => match chained {
+                    Some(chained) => match chain_natively(ctx, machine) {
+                        Some(target) => {
+                            *chained = Some(target);
+                            Status::TailCall
+                        }
+                        None => leave(Ok(End::TailCall)),
+                    },
+                    None => leave(Ok(End::TailCall)),
+                },
                 Ok(Flow::Returned(r0)) => leave(Ok(End::Returned(r0))),
                 Err(stop) => leave(Err(stop)),
             }

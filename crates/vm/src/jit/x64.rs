@@ -531,6 +531,11 @@ impl Assembler {
         self.op(OperandSize::S32, &[0xff], 2, Rm::Reg(target));
     }
 
+    /// `jmp reg`.
+    pub(crate) fn jmp_r(&mut self, target: Gpr) {
+        self.op(OperandSize::S32, &[0xff], 4, Rm::Reg(target));
+    }
+
     /// `call label`.
     pub(crate) fn call_label(&mut self, target: Label) {
         self.byte(0xe8);
