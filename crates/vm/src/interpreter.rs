@@ -875,34 +875,59 @@ impl Machine<'_, '_, '_> {
 
     /// Calls helper `id`, found at `index` of the helpers.
     fn call_helper(&mut self, pc: usize, id: u32, index: usize) -> Result<Flow, Stop> {
+        let args = [Reg::R1, Reg::R2, Reg::R3, Reg::R4, Reg::R5].map(|reg| self.regs[reg]);
+        let outcome = self.invoke_helper(pc, id, index, args)?;
+        self.follow_helper(pc, outcome)
+    }
+
+    /// Runs helper `index` (`id` in messages) with `args` on this run's
+    /// memory: what it asks next, or the error that stops the program.
+    /// The registers are not read: native code calls this with them
+    /// still in its context.
+    pub(crate) fn invoke_helper(
+        &mut self,
+        pc: usize,
+        id: u32,
+        index: usize,
+        args: [u64; 5],
+    ) -> Result<HelperOutcome, Stop> {
         let Some(helper) = self.helpers.get(index) else {
             return Err(VmError::UnknownHelper { pc, id: id.into() }.into());
         };
-        let args = [Reg::R1, Reg::R2, Reg::R3, Reg::R4, Reg::R5].map(|reg| self.regs[reg]);
-        match (helper.call)(args, self.memory) {
-            Ok(HelperOutcome::Return(r0)) => {
+        (helper.call)(args, self.memory).map_err(|cause| {
+            VmError::Helper {
+                pc,
+                id: helper.id,
+                name: helper.name.clone(),
+                cause,
+            }
+            .into()
+        })
+    }
+
+    /// Carries out what the helper at `pc` asked.
+    pub(crate) fn follow_helper(
+        &mut self,
+        pc: usize,
+        outcome: HelperOutcome,
+    ) -> Result<Flow, Stop> {
+        match outcome {
+            HelperOutcome::Return(r0) => {
                 self.regs[Reg::R0] = r0;
                 Ok(Flow::Continue(pc + 1))
             }
-            Ok(HelperOutcome::Exit(r0)) => Ok(Flow::Exit(r0)),
-            Ok(HelperOutcome::Loop(call)) => match self.run_loop(pc, call)? {
+            HelperOutcome::Exit(r0) => Ok(Flow::Exit(r0)),
+            HelperOutcome::Loop(call) => match self.run_loop(pc, call)? {
                 LoopEnd::Calls(count) => {
                     self.regs[Reg::R0] = count;
                     Ok(Flow::Continue(pc + 1))
                 }
                 LoopEnd::ProgramExit(r0) => Ok(Flow::Exit(r0)),
             },
-            Ok(HelperOutcome::TailCall) => match self.memory.calls.depth() {
+            HelperOutcome::TailCall => match self.memory.calls.depth() {
                 0 => Ok(Flow::TailCall),
                 depth => Err(VmError::TailCallInSubprogram { pc, depth }.into()),
             },
-            Err(cause) => Err(VmError::Helper {
-                pc,
-                id: helper.id,
-                name: helper.name.clone(),
-                cause,
-            }
-            .into()),
         }
     }
 

@@ -35,10 +35,24 @@ done:
     )
 }
 
+/// Runs `text` in the interpreter and, on x86-64, on the JIT (whose
+/// helper calls go through its own service), which must agree.
 fn run(text: &str) -> Result<u64, VmError> {
     let program = assemble(text, Syntax::Llvm).expect("test program assembles");
-    let vm = Interpreter::new(&program, Helpers::standard(HelperEnv::default()))?;
-    vm.with_budget(Some(10_000_000)).run(&mut [])
+    let vm = || {
+        let vm = Interpreter::new(&program, Helpers::standard(HelperEnv::default()));
+        vm.map(|vm| vm.with_budget(Some(10_000_000)))
+    };
+    let interpreted = vm()?.run(&mut []);
+    if cfg!(target_arch = "x86_64") {
+        let jit = vm()?.with_jit().expect("the JIT takes it");
+        let native = jit.run(&mut []).map_err(|e| e.to_string());
+        assert_eq!(
+            native,
+            interpreted.as_ref().map_err(|e| e.to_string()).copied()
+        );
+    }
+    interpreted
 }
 
 #[test]

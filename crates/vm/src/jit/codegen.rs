@@ -441,7 +441,11 @@ impl<'a> Codegen<'a> {
             | Op::CallUnknownHelper { .. }
             | Op::CallReg { .. } => match self.body {
                 Body::Machine(_) => {
-                    self.call_service(pc, Service::Step);
+                    let service = match op {
+                        Op::CallHelper { .. } => Service::Helper,
+                        _ => Service::Step,
+                    };
+                    self.call_service(pc, service);
                     self.leave_unless_continue();
                 }
                 Body::Lean(lean) => self.asm.jmp(lean.bail),

@@ -98,7 +98,8 @@ pub(crate) use plan::{BufferProof, LeanMemory};
 
 use std::sync::Arc;
 
-use crate::interpreter::{End, InputRegions, Interpreter, Machine, Stop, take_tail_call};
+use crate::helpers::HelperOutcome;
+use crate::interpreter::{End, Flow, InputRegions, Interpreter, Machine, Stop, take_tail_call};
 use crate::layout::{REGION_SLOTS, RegionId};
 use crate::lower::Op;
 use crate::region::Region;
@@ -327,6 +328,10 @@ enum Service {
     Exit = 2,
     /// Hand the machine to the interpreter from `pc` to the end.
     Resume = 3,
+    /// Call the helper of the `CallHelper` op at `pc`: as `Step`, but
+    /// with r1 to r5 read from the context, and only r0 written back when
+    /// the helper returns a value.
+    Helper = 4,
 }
 
 impl Service {
@@ -335,6 +340,7 @@ impl Service {
             0 => Service::Step,
             1 => Service::CallLocal,
             2 => Service::Exit,
+            4 => Service::Helper,
             // Resume is always correct: the interpreter finishes the run.
             _ => Service::Resume,
         }
@@ -792,20 +798,39 @@ fn serve_machine(
     kind: u32,
     chained: Option<&mut Option<Arc<Interpreter>>>,
 ) -> Status {
-    use crate::interpreter::Flow;
-
     let pc = pc as usize;
+    let service = Service::from_u32(kind);
+    // A helper call reads r1 to r5 from the context; when the helper
+    // returns a value, only r0 goes back.
+    let helper = match (service, machine.code.get(pc)) {
+        (Service::Helper, Some(&Op::CallHelper { id, index })) => {
+            let args = core::array::from_fn(|n| ctx.regs[n + 1]);
+            match machine.invoke_helper(pc, id, index as usize, args) {
+                Ok(HelperOutcome::Return(r0)) => {
+                    ctx.regs[Reg::R0.index()] = r0;
+                    if machine.memory.layout_changed() {
+                        regions_to_native(ctx, machine);
+                    }
+                    return Status::Continue;
+                }
+                other => Some(other),
+            }
+        }
+        _ => None,
+    };
     from_native(ctx, machine);
     let mut leave = |end: Result<End, Stop>| {
         *outcome = Some(end);
         Status::Leave
     };
-    let status = match Service::from_u32(kind) {
-        Service::Step => {
-            let code = machine.code;
-            let flow = match code.get(pc) {
-                Some(op) => machine.step(pc, op),
-                None => Err(Box::new(crate::VmError::FellOffEnd { pc })),
+    let status = match service {
+        Service::Step | Service::Helper => {
+            let flow = match helper {
+                Some(asked) => asked.and_then(|asked| machine.follow_helper(pc, asked)),
+                None => match machine.code.get(pc) {
+                    Some(op) => machine.step(pc, op),
+                    None => Err(Box::new(crate::VmError::FellOffEnd { pc })),
+                },
             };
             match flow {
                 Ok(Flow::Continue(next)) if next == pc + 1 => Status::Continue,
