@@ -1,10 +1,12 @@
 //! Random bytecode and input memory through the interpreter and the JIT:
 //! both must give the same r0 or the same error, the same instruction
-//! count and the same memory afterwards, and neither may crash.
+//! count and the same memory afterwards, and neither may crash. Programs
+//! that end without a budget (no backward jump, no call) also run without
+//! one, which is when the JIT takes its lean body.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use visor_isa::Program;
+use visor_isa::{Insn, Program};
 use visor_vm::{HelperOutcome, Helpers, Interpreter, RunInput};
 
 fn helpers() -> Helpers {
@@ -35,6 +37,30 @@ fn observe(vm: &Interpreter, mem: &[u8]) -> (Result<u64, String>, Option<u64>, V
     )
 }
 
+/// Whether every jump goes forward and nothing calls: the program ends
+/// without a budget.
+fn ends_unbudgeted(program: &Program) -> bool {
+    program.insns().iter().all(|insn| match *insn {
+        Insn::Jump { off, .. } => off >= 0,
+        Insn::Ja { off, .. } => off >= 0,
+        Insn::Call(_) | Insn::CallReg(_) => false,
+        _ => true,
+    })
+}
+
+/// r0 or the error's text and the memory after, of a run without a
+/// budget (the lean body's, for a leaf program on the JIT), plainly and
+/// read-only with another r2.
+fn observe_unbudgeted(vm: &Interpreter, mem: &[u8]) -> [(Result<u64, String>, Vec<u8>); 2] {
+    let mut memory = mem.to_vec();
+    let plain = vm.run_with(RunInput::memory(&mut memory));
+    let read_only = RunInput::readonly(mem).with_length(mem.len() as u64 + 3);
+    [
+        (plain.map_err(|e| e.to_string()), memory),
+        (vm.run_with(read_only).map_err(|e| e.to_string()), mem.to_vec()),
+    ]
+}
+
 fuzz_target!(|data: &[u8]| {
     // First byte: how many 8-byte slots of input memory follow; second:
     // the budget, in hundreds of instructions.
@@ -49,6 +75,17 @@ fuzz_target!(|data: &[u8]| {
     let Ok(vm) = Interpreter::new(&program, helpers()) else {
         return;
     };
+    if ends_unbudgeted(&program) {
+        let interpreted = observe_unbudgeted(&vm, mem);
+        let jit = Interpreter::new(&program, helpers()).ok();
+        if let Some(jit) = jit.and_then(|vm| vm.with_jit().ok()) {
+            assert_eq!(
+                observe_unbudgeted(&jit, mem),
+                interpreted,
+                "the JIT disagrees with the interpreter without a budget"
+            );
+        }
+    }
     let vm = vm.with_budget(Some(u64::from(budget) * 100 + 1));
     let interpreted = observe(&vm, mem);
     let Ok(jit) = vm.with_jit() else { return };
