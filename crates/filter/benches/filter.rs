@@ -232,11 +232,16 @@ fn engines(expr: &str, optimize: Optimize, frames: &mut [Frame]) -> Vec<Box<dyn 
         name: "visor eBPF (JIT)",
         vm: vm().with_jit().expect("the bench runs on x86-64"),
     };
+    let trusted = VisorEbpf {
+        name: "visor eBPF (JIT, trusted)",
+        vm: vm().with_trusted_jit().expect("the bench runs on x86-64"),
+    };
     #[allow(unused_mut)] // Only the feature adds to it.
     let mut all: Vec<Box<dyn Engine>> = vec![
         Box::new(VisorCbpf(program)),
         Box::new(interpreter),
         Box::new(jit),
+        Box::new(trusted),
     ];
     #[cfg(feature = "bench-libpcap")]
     all.push(Box::new(Libpcap(libpcap::program(&insns))));
