@@ -264,6 +264,39 @@ impl Object {
         }
     }
 
+    /// Runs `program` `repeat` times on one copy of `data`, as
+    /// `BPF_PROG_TEST_RUN`'s repeat does in both engines: nanoseconds per
+    /// run (the kernel's figure is its own, in whole nanoseconds).
+    fn time(&self, py: Python<'_>, program: &str, data: Vec<u8>, repeat: u32) -> PyResult<f64> {
+        let repeat = repeat.max(1);
+        match &self.loaded {
+            Loaded::Kernel(k) => {
+                let loaded = k
+                    .program(program)
+                    .ok_or_else(|| VisorError::new_err(format!("no program named {program}")))?;
+                let run = TestRun {
+                    repeat,
+                    data_out_size: data.len() + 256,
+                    ..TestRun::new(&data)
+                };
+                let result = py
+                    .detach(|| loaded.fd().test_run(&run))
+                    .map_err(|e| visor_error(&e))?;
+                Ok(f64::from(result.duration_ns))
+            }
+            Loaded::Userspace(u) => {
+                let engine_program = u
+                    .program(program)
+                    .ok_or_else(|| VisorError::new_err(format!("no program named {program}")))?;
+                let (_, mean) = py
+                    .detach(|| engine_program.run_repeated(&data, 0, repeat.into()))
+                    .map_err(|e| visor_error(&e))?;
+                self.pending_trace().extend(u.take_trace());
+                Ok(mean.as_nanos() as f64)
+            }
+        }
+    }
+
     /// Userspace: the `bpf_trace_printk` lines printed since the last call,
     /// in trace_pipe's format. Kernel: always empty (read trace_pipe).
     fn trace_lines(&self) -> Vec<String> {
