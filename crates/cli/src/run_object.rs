@@ -82,10 +82,20 @@ pub fn run(args: &ObjectRun<'_>, bytes: &[u8], out: &mut impl Write) -> anyhow::
     let mut records = Vec::new();
     for (index, input) in inputs.iter().enumerate() {
         let (mut outcome, mean) = program.run_repeated(input, 0, args.repeat)?;
-        outcome.trace = engine.take_trace();
+        let trace = engine.take_trace();
         if args.repeat > 1 {
             let mean = super::run::format_duration(mean.as_secs_f64());
             eprintln!("input {index}: {} runs, mean {mean} per run", args.repeat);
+            if !trace.is_empty() {
+                eprintln!(
+                    "input {index}: {} trace lines from the {} runs, not shown \
+                     (run without --repeat to see one run's)",
+                    trace.len(),
+                    args.repeat
+                );
+            }
+        } else {
+            outcome.trace = trace;
         }
         let name = outcome.verdict.name();
         match verdicts.iter_mut().find(|(v, _)| *v == name) {

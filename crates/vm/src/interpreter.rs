@@ -206,14 +206,13 @@ impl Interpreter {
         let regs = input.start(&mut memory, self.maps_table());
         let started = std::time::Instant::now();
         let mut finished = self.run_again(&mut memory, regs.clone());
-        for _ in 1..repeat {
-            if finished.is_err() {
-                break;
-            }
+        let mut runs: u64 = 1;
+        while runs < repeat && finished.is_ok() {
             memory.restart(self.maps_table());
             finished = self.run_again(&mut memory, regs.clone());
+            runs += 1;
         }
-        let mean = started.elapsed() / u32::try_from(repeat.max(1)).unwrap_or(u32::MAX);
+        let mean = started.elapsed().div_f64(runs as f64);
         let context = memory.context.take();
         let packet = match context {
             Some(_) => memory

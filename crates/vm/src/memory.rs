@@ -21,7 +21,8 @@ use visor_isa::Size;
 use crate::context::RunContext;
 use crate::jit::{HostRegion, JitContext, MapWindow};
 use crate::layout::{
-    GuestAddr, MAP_FIRST, MAX_FRAMES, REGION_SLOTS, RegionId, STACK_FRAME_SIZE, offset_of,
+    GuestAddr, MAP_FIRST, MAX_FRAMES, MAX_RESERVATIONS, REGION_SLOTS, RegionId, STACK_FRAME_SIZE,
+    offset_of,
 };
 use crate::maps::RunMaps;
 use crate::maps::storage::ValueStore;
@@ -124,14 +125,18 @@ impl<'a> Memory<'a> {
 
     /// Readies this memory for another run of the program whose `maps`
     /// it holds, after a run that ended: no local calls (a helper may end
-    /// a run from inside one), frame 0 zeroed and deeper frames zeroed
-    /// again when entered, the program's own maps (a tail call brought
-    /// others), no tail calls taken yet.
+    /// a run from inside one), no reservations, frame 0 zeroed and deeper
+    /// frames zeroed again when entered, the program's own maps (a tail
+    /// call brought others), no tail calls taken yet.
     pub(crate) fn restart(&mut self, maps: Option<&std::sync::Arc<crate::ProgramMaps>>) {
         for frame in (1..=self.calls.depth()).rev() {
             self.leave_frame(frame);
         }
         self.calls = CallStack::default();
+        // The run's end discarded its reservations; their bytes go too.
+        for id in (0..MAX_RESERVATIONS).filter_map(RegionId::reservation) {
+            self.unmap(id);
+        }
         let frame = self.table[RegionId::FRAME_0.index()].as_mut();
         if let Some(bytes) = frame.and_then(Region::bytes_mut) {
             bytes.fill(0);
@@ -246,8 +251,9 @@ impl<'a> Memory<'a> {
 
     /// The values of the program's first maps as native code reads them
     /// (`MapWindow::NONE` for maps without values); returns how many of
-    /// `out` it filled. They stay right for the run: a map's values never
-    /// move, and a tail call, which brings other maps, leaves native code.
+    /// `out` it filled. They stay right until the maps change (a tail
+    /// call to a program with others, which sets `layout_changed`): a
+    /// map's values never move.
     pub(crate) fn host_maps(&self, out: &mut [MapWindow]) -> usize {
         let mut filled = 0;
         for (n, window) in out.iter_mut().enumerate() {
@@ -684,6 +690,36 @@ mod tests {
     const CONTEXT: u64 = 0x1_0000_0000;
     const PACKET: u64 = 0xa_0000_0000;
     const FRAME0_TOP: u64 = 0x2_0000_0200;
+
+    /// Memory moves between threads with its run, as before the JIT kept
+    /// its context in it.
+    #[test]
+    fn memory_is_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<Memory<'static>>();
+    }
+
+    /// A repeated run starts as a fresh one would: no reservation left
+    /// from the run before, zeroed frames, no local calls.
+    #[test]
+    fn restart_leaves_nothing_of_the_run_before() {
+        let mut stack = [[0; STACK_FRAME_SIZE]; MAX_FRAMES];
+        let mut memory = Memory::new(&mut stack);
+        let reservation = RegionId::reservation(0).unwrap();
+        memory.map(reservation, Region::owned(vec![7; 8].into()));
+        memory.store(FRAME0_TOP - 8, Size::DW, 9).unwrap();
+        let frame = memory.calls.push(1, &crate::state::Registers::default());
+        memory.enter_frame(frame.unwrap());
+        let frame1 = RegionId::stack(1).unwrap().addr(0);
+        memory.store(frame1, Size::B, 5).unwrap();
+        memory.restart(None);
+        assert!(memory.region(reservation).is_none());
+        assert_eq!(memory.load(FRAME0_TOP - 8, Size::DW), Ok(0));
+        assert_eq!(memory.calls.depth(), 0);
+        assert!(memory.load(frame1, Size::B).is_err(), "frame 1 is idle");
+        memory.enter_frame(1);
+        assert_eq!(memory.load(frame1, Size::B), Ok(0));
+    }
 
     #[test]
     fn loads_are_little_endian_and_zero_extended() {

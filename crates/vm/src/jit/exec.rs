@@ -26,6 +26,15 @@ pub(super) fn service_entry() -> u64 {
     entry as usize as u64
 }
 
+// SAFETY: the context's pointers name bytes of the regions and maps of
+// the `Memory` that holds it (which borrows or shares them, and is `Send`
+// and `Sync` only when they are), and `run` a `JitRun` only while native
+// code runs on the thread that entered it; between runs nothing reads
+// them but that memory's next entry, on whichever thread owns it then.
+unsafe impl Send for JitContext {}
+// SAFETY: as for `Send`: a shared context is only read.
+unsafe impl Sync for JitContext {}
+
 /// Native code in read-execute pages, unmapped on drop.
 struct Pages {
     ptr: NonNull<u8>,

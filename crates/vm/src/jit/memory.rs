@@ -11,7 +11,7 @@
 //!   id >= MAP_FIRST + windows ?                        -> slow path
 //!   rdx = ((u32)rax & mask) + len ; > read_len (write_len) ? -> slow path
 //!   (u32)rax >= limit ?                                -> slow path
-//!   rdx = ptr + ((u32)rax - within) / 2 + within  ; back to the access
+//!   rdx = ptr + ((u32)rax - within) * scale >> 32 + within ; back
 //! ```
 //!
 //! Unmapped ids have lengths 0, so null, idle frames and served contexts
@@ -31,7 +31,7 @@ use super::blinding::Operand;
 use super::codegen::{Body, CTX, Codegen, context_field, host};
 use super::lean;
 use super::x64::{AluKind, Assembler, Cond, Gpr, Label, Mem, OperandSize};
-use super::{HOST_REGION_SHIFT, HostRegion, JitContext, JitError, MapWindow};
+use super::{HOST_REGION_SHIFT, HostRegion, JitContext, JitError, MAP_WINDOW_SHIFT, MapWindow};
 use crate::layout::{MAP_FIRST, REGION_SLOTS};
 
 /// Which permission an access needs.
@@ -117,7 +117,7 @@ pub(super) fn map_access_check(
     slow: Label,
 ) {
     // Entries are indexed by id, from `MAP_FIRST`.
-    let first = (MAP_FIRST as usize) << HOST_REGION_SHIFT;
+    let first = (MAP_FIRST as usize) << MAP_WINDOW_SHIFT;
     let window = |field: usize| {
         let at = offset_of!(JitContext, maps) + field;
         Mem::indexed(CTX, Gpr::Rcx, at as i32 - first as i32)
@@ -135,7 +135,7 @@ pub(super) fn map_access_check(
         super::x64::ShiftKind::Shl,
         OperandSize::S32,
         Gpr::Rcx,
-        HOST_REGION_SHIFT,
+        MAP_WINDOW_SHIFT,
     );
     // rdx = within + len, against the value's size.
     asm.mov_rr(OperandSize::S32, Gpr::Rdx, Gpr::Rax);
@@ -157,10 +157,16 @@ pub(super) fn map_access_check(
         window(offset_of!(MapWindow, limit)),
     );
     asm.jcc(Cond::Ae, slow);
-    // rdx = ptr + (offset - within) / 2 + within.
+    // rdx = ptr + (offset - within) * scale >> 32 + within; the product
+    // of a 32-bit number and a scale below 2^32 fits in 64 bits.
     asm.alu_ri(AluKind::Sub, OperandSize::S32, Gpr::Rdx, len);
     asm.alu_rr(AluKind::Sub, OperandSize::S32, Gpr::Rax, Gpr::Rdx);
-    asm.shift_ri(super::x64::ShiftKind::Shr, OperandSize::S32, Gpr::Rax, 1);
+    asm.imul_rm(
+        OperandSize::S64,
+        Gpr::Rax,
+        window(offset_of!(MapWindow, scale)),
+    );
+    asm.shift_ri(super::x64::ShiftKind::Shr, OperandSize::S64, Gpr::Rax, 32);
     asm.alu_rr(AluKind::Add, OperandSize::S64, Gpr::Rdx, Gpr::Rax);
     asm.alu_rm(
         AluKind::Add,

@@ -209,7 +209,8 @@ impl HostRegion {
 /// A map's values as native code reaches them inline (see
 /// `maps::storage`): a guest offset passes when `offset < limit` and
 /// `(offset & mask) + len` is at most the readable (or writable) length;
-/// its host byte is then `ptr + (offset - within) / 2 + within`.
+/// its host byte is then `ptr + ((offset - within) * scale >> 32) +
+/// within`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct MapWindow {
@@ -222,6 +223,11 @@ pub(crate) struct MapWindow {
     _pad: u32,
     /// The end of the last value's window.
     limit: u64,
+    /// The host stride over the guest window, times 2^32.
+    scale: u64,
+    _pad2: u64,
+    _pad3: u64,
+    _pad4: u64,
 }
 
 impl MapWindow {
@@ -233,13 +239,17 @@ impl MapWindow {
         write_len: 0,
         _pad: 0,
         limit: 0,
+        scale: 0,
+        _pad2: 0,
+        _pad3: 0,
+        _pad4: 0,
     };
 
     pub(crate) fn new(
         ptr: *const u8,
         mask: u32,
-        value_size: usize,
-        writable: bool,
+        scale: u64,
+        (value_size, writable): (usize, bool),
         limit: u64,
     ) -> MapWindow {
         // Values are at most `maps::def`'s limit, far below 4 GiB.
@@ -251,6 +261,8 @@ impl MapWindow {
             write_len: if writable { len } else { 0 },
             _pad: 0,
             limit,
+            scale,
+            ..MapWindow::NONE
         }
     }
 }
@@ -258,7 +270,9 @@ impl MapWindow {
 /// Maps whose values native code reaches inline: the first ones of the
 /// program; the rest (and inner maps) take the slow path.
 pub(crate) const MAP_WINDOWS: usize = 16;
-const _: () = assert!(core::mem::size_of::<MapWindow>() == 1 << HOST_REGION_SHIFT);
+/// log2 of `size_of::<MapWindow>()`.
+const MAP_WINDOW_SHIFT: u8 = 6;
+const _: () = assert!(core::mem::size_of::<MapWindow>() == 1 << MAP_WINDOW_SHIFT);
 
 /// log2 of `size_of::<HostRegion>()`.
 const HOST_REGION_SHIFT: u8 = 5;
@@ -754,6 +768,7 @@ fn serve(ctx: &mut JitContext, run: &mut JitRun<'_, '_, '_, '_>, pc: u32, kind: 
             serve_machine(ctx, machine, outcome, pc, kind, Some(&mut chained))
         }
         (MachineSource::Ready(first), Some(called)) => {
+            // Cheap to build: the local calls live in the memory.
             let mut machine = Machine::new(&called.program, first.memory, Registers::default(), 0);
             // Errors name the budget the run started with.
             machine.budget = first.budget;

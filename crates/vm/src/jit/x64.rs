@@ -449,6 +449,11 @@ impl Assembler {
         self.op(size, &[0x0f, 0xaf], dst.num(), Rm::Reg(src));
     }
 
+    /// `imul dst, [src]` (low half of the product).
+    pub(crate) fn imul_rm(&mut self, size: OperandSize, dst: Gpr, src: Mem) {
+        self.op(size, &[0x0f, 0xaf], dst.num(), Rm::Mem(src));
+    }
+
     /// `imul dst, src, imm`.
     pub(crate) fn imul_rri(&mut self, size: OperandSize, dst: Gpr, src: Gpr, imm: i32) {
         self.op(size, &[0x69], dst.num(), Rm::Reg(src));

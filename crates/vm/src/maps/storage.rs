@@ -25,10 +25,11 @@
 //! giving each value its own region id would stop it here too, at the
 //! cost of a 24-bit element limit).
 //!
-//! On the host each value takes half its window (the guard half is not
-//! stored), so the host byte of a checked guest offset is
-//! `(offset - within) / 2 + within`: no variable shift, which is what
-//! lets the JIT's inline access (`MapWindow`) do without one.
+//! On the host values sit `stride` bytes apart (`value_size` rounded up
+//! to 8). The host byte of a checked guest offset is
+//! `(offset - within) * scale / 2^32 + within`, with
+//! `scale = stride << (32 - shift)`: a multiply and a fixed shift, which
+//! lets the JIT's inline access (`MapWindow`) do without a variable one.
 //!
 //! An access that fits inside one aligned 8-byte word is one atomic
 //! operation (relaxed loads and stores; sequentially consistent
@@ -68,10 +69,10 @@ impl ValueStore {
         elements: u64,
         program_writable: bool,
     ) -> Result<ValueStore, MapError> {
-        // A power of two of at least 8 bytes, half the guest window: the
-        // other half is a guard, so running off a value's end faults.
-        let stride = (round8(value_size.max(1)) as u64).next_power_of_two();
-        let shift = stride.trailing_zeros() + 1;
+        let stride = round8(value_size.max(1)) as u64;
+        // Twice the value, rounded up to a power of two: the unused half
+        // is a guard, so running off a value's end faults.
+        let shift = stride.next_power_of_two().trailing_zeros() + 1;
         let host = elements.saturating_mul(stride);
         if elements << shift > GUEST_WINDOW || host > HOST_LIMIT {
             return Err(MapError::TooLarge { bytes: host });
@@ -119,11 +120,14 @@ impl ValueStore {
 
     /// What native code needs to reach these values inline.
     pub(crate) fn window(&self) -> crate::jit::MapWindow {
+        // `new` keeps `shift` at most 31 (`HOST_LIMIT`), and `stride` below
+        // `1 << shift`: the scale fits in 32 bits.
+        let stride = (self.stride_words * 8) as u64;
         crate::jit::MapWindow::new(
             self.words.as_ptr().cast(),
             (1 << self.shift) - 1,
-            self.value_size,
-            self.program_writable,
+            stride << (32 - self.shift),
+            (self.value_size, self.program_writable),
             (self.elements as u64) << self.shift,
         )
     }
@@ -246,8 +250,6 @@ mod tests {
         let store = ValueStore::new(12, 3, true).unwrap();
         assert_eq!(store.guest_offset(1), 32);
         assert_eq!(store.locate(32 + 4, 8), Ok(16 + 4));
-        // Host strides are powers of two: 12 bytes take 16.
-        assert_eq!(store.locate(64 + 3, 1), Ok(32 + 3));
         assert_eq!(
             store.locate(32 + 8, 8),
             Err(FaultCause::OutOfBounds { size: 12 })
