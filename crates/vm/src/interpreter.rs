@@ -189,30 +189,37 @@ impl Interpreter {
     /// Runs like [`Interpreter::run_with`], and also counts the
     /// instructions executed (what benchmarks divide by).
     pub fn run_counted(&self, input: RunInput<'_>) -> Result<Finished, VmError> {
-        self.run_served(input, 1).finished
+        self.run_served(input, Runs::Once).finished
     }
 
-    /// Runs `repeat` times (at least once) on one input, as
-    /// `BPF_PROG_TEST_RUN`'s repeat does: each run starts on a zeroed
-    /// stack and sees the context and packet as the run before left them;
-    /// the first error ends the repeats. Hands back the last run's end, the
-    /// served context and the packet (for [`RunInput::packet_context`]
-    /// inputs), and the mean time of a run.
-    pub(crate) fn run_served(&self, input: RunInput<'_>, repeat: u64) -> ServedRun {
+    /// Runs as `runs` says on one input, as `BPF_PROG_TEST_RUN`'s repeat
+    /// does: each run starts on a zeroed stack and sees the context and
+    /// packet as the run before left them; the first error ends the
+    /// repeats. Hands back the last run's end, the served context and the
+    /// packet (for [`RunInput::packet_context`] inputs), and for timed
+    /// runs the mean time of one.
+    pub(crate) fn run_served(&self, input: RunInput<'_>, runs: Runs) -> ServedRun {
         // `try_with`: no panic even while the thread's locals are torn down.
         let spare = SPARE_STACK.try_with(Cell::take).ok().flatten();
         let mut stack = spare.unwrap_or_else(|| Box::new([[0; STACK_FRAME_SIZE]; MAX_FRAMES]));
         let mut memory = Memory::new(&mut stack);
+        // A new memory's layout is new: the JIT takes every region again.
+        memory.native = SPARE_NATIVE.try_with(Cell::take).ok().flatten();
         let regs = input.start(&mut memory, self.maps_table());
-        let started = std::time::Instant::now();
-        let mut finished = self.run_again(&mut memory, regs.clone());
-        let mut runs: u64 = 1;
-        while runs < repeat && finished.is_ok() {
-            memory.restart(self.maps_table());
-            finished = self.run_again(&mut memory, regs.clone());
-            runs += 1;
-        }
-        let mean = started.elapsed().div_f64(runs as f64);
+        let (finished, mean) = match runs {
+            Runs::Once => (self.run_again(&mut memory, regs), None),
+            Runs::Timed(repeat) => {
+                let started = std::time::Instant::now();
+                let mut finished = self.run_again(&mut memory, regs.clone());
+                let mut done: u64 = 1;
+                while done < repeat && finished.is_ok() {
+                    memory.restart(self.maps_table());
+                    finished = self.run_again(&mut memory, regs.clone());
+                    done += 1;
+                }
+                (finished, Some(started.elapsed().div_f64(done as f64)))
+            }
+        };
         let context = memory.context.take();
         let packet = match context {
             Some(_) => memory
@@ -221,7 +228,9 @@ impl Interpreter {
                 .unwrap_or_default(),
             None => Vec::new(),
         };
+        let native = memory.native.take();
         drop(memory);
+        let _ = SPARE_NATIVE.try_with(|spare| spare.set(native));
         let _ = SPARE_STACK.try_with(|spare| spare.set(Some(stack)));
         ServedRun {
             finished,
@@ -320,8 +329,17 @@ pub(crate) struct ServedRun {
     pub(crate) finished: Result<Finished, VmError>,
     pub(crate) context: Option<Box<RunContext>>,
     pub(crate) packet: Vec<u8>,
-    /// The mean time of one run.
-    pub(crate) mean: std::time::Duration,
+    /// The mean time of one run, when timed.
+    pub(crate) mean: Option<std::time::Duration>,
+}
+
+/// How many runs [`Interpreter::run_served`] makes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Runs {
+    /// One, untimed.
+    Once,
+    /// This many (at least one), timed.
+    Timed(u64),
 }
 
 /// How a run that ended with `exit` went.
@@ -338,6 +356,9 @@ thread_local! {
     /// frames it enters instead of allocating or clearing all 4 KiB. Taken
     /// for the run, so a nested run (from a helper) gets a fresh one.
     static SPARE_STACK: Cell<Option<Box<Stack>>> = const { Cell::new(None) };
+    /// The JIT's context, kept between runs on this thread like the stack
+    /// (a kilobyte and more of region table and map windows).
+    static SPARE_NATIVE: Cell<Option<Box<crate::jit::JitContext>>> = const { Cell::new(None) };
 }
 
 /// The regions one run starts with, and the CPU it runs on.

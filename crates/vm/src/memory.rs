@@ -82,9 +82,12 @@ pub struct Memory<'a> {
     /// region is left out of the table and accesses to it that miss there
     /// are answered by its field table (`context`).
     pub(crate) context: Option<Box<RunContext>>,
-    /// Whether a region was mapped or unmapped, the packet or the maps
-    /// changed, since the JIT last took the table ([`Memory::host_table`]).
+    /// Whether a region was mapped or unmapped, or the packet changed,
+    /// since the JIT last took the table ([`Memory::host_table`]).
     layout_changed: bool,
+    /// Whether the maps changed since the JIT last took their values
+    /// ([`Memory::host_maps`]).
+    maps_changed: bool,
     /// The JIT's context for runs on this memory, kept from one native
     /// entry to the next (tail calls, repeated runs): its region table is
     /// taken again only when the layout changed.
@@ -117,6 +120,7 @@ impl<'a> Memory<'a> {
             maps: RunMaps::default(),
             context: None,
             layout_changed: true,
+            maps_changed: true,
             native: None,
         };
         memory.enter_frame(0);
@@ -154,7 +158,7 @@ impl<'a> Memory<'a> {
         // Programs loaded together share their maps: nothing to redo.
         if !self.maps.holds_table(table) {
             self.maps.set_table(table.cloned());
-            self.layout_changed = true;
+            self.maps_changed = true;
         }
     }
 
@@ -251,25 +255,23 @@ impl<'a> Memory<'a> {
 
     /// The values of the program's first maps as native code reads them
     /// (`MapWindow::NONE` for maps without values); returns how many of
-    /// `out` it filled. They stay right until the maps change (a tail
-    /// call to a program with others, which sets `layout_changed`): a
-    /// map's values never move.
-    pub(crate) fn host_maps(&self, out: &mut [MapWindow]) -> usize {
+    /// `out` it filled. They stay right until [`Memory::maps_changed`] (a
+    /// tail call to a program with other maps): a map's values never move.
+    pub(crate) fn host_maps(&mut self, out: &mut [MapWindow]) -> usize {
+        let maps = self.maps.table_maps();
         let mut filled = 0;
-        for (n, window) in out.iter_mut().enumerate() {
-            let Some(id) = RegionId::map(n as u32) else {
-                break;
-            };
-            if self.maps.map(n as u32).is_none() {
-                break;
-            }
-            *window = self
-                .maps
-                .values(id)
-                .map_or(MapWindow::NONE, ValueStore::window);
-            filled = n + 1;
+        for (window, map) in out.iter_mut().zip(maps) {
+            *window = map.values().map_or(MapWindow::NONE, ValueStore::window);
+            filled += 1;
         }
+        self.maps_changed = false;
         filled
+    }
+
+    /// Whether the maps changed since [`Memory::host_maps`] was last
+    /// called.
+    pub(crate) fn maps_changed(&self) -> bool {
+        self.maps_changed
     }
 
     /// Whether a region was mapped or unmapped, or the packet changed,

@@ -46,7 +46,7 @@ use visor_object::{MapOrigin, Object, ProgramType, SlotTarget};
 
 use crate::context::{ContextKind, Redirect, Verdict, register_packet_helpers};
 use crate::helpers::{HelperEnv, Helpers, TraceBuffer};
-use crate::interpreter::{Interpreter, RunInput};
+use crate::interpreter::{Interpreter, RunInput, Runs};
 use crate::maps::{Map, MapDef, MapKind, MapOps, ProgramMaps, UpdateMode, flags};
 use crate::region::Region;
 
@@ -469,7 +469,8 @@ impl EngineProgram {
 
     /// Runs like [`EngineProgram::run`] on CPU `cpu`.
     pub fn run_on_cpu(&self, input: &[u8], cpu: u32) -> Result<Outcome, EngineError> {
-        self.run_repeated(input, cpu, 1).map(|(outcome, _)| outcome)
+        self.run_as(input, cpu, Runs::Once)
+            .map(|(outcome, _)| outcome)
     }
 
     /// Runs `repeat` times (at least once) on CPU `cpu` with one context
@@ -483,13 +484,25 @@ impl EngineProgram {
         cpu: u32,
         repeat: u64,
     ) -> Result<(Outcome, Duration), EngineError> {
+        let (outcome, mean) = self.run_as(input, cpu, Runs::Timed(repeat))?;
+        Ok((outcome, mean.unwrap_or_default()))
+    }
+
+    /// The last run's outcome of `runs` on `input`, and their mean time
+    /// when timed.
+    fn run_as(
+        &self,
+        input: &[u8],
+        cpu: u32,
+        runs: Runs,
+    ) -> Result<(Outcome, Option<Duration>), EngineError> {
         let kind = self.kind.ok_or_else(|| EngineError::UnsupportedType {
             program: self.name.clone(),
             program_type: self.program_type.map_or("unknown", |t| t.name()).to_owned(),
         })?;
         let run = RunInput::packet_context(kind, input)
             .unwrap_or_else(|| RunInput::context(Region::readonly(input)));
-        let served = self.vm.run_served(run.on_cpu(cpu), repeat);
+        let served = self.vm.run_served(run.on_cpu(cpu), runs);
         let finished = served.finished.map_err(|reason| EngineError::Run {
             program: self.name.clone(),
             reason: Box::new(reason),

@@ -571,9 +571,7 @@ impl JitProgram {
             None => (Box::new(JitContext::new()), true),
         };
         registers_to_native(&mut ctx, machine);
-        if fresh || machine.memory.layout_changed() {
-            regions_to_native(&mut ctx, machine);
-        }
+        regions_to_native(&mut ctx, machine, fresh);
         let end_pc = machine.code.len();
         let mut run = JitRun {
             machine: MachineSource::Ready(machine),
@@ -732,13 +730,30 @@ fn registers_to_native(ctx: &mut JitContext, machine: &Machine<'_, '_, '_>) {
     ctx.remaining = machine.remaining;
 }
 
-/// The region table, map values and packet from the machine's memory into
-/// the context.
-fn regions_to_native(ctx: &mut JitContext, machine: &mut Machine<'_, '_, '_>) {
-    machine.memory.host_table(&mut ctx.table);
-    let windows = machine.memory.host_maps(&mut ctx.maps);
-    ctx.map_ids_end = u64::from(crate::layout::MAP_FIRST) + windows as u64;
-    ctx.packet = machine.memory.host_packet();
+/// Brings the context's view of the machine's memory up to date: the
+/// region table and packet when its layout changed (or `all`, for a
+/// context that saw none of it); the map windows, when the maps changed,
+/// go stale, so that the first access to a map value takes the slow path
+/// and [`windows_to_native`] (runs that touch no map value never pay for
+/// them).
+fn regions_to_native(ctx: &mut JitContext, machine: &mut Machine<'_, '_, '_>, all: bool) {
+    if all || machine.memory.layout_changed() {
+        machine.memory.host_table(&mut ctx.table);
+        ctx.packet = machine.memory.host_packet();
+    }
+    if all || machine.memory.maps_changed() {
+        ctx.map_ids_end = u64::from(crate::layout::MAP_FIRST);
+    }
+}
+
+/// The map windows from the machine's memory into the context, after a
+/// load or store that found them stale took the slow path.
+fn windows_to_native(ctx: &mut JitContext, machine: &mut Machine<'_, '_, '_>, op: &Op) {
+    let stale = ctx.map_ids_end == u64::from(crate::layout::MAP_FIRST);
+    if stale && matches!(op, Op::Load { .. } | Op::Store { .. }) {
+        let windows = machine.memory.host_maps(&mut ctx.maps);
+        ctx.map_ids_end = u64::from(crate::layout::MAP_FIRST) + windows as u64;
+    }
 }
 
 /// The guest registers as the context holds them.
@@ -823,9 +838,7 @@ fn serve_machine(
             match machine.invoke_helper(pc, id, index as usize, args) {
                 Ok(HelperOutcome::Return(r0)) => {
                     ctx.regs[Reg::R0.index()] = r0;
-                    if machine.memory.layout_changed() {
-                        regions_to_native(ctx, machine);
-                    }
+                    regions_to_native(ctx, machine, false);
                     return Status::Continue;
                 }
                 other => Some(other),
@@ -843,7 +856,10 @@ fn serve_machine(
             let flow = match helper {
                 Some(asked) => asked.and_then(|asked| machine.follow_helper(pc, asked)),
                 None => match machine.code.get(pc) {
-                    Some(op) => machine.step(pc, op),
+                    Some(op) => {
+                        windows_to_native(ctx, machine, op);
+                        machine.step(pc, op)
+                    }
                     None => Err(Box::new(crate::VmError::FellOffEnd { pc })),
                 },
             };
@@ -881,8 +897,6 @@ fn serve_machine(
     };
     registers_to_native(ctx, machine);
     // Most services (helpers, slow paths) map nothing.
-    if machine.memory.layout_changed() {
-        regions_to_native(ctx, machine);
-    }
+    regions_to_native(ctx, machine, false);
     status
 }

@@ -42,13 +42,18 @@ impl RunMaps {
     /// Whether `table` names the same maps by the same numbers as the
     /// table now does (programs of one object share their maps).
     pub(crate) fn holds_table(&self, table: Option<&Arc<ProgramMaps>>) -> bool {
-        let held = self.table.as_deref().map_or(&[][..], ProgramMaps::as_slice);
+        let held = self.table_maps();
         let table = table.map_or(&[][..], |t| t.as_slice());
         held.len() == table.len() && held.iter().zip(table).all(|(a, b)| Arc::ptr_eq(a, b))
     }
 
+    /// The maps of the table, in order: map `n` is region `MAP_FIRST + n`.
+    pub(crate) fn table_maps(&self) -> &[Arc<Map>] {
+        self.table.as_deref().map_or(&[], ProgramMaps::as_slice)
+    }
+
     fn table_len(&self) -> usize {
-        self.table.as_ref().map_or(0, |t| t.len())
+        self.table_maps().len()
     }
 
     /// The map numbered `index` in this run.
