@@ -169,9 +169,23 @@ impl<'p> Session<'p> {
                 return Ok(Finished { r0, instructions });
             }
         }
+        self.run_in_memory(input, from)
+    }
+
+    /// The rest of [`Session::run_interpreted`]'s run, from `from`, with a
+    /// `Memory` built from `input`. Out of line, so that the memory (a
+    /// kilobyte and more) is no part of the stretch's stack frame, whose
+    /// layout the dispatch loop's speed turned out to depend on.
+    #[inline(never)]
+    fn run_in_memory(
+        &mut self,
+        input: RunInput<'_>,
+        from: Resume,
+    ) -> Result<Finished, Box<VmError>> {
         if self.zero_frame {
             self.stack[0].fill(0);
         }
+        let program = self.program;
         let mut memory = Memory::resuming(&mut self.stack);
         let _registers = input.start(&mut memory, program.maps_table());
         program.run_chain(&mut memory, from, None).map_err(Box::new)
