@@ -193,8 +193,10 @@
 //! refused when the program is loaded.
 // `deny`, not `forbid`: the JIT's executable memory and its entry into
 // native code (`jit::exec`) cannot be written without `unsafe`; that one
-// module allows it, each block with a `// SAFETY:` line. Everything else
-// in the crate stays safe, and the compiler holds it to that.
+// module allows it, each block with a `// SAFETY:` line, and so do the
+// `Send` and `Sync` of the JIT's context (`jit`), which run nothing.
+// Everything else in the crate stays safe, and the compiler holds it to
+// that.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 

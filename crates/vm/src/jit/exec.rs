@@ -1,7 +1,8 @@
 //! Executable memory and the crossings between Rust and native code: the
 //! entries into compiled code (the machine body's, and the lean body's
 //! plain call), and the service entry native code calls back. This is the
-//! only module of the crate that uses `unsafe`.
+//! only module of the crate whose `unsafe` runs anything (the other is
+//! `JitContext`'s `Send` and `Sync`).
 //!
 //! Code pages are written while mapped read-write, then switched to
 //! read-execute before anything runs them: never writable and executable
@@ -25,15 +26,6 @@ pub(super) fn service_entry() -> u64 {
     let entry: extern "sysv64" fn(*mut JitContext, u32, u32) -> u32 = service;
     entry as usize as u64
 }
-
-// SAFETY: the context's pointers name bytes of the regions and maps of
-// the `Memory` that holds it (which borrows or shares them, and is `Send`
-// and `Sync` only when they are), and `run` a `JitRun` only while native
-// code runs on the thread that entered it; between runs nothing reads
-// them but that memory's next entry, on whichever thread owns it then.
-unsafe impl Send for JitContext {}
-// SAFETY: as for `Send`: a shared context is only read.
-unsafe impl Sync for JitContext {}
 
 /// Native code in read-execute pages, unmapped on drop.
 struct Pages {

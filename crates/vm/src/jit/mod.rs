@@ -20,7 +20,8 @@
 //! - `blinding`: constant blinding, on unless the program is trusted.
 //! - `exec`: executable memory (written while RW, then RX: never both)
 //!   and the two crossings between Rust and native code. The only
-//!   `unsafe` of the crate is there.
+//!   `unsafe` of the crate is there, but for the `Send` and `Sync` of
+//!   `JitContext` (raw pointers a `Memory` keeps between runs).
 //!
 //! # Execution model
 //!
@@ -302,6 +303,19 @@ pub(crate) struct JitContext {
     /// The Rust side of the run (`JitRun`), for the service entry.
     run: *mut core::ffi::c_void,
 }
+
+// SAFETY: the context's pointers name bytes of the regions and maps of
+// the `Memory` that holds it (which borrows or shares them, and is `Send`
+// and `Sync` only when they are), and `run` a `JitRun` only while native
+// code runs on the thread that entered it; between runs nothing reads
+// them but that memory's next entry, on whichever thread owns it then.
+// On every host, so that `Memory` is `Send` and `Sync` on every host: the
+// one `unsafe` outside `exec`, and it runs nothing.
+#[allow(unsafe_code)]
+unsafe impl Send for JitContext {}
+// SAFETY: as for `Send`: a shared context is only read.
+#[allow(unsafe_code)]
+unsafe impl Sync for JitContext {}
 
 /// The memory a lean run reaches besides its frame, as
 /// [`JitProgram::lean_memory`] asks for it.
