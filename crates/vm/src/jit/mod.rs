@@ -827,8 +827,18 @@ fn chain_natively(
 ) -> Option<Arc<Interpreter>> {
     let target = machine.memory.maps.tail_call.as_ref()?;
     let body = target.jit()?.machine(target.code())?;
-    ctx.tail_entry = body.chained_entry();
+    ctx.tail_entry = chained_entry(body);
     take_tail_call(machine.memory)
+}
+
+/// Where a native tail call into `body` jumps.
+fn chained_entry(body: &MachineBody) -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        body.chained_entry()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    match *body {}
 }
 
 /// `kind` at `pc` with the interpreter's own methods.
