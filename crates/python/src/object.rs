@@ -240,17 +240,7 @@ impl Object {
     ) -> PyResult<(u64, Option<Vec<u8>>)> {
         match &self.loaded {
             Loaded::Kernel(k) => {
-                let loaded = k
-                    .program(program)
-                    .ok_or_else(|| VisorError::new_err(format!("no program named {program}")))?;
-                // Room for an XDP program's headroom growth, as the kernel allows.
-                let run = TestRun {
-                    data_out_size: data.len() + 256,
-                    ..TestRun::new(&data)
-                };
-                let result = py
-                    .detach(|| loaded.fd().test_run(&run))
-                    .map_err(|e| visor_error(&e))?;
+                let result = kernel_test_run(py, k, program, &data, 1)?;
                 let packet = (!result.data_out.is_empty()).then_some(result.data_out);
                 Ok((u64::from(result.retval), packet))
             }
@@ -268,20 +258,9 @@ impl Object {
     /// `BPF_PROG_TEST_RUN`'s repeat does in both engines: nanoseconds per
     /// run (the kernel's figure is its own, in whole nanoseconds).
     fn time(&self, py: Python<'_>, program: &str, data: Vec<u8>, repeat: u32) -> PyResult<f64> {
-        let repeat = repeat.max(1);
         match &self.loaded {
             Loaded::Kernel(k) => {
-                let loaded = k
-                    .program(program)
-                    .ok_or_else(|| VisorError::new_err(format!("no program named {program}")))?;
-                let run = TestRun {
-                    repeat,
-                    data_out_size: data.len() + 256,
-                    ..TestRun::new(&data)
-                };
-                let result = py
-                    .detach(|| loaded.fd().test_run(&run))
-                    .map_err(|e| visor_error(&e))?;
+                let result = kernel_test_run(py, k, program, &data, repeat.max(1))?;
                 Ok(f64::from(result.duration_ns))
             }
             Loaded::Userspace(u) => {
@@ -495,6 +474,28 @@ fn verified(object: &visor_object::Object<'_>) -> PyResult<()> {
     } else {
         Err(LoadError::new_err(rejected.join("\n")))
     }
+}
+
+/// `BPF_PROG_TEST_RUN` of `program` on `data`, `repeat` times, reading
+/// the packet back with room for an XDP program's headroom growth, as the
+/// kernel allows.
+fn kernel_test_run(
+    py: Python<'_>,
+    loaded: &LoadedObject,
+    program: &str,
+    data: &[u8],
+    repeat: u32,
+) -> PyResult<visor_kernel::TestRunResult> {
+    let loaded = loaded
+        .program(program)
+        .ok_or_else(|| VisorError::new_err(format!("no program named {program}")))?;
+    let run = TestRun {
+        repeat,
+        data_out_size: data.len() + 256,
+        ..TestRun::new(data)
+    };
+    py.detach(|| loaded.fd().test_run(&run))
+        .map_err(|e| visor_error(&e))
 }
 
 fn kernel_map<'a>(loaded: &'a LoadedObject, name: &str) -> PyResult<&'a visor_kernel::MapFd> {

@@ -293,20 +293,14 @@ class BPF:
         """Runs ``fn_name`` once on ``packet`` (packet programs) or ``ctx``
         (a context record): ``(return value, packet after the run)``. In
         the kernel this is ``BPF_PROG_TEST_RUN``."""
-        data = packet if packet is not None else ctx
-        if data is None:
-            data = b""
-        return self._object.run(self._fn_name(fn_name), bytes(data))
+        return self._object.run(self._fn_name(fn_name), _input(packet, ctx))
 
     def time(self, fn_name, packet=None, ctx=None, repeat=1000):
         """Runs ``fn_name`` ``repeat`` times on one copy of ``packet`` or
         ``ctx`` (each run sees what the one before left), as
         ``BPF_PROG_TEST_RUN``'s repeat does: nanoseconds per run, in
         either engine."""
-        data = packet if packet is not None else ctx
-        if data is None:
-            data = b""
-        return self._object.time(self._fn_name(fn_name), bytes(data), int(repeat))
+        return self._object.time(self._fn_name(fn_name), _input(packet, ctx), int(repeat))
 
     # -- lifetime -----------------------------------------------------------
 
@@ -338,3 +332,10 @@ def _close(attachment):
         attachment.detach()
     else:
         attachment.close()
+
+
+def _input(packet, ctx):
+    """The bytes a test run takes: the packet, else the context record,
+    else none."""
+    data = packet if packet is not None else ctx
+    return bytes(data) if data is not None else b""

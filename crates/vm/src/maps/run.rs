@@ -52,15 +52,11 @@ impl RunMaps {
         self.table.as_deref().map_or(&[], ProgramMaps::as_slice)
     }
 
-    fn table_len(&self) -> usize {
-        self.table_maps().len()
-    }
-
     /// The map numbered `index` in this run.
     pub(crate) fn map(&self, index: u32) -> Option<&Arc<Map>> {
-        let index = index as usize;
-        match index.checked_sub(self.table_len()) {
-            None => self.table.as_ref()?.get(index as u32),
+        let (index, table) = (index as usize, self.table_maps());
+        match index.checked_sub(table.len()) {
+            None => table.get(index),
             Some(extra) => self.extra.get(extra),
         }
     }
@@ -83,15 +79,12 @@ impl RunMaps {
     /// The number of `map` in this run, adding it after the table if it is
     /// new (an inner map).
     pub(crate) fn intern(&mut self, map: Arc<Map>) -> Option<u32> {
-        let table = self.table.iter().flat_map(|t| t.iter());
-        let known = table
-            .chain(self.extra.iter())
-            .position(|m| Arc::ptr_eq(m, &map));
-        let index = match known {
+        let mut maps = self.table_maps().iter().chain(self.extra.iter());
+        let index = match maps.position(|m| Arc::ptr_eq(m, &map)) {
             Some(index) => index,
             None => {
                 self.extra.push(map);
-                self.table_len() + self.extra.len() - 1
+                self.table_maps().len() + self.extra.len() - 1
             }
         };
         let index = u32::try_from(index).ok()?;
