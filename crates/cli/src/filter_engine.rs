@@ -23,8 +23,9 @@ pub enum FilterEngine {
 /// A filter prepared for one engine.
 pub enum PreparedFilter<'a> {
     Cbpf(&'a CheckedProgram),
-    /// The eBPF translation, ready to run many times.
-    Ebpf(Interpreter),
+    /// The eBPF translation, ready to run many times (boxed: an
+    /// `Interpreter` is a few hundred bytes).
+    Ebpf(Box<Interpreter>),
 }
 
 impl<'a> PreparedFilter<'a> {
@@ -41,7 +42,7 @@ impl<'a> PreparedFilter<'a> {
             // Not an error: on this host the interpreter runs the
             // translation, with the same results.
         }
-        Ok(PreparedFilter::Ebpf(vm))
+        Ok(PreparedFilter::Ebpf(Box::new(vm)))
     }
 
     /// A runner of this filter over packets, one at a time.

@@ -103,7 +103,9 @@ impl Interpreter {
     }
 
     fn compile(&self, blinding: Blinding) -> Result<JitProgram, JitError> {
-        JitProgram::compile(&self.code, blinding, self.buffer_proof.as_ref())
+        let tail_call = self.helpers.tail_call_index();
+        let tail_call = tail_call.and_then(|index| u32::try_from(index).ok());
+        JitProgram::compile(&self.code, blinding, self.buffer_proof.as_ref(), tail_call)
     }
 
     /// [`Interpreter::compile_jit`], by value. Every immediate of the
@@ -228,7 +230,10 @@ impl Interpreter {
                 .unwrap_or_default(),
             None => Vec::new(),
         };
-        let native = memory.native.take();
+        let mut native = memory.native.take();
+        if let Some(ctx) = native.as_deref_mut() {
+            ctx.park();
+        }
         drop(memory);
         let _ = SPARE_NATIVE.try_with(|spare| spare.set(native));
         let _ = SPARE_STACK.try_with(|spare| spare.set(Some(stack)));

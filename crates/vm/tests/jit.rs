@@ -651,14 +651,17 @@ fn random_map_value_accesses_agree() {
 /// Programs in a tail-call chain: four programs in a program array,
 /// each mixing a register that tail calls carry, counting itself in a
 /// value it reaches directly, and tail-calling a random slot (two of six
-/// empty or out of range), some from inside a local call (an error);
-/// their map tables list the same two maps in either order.
+/// empty or out of range), some from inside a local call (an error),
+/// some after a helper emptied a slot of the array; their map tables
+/// list the same two maps in either order.
 struct TailChain {
     programs: Vec<(visor_isa::Program, bool)>,
     budget: Option<u64>,
 }
 
 const CHAIN_LEN: usize = 4;
+/// A helper of the chain's programs that empties slot r1 of the array.
+const EMPTY_SLOT_HELPER: u32 = 0x7000;
 
 impl TailChain {
     fn random(rng: &mut Rng) -> TailChain {
@@ -676,7 +679,13 @@ impl TailChain {
                     mov(R3, slot),
                     call_helper(12),
                 ];
-                let mut insns = vec![
+                let mut insns = Vec::new();
+                if rng.chance(10) {
+                    // The array changes under the run that reads it.
+                    let doomed = rng.below(CHAIN_LEN as u64) as i32;
+                    insns.extend([mov(R1, doomed), call_helper(EMPTY_SLOT_HELPER as i32)]);
+                }
+                insns.extend([
                     alu64(AluOp::Mul, R6, Source::Imm(31)),
                     add(R6, me as i32 + 1),
                     Insn::LoadImm64 {
@@ -687,7 +696,7 @@ impl TailChain {
                     load(Size::DW, R8, R7, 0),
                     add(R8, 1),
                     store(Size::DW, R7, 0, reg(R8)),
-                ];
+                ]);
                 if rng.chance(20) {
                     // The tail call from a subprogram, which fails the run.
                     insns.extend([call_local(2), mov_reg(R0, R6), exit()]);
@@ -695,7 +704,9 @@ impl TailChain {
                     insns.extend([mov(R0, 0), exit()]);
                 } else {
                     insns.extend(tail_call);
-                    insns.extend([mov_reg(R0, R6), exit()]);
+                    // What a failed tail call returned counts too.
+                    let failed = alu64(AluOp::Xor, R6, Source::Reg(R0));
+                    insns.extend([failed, mov_reg(R0, R6), exit()]);
                 }
                 (program(insns), progs_first)
             })
@@ -718,7 +729,13 @@ impl TailChain {
                     true => [progs.clone(), counter.clone()].into_iter().collect(),
                     false => [counter.clone(), progs.clone()].into_iter().collect(),
                 };
-                let vm = Interpreter::with_maps(program, Helpers::new(), maps)
+                let mut helpers = Helpers::new();
+                let array = progs.clone();
+                helpers.register(EMPTY_SLOT_HELPER, "empty_slot", move |args, _| {
+                    let _ = array.delete(&(args[0] as u32).to_le_bytes());
+                    Ok(HelperOutcome::Return(0))
+                });
+                let vm = Interpreter::with_maps(program, helpers, maps)
                     .unwrap()
                     .with_budget(self.budget);
                 Arc::new(match native(n) {
@@ -734,8 +751,9 @@ impl TailChain {
         }
         let result = loaded[0].run_counted(RunInput::memory(&mut []));
         for n in 0..CHAIN_LEN as u32 {
-            // Breaks the programs' references to the array.
-            progs.delete(&n.to_le_bytes()).unwrap();
+            // Breaks the programs' references to the array (a helper may
+            // have emptied the slot already).
+            let _ = progs.delete(&n.to_le_bytes());
         }
         let counts = counter.lookup(&0u32.to_le_bytes()).unwrap().unwrap();
         (result.map_err(|e| e.to_string()), counts)

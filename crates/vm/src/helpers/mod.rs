@@ -123,6 +123,9 @@ pub(crate) struct Helper {
     pub(crate) id: u32,
     pub(crate) name: String,
     pub(crate) call: Box<HelperFn>,
+    /// The built-in `bpf_tail_call`, whose calls the JIT may make inline
+    /// (`jit::tail`).
+    pub(crate) tail_call: bool,
 }
 
 /// Helpers by id, as the program's `call` instructions number them.
@@ -147,12 +150,17 @@ impl Helpers {
             + Sync
             + 'static,
     {
-        let helper = Helper {
+        self.insert(Helper {
             id,
             name: name.into(),
             call: Box::new(call),
-        };
-        match self.entries.binary_search_by_key(&id, |h| h.id) {
+            tail_call: false,
+        });
+    }
+
+    /// Registers `helper`, replacing one with the same id.
+    pub(crate) fn insert(&mut self, helper: Helper) {
+        match self.entries.binary_search_by_key(&helper.id, |h| h.id) {
             Ok(found) => self.entries[found] = helper,
             Err(at) => self.entries.insert(at, helper),
         }
@@ -182,6 +190,12 @@ impl Helpers {
     /// The position of helper `id`, stable until the next registration.
     pub(crate) fn index_of(&self, id: u32) -> Option<usize> {
         self.entries.binary_search_by_key(&id, |h| h.id).ok()
+    }
+
+    /// The position of the built-in `bpf_tail_call`, when it is
+    /// registered.
+    pub(crate) fn tail_call_index(&self) -> Option<usize> {
+        self.entries.iter().position(|h| h.tail_call)
     }
 
     /// The helper at `index` (from [`Helpers::index_of`]).

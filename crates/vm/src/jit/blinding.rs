@@ -239,7 +239,9 @@ mod tests {
         };
         let code = lower(&program_with_immediates(), names).expect("it lowers");
         let codegen = super::super::codegen::compile;
-        let machine = codegen(&code, 0, blinding).expect("it compiles").bytes;
+        let machine = codegen(&code, 0, blinding, None)
+            .expect("it compiles")
+            .bytes;
         let lean = super::super::codegen::compile_lean(&code, blinding, None)
             .expect("a leaf program")
             .0;

@@ -17,10 +17,12 @@ use super::blinding::{KeyStream, Operand};
 use super::lean::{self, Lean};
 use super::memory::{Access, access_check, map_access_check};
 use super::plan::{BufferProof, LeanMemory, LeanPlan};
+use super::tail::{ENOENT_RETURN, SLOW_SLOT, TailWindow};
 use super::x64::{AluKind, Assembler, Cond, DivKind, Gpr, Label, Mem, OperandSize, ShiftKind};
 use super::{JitContext, JitError, Service, Status};
 use crate::layout::frame_pointer;
 use crate::lower::Op;
+use crate::maps::MAX_TAIL_CALLS;
 use crate::semantics;
 
 /// The host register of each guest register, by number.
@@ -119,6 +121,9 @@ pub(super) struct Codegen<'a> {
     pub(super) body: Body,
     /// The keys of constant blinding, when it is on.
     pub(super) blinding: Option<KeyStream>,
+    /// The helper index of the built-in `bpf_tail_call` in a machine
+    /// body: its calls try the tail window first.
+    tail_call: Option<u32>,
 }
 
 /// Which of the two bodies of a program the code generator emits.
@@ -171,23 +176,38 @@ fn remaining_field() -> Mem {
     context_field(offset_of!(JitContext, remaining))
 }
 
-/// The machine body's code with its three entries (see
-/// [`Codegen::entries`]).
+/// The machine body's code with its entries (see [`Codegen::entries`]).
 pub(super) struct Compiled {
     pub(super) bytes: Vec<u8>,
-    /// Where a run that starts afresh enters; the code at offset 0
-    /// resumes from the context's registers.
-    pub(super) fresh_entry: usize,
-    /// Where another body's native tail call jumps in.
-    pub(super) chained_entry: usize,
+    pub(super) entries: EntryOffsets,
+}
+
+/// Where the machine body's entries are, besides offset 0 (which
+/// resumes from the context's registers).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct EntryOffsets {
+    /// Where a run that starts afresh enters.
+    pub(super) fresh: usize,
+    /// Where another body jumps after leaving on a native tail call, its
+    /// registers in the context.
+    pub(super) chained: usize,
+    /// Where another body's inline tail call jumps, its registers live.
+    pub(super) direct: usize,
 }
 
 /// Compiles the machine body of `code`; `service` is the address of the
-/// Rust service entry.
-pub(super) fn compile(code: &[Op], service: u64, blinding: Blinding) -> Result<Compiled, JitError> {
+/// Rust service entry, `tail_call` the helper index of the built-in
+/// `bpf_tail_call`, whose calls are made inline (see `tail`).
+pub(super) fn compile(
+    code: &[Op],
+    service: u64,
+    blinding: Blinding,
+    tail_call: Option<u32>,
+) -> Result<Compiled, JitError> {
     let body = Body::Machine(BudgetHome::of(code));
     let mut cg = Codegen::new(sized_assembler(code), code, body, blinding);
-    let (fresh_entry, chained_entry) = cg.entries();
+    cg.tail_call = tail_call;
+    let entries = cg.entries();
     cg.emit_body()?;
     // Falling off the end: the interpreter reports it from here.
     cg.call_service(code.len(), Service::Resume);
@@ -196,11 +216,7 @@ pub(super) fn compile(code: &[Op], service: u64, blinding: Blinding) -> Result<C
     cg.service_stub(service);
     cg.epilogue();
     let bytes = cg.asm.finish().map_err(|_| JitError::UnboundLabel)?;
-    Ok(Compiled {
-        bytes,
-        fresh_entry,
-        chained_entry,
-    })
+    Ok(Compiled { bytes, entries })
 }
 
 /// The lean body of `code`, when it is a leaf program (its entry is at
@@ -306,6 +322,7 @@ impl<'a> Codegen<'a> {
                 Blinding::On => Some(KeyStream::random()),
                 Blinding::Off => None,
             },
+            tail_call: None,
         }
     }
 
@@ -441,12 +458,18 @@ impl<'a> Codegen<'a> {
             | Op::CallUnknownHelper { .. }
             | Op::CallReg { .. } => match self.body {
                 Body::Machine(_) => {
-                    let service = match op {
-                        Op::CallHelper { .. } => Service::Helper,
-                        _ => Service::Step,
+                    let (service, done) = match *op {
+                        Op::CallHelper { index, .. } if self.tail_call == Some(index) => {
+                            (Service::Helper, Some(self.inline_tail_call()))
+                        }
+                        Op::CallHelper { .. } => (Service::Helper, None),
+                        _ => (Service::Step, None),
                     };
                     self.call_service(pc, service);
                     self.leave_unless_continue();
+                    if let Some(done) = done {
+                        self.asm.bind(done);
+                    }
                 }
                 Body::Lean(lean) => self.asm.jmp(lean.bail),
             },
@@ -773,23 +796,26 @@ impl<'a> Codegen<'a> {
         self.asm.jcc(Cond::from(cond), target);
     }
 
-    /// Three entries into the program's first instruction; returns the
-    /// offsets of the second and third. At offset 0, guest registers are
-    /// loaded from the context (the interpreter's runs hand over a
-    /// machine). The fresh entry sets them as every run starts, zero but
-    /// r1, r2 (from the context) and r10, so that a session's run writes
-    /// two registers instead of all of them. The chained entry is where
-    /// another program's body jumps on a native tail call (see
-    /// `epilogue`): the host state is saved already, the stack pointer is
-    /// back at the first entry's, and the registers are in the context.
-    fn entries(&mut self) -> (usize, usize) {
+    /// Four entries into the program's first instruction (see
+    /// [`EntryOffsets`]). At offset 0, guest registers are loaded from the
+    /// context (the interpreter's runs hand over a machine). The fresh
+    /// entry sets them as every run starts, zero but r1, r2 (from the
+    /// context) and r10, so that a session's run writes two registers
+    /// instead of all of them. The chained and direct entries are where
+    /// another program's body goes on a native tail call: the host state
+    /// is saved already and the stack pointer is back at the first
+    /// entry's; at the chained entry (see `epilogue`) the registers are in
+    /// the context, at the direct entry (see `inline_tail_call`) they are
+    /// where they live.
+    fn entries(&mut self) -> EntryOffsets {
         let body = self.asm.new_label();
         self.save_host_state();
-        let chained_entry = self.asm.offset();
+        let chained = self.asm.offset();
         self.load_guest_registers();
+        let direct = self.asm.offset();
         self.load_budget();
         self.asm.jmp(body);
-        let fresh_entry = self.asm.offset();
+        let fresh = self.asm.offset();
         self.save_host_state();
         for (n, reg) in HOST.iter().enumerate() {
             match Reg::new(n as u8) {
@@ -803,7 +829,79 @@ impl<'a> Codegen<'a> {
         }
         self.load_budget();
         self.asm.bind(body);
-        (fresh_entry, chained_entry)
+        EntryOffsets {
+            fresh,
+            chained,
+            direct,
+        }
+    }
+
+    /// `bpf_tail_call` without leaving native code, when the call is
+    /// made at depth 0 through the array of the tail window (see `tail`)
+    /// and the array has not changed since the window's copy of it.
+    /// A call that fails (an index past the array, an empty slot, no
+    /// tail calls left) puts `-ENOENT` in r0 and jumps to the label this
+    /// returns, which the caller binds after the helper call. A call to
+    /// a slot with an entry counts the call, records the slot, and jumps
+    /// to the target's direct entry with every register as it is (as
+    /// the helper leaves them) and the budget in the context (a program
+    /// that calls a helper keeps it there). Anything else falls through
+    /// to the helper, which fails the run or makes the call the slow way.
+    fn inline_tail_call(&mut self) -> Label {
+        let (helper, failed, done) = (
+            self.asm.new_label(),
+            self.asm.new_label(),
+            self.asm.new_label(),
+        );
+        let field = |offset| context_field(offset);
+        let (array, index) = (host(Reg::R2), host(Reg::R3));
+        let entry_rsp = field(offset_of!(JitContext, entry_rsp));
+        self.asm
+            .alu_rm(AluKind::Cmp, OperandSize::S64, Gpr::Rsp, entry_rsp);
+        self.asm.jcc(Cond::Ne, helper);
+        let window = |offset| field(offset_of!(JitContext, tail) + offset);
+        let handle = window(offset_of!(TailWindow, handle));
+        self.asm
+            .alu_rm(AluKind::Cmp, OperandSize::S64, array, handle);
+        self.asm.jcc(Cond::Ne, helper);
+        let live = window(offset_of!(TailWindow, live));
+        self.asm.mov_rm(OperandSize::S64, Gpr::Rax, live);
+        self.asm
+            .mov_rm(OperandSize::S64, Gpr::Rax, Mem::at(Gpr::Rax, 0));
+        let seen = window(offset_of!(TailWindow, seen));
+        self.asm
+            .alu_rm(AluKind::Cmp, OperandSize::S64, Gpr::Rax, seen);
+        self.asm.jcc(Cond::Ne, helper);
+        let len = window(offset_of!(TailWindow, len));
+        self.asm.alu_rm(AluKind::Cmp, OperandSize::S64, index, len);
+        self.asm.jcc(Cond::Ae, failed);
+        let calls = field(offset_of!(JitContext, tail_calls));
+        self.asm
+            .alu_mi(AluKind::Cmp, OperandSize::S64, calls, MAX_TAIL_CALLS as i32);
+        self.asm.jcc(Cond::Ae, failed);
+        let entries = window(offset_of!(TailWindow, entries));
+        self.asm.mov_rm(OperandSize::S64, Gpr::Rax, entries);
+        self.asm.mov_rr(OperandSize::S64, Gpr::Rcx, index);
+        self.asm
+            .shift_ri(ShiftKind::Shl, OperandSize::S64, Gpr::Rcx, 3);
+        self.asm.mov_rm(
+            OperandSize::S64,
+            Gpr::Rax,
+            Mem::indexed(Gpr::Rax, Gpr::Rcx, 0),
+        );
+        self.asm
+            .alu_ri(AluKind::Cmp, OperandSize::S64, Gpr::Rax, SLOW_SLOT as i32);
+        self.asm.jcc(Cond::B, failed);
+        self.asm.jcc(Cond::E, helper);
+        self.asm.alu_mi(AluKind::Add, OperandSize::S64, calls, 1);
+        let slot = field(offset_of!(JitContext, tail_program));
+        self.asm.mov_mr(OperandSize::S64, slot, index);
+        self.asm.jmp_r(Gpr::Rax);
+        self.asm.bind(failed);
+        self.load_constant(host(Reg::R0), ENOENT_RETURN, Gpr::Rax);
+        self.asm.jmp(done);
+        self.asm.bind(helper);
+        done
     }
 
     /// Saves the caller's registers and pins the context.

@@ -11,6 +11,7 @@
 use core::ffi::c_void;
 use core::ptr::NonNull;
 
+use super::codegen::EntryOffsets;
 use super::{Entry, JitContext, JitError, JitRun, LeanExit, LeanInput, LeanMemory, serve};
 
 /// What compiled code is, from each entry of the machine body: a
@@ -101,36 +102,36 @@ impl Pages {
 /// context.
 pub(crate) struct MachineCode {
     pages: Pages,
-    /// The offset of [`Entry::Fresh`], below the code's length.
-    fresh_entry: usize,
-    /// The offset of the chained entry, below the code's length.
-    chained_entry: usize,
+    /// The offsets of the other entries, below the code's length.
+    entries: EntryOffsets,
 }
 
 impl MachineCode {
-    /// Makes `bytes` executable; [`Entry::Resume`] is at offset 0,
-    /// [`Entry::Fresh`] at `fresh_entry`, the entry of native tail calls
-    /// at `chained_entry`.
-    pub(crate) fn new(
-        bytes: &[u8],
-        fresh_entry: usize,
-        chained_entry: usize,
-    ) -> Result<MachineCode, JitError> {
-        if fresh_entry >= bytes.len() || chained_entry >= bytes.len() {
+    /// Makes `bytes` executable; [`Entry::Resume`] is at offset 0, the
+    /// others at `entries`.
+    pub(super) fn new(bytes: &[u8], entries: EntryOffsets) -> Result<MachineCode, JitError> {
+        let EntryOffsets {
+            fresh,
+            chained,
+            direct,
+        } = entries;
+        if [fresh, chained, direct].iter().any(|&e| e >= bytes.len()) {
             return Err(JitError::UnboundLabel);
         }
         let pages = Pages::new(bytes)?;
-        Ok(MachineCode {
-            pages,
-            fresh_entry,
-            chained_entry,
-        })
+        Ok(MachineCode { pages, entries })
     }
 
-    /// The address another body's native tail call jumps to (see
-    /// `codegen`'s `epilogue`); valid while this code lives.
+    /// The address another body jumps to after leaving on a native tail
+    /// call (see `codegen`'s `epilogue`); valid while this code lives.
     pub(crate) fn chained_entry(&self) -> u64 {
-        self.pages.at(self.chained_entry) as u64
+        self.pages.at(self.entries.chained) as u64
+    }
+
+    /// The address another body's inline tail call jumps to (see
+    /// `codegen`'s `inline_tail_call`); valid while this code lives.
+    pub(crate) fn direct_entry(&self) -> u64 {
+        self.pages.at(self.entries.direct) as u64
     }
 
     /// Bytes of machine code.
@@ -145,19 +146,21 @@ impl MachineCode {
     pub(super) fn enter(&self, entry: Entry, ctx: &mut JitContext) -> u32 {
         let offset = match entry {
             Entry::Resume => 0,
-            Entry::Fresh => self.fresh_entry,
+            Entry::Fresh => self.entries.fresh,
         };
         // SAFETY: the pages hold code from `codegen::compile`, whose two
-        // entries (offset 0, and `fresh_entry`, checked in bounds by
+        // entries (offset 0, and the fresh entry, checked in bounds by
         // `new`) follow the System V ABI for `NativeFn`: each saves and
         // restores the callee-saved registers and the stack pointer, reads
         // and writes `ctx` only at its fields' offsets, and reaches guest
         // memory only through `ctx.table` entries after checking the
         // offset and length against them. `ctx.run` points to a live
         // `JitRun` for the whole call. A native tail call jumps into the
-        // chained entry of another such body, which the `JitRun` keeps
-        // alive until the run has left it (`TailCalled`), with the same
-        // stack and saved state.
+        // chained or direct entry of another such body, with the same
+        // stack and saved state: after leaving, into a body the `JitRun`
+        // keeps alive until the run has left it (`TailCalled`); inline,
+        // into one of `ctx.tail_entries`, which point into bodies of
+        // `ctx.tails`' programs, dropped only between runs.
         unsafe {
             let native: NativeFn =
                 core::mem::transmute::<*const u8, NativeFn>(self.pages.at(offset));

@@ -295,8 +295,8 @@ mod tests {
         ];
         for blinding in [Blinding::On, Blinding::Off] {
             for (insns, want) in &cases {
-                let jit =
-                    JitProgram::compile(&lowered(insns), blinding, None).expect("it compiles");
+                let jit = JitProgram::compile(&lowered(insns), blinding, None, None)
+                    .expect("it compiles");
                 let ran = jit.run_lean(0, 60, LeanInput::Packet(&[0x11, 0x22, 0x33]));
                 assert_eq!(ran, *want, "{insns:?}");
             }

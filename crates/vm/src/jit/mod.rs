@@ -17,6 +17,8 @@
 //!   input-buffer accesses visor-verifier proved), entered by a plain
 //!   function call with the packet or buffer, without context, table or
 //!   budget.
+//! - `tail`: tail calls made inline, through a copy of the program
+//!   array (the tail window).
 //! - `blinding`: constant blinding, on unless the program is trusted.
 //! - `exec`: executable memory (written while RW, then RX: never both)
 //!   and the two crossings between Rust and native code. The only
@@ -43,10 +45,17 @@
 //! - `LD_ABS`/`LD_IND` run inline against a copy of the packet's entry
 //!   (`JitContext::packet`); a load not wholly inside the packet goes to
 //!   `step`, which ends the program with 0.
-//! - Helper calls and `callx` run through `step`: the same helper
-//!   closures, `bpf_loop` (whose callbacks run in the interpreter),
-//!   helper `Exit` and tail calls (which leave native code; the run loop
-//!   then starts the target, natively if it has a JIT).
+//! - Map values at ids from 16 are reached inline too, through the map
+//!   windows (`MapWindow`, taken at the first access after the maps
+//!   change); atomics on them take the slow path.
+//! - Helper calls run through a service of their own (r1 to r5 read from
+//!   the context, only r0 written back); `callx` through `step`: the
+//!   same helper closures, `bpf_loop` (whose callbacks run in the
+//!   interpreter), helper `Exit`.
+//! - Tail calls: through the tail window, inline, kernel-style (see
+//!   `tail`); otherwise through the helper, after which native code jumps
+//!   into the target's body if it has one (`Status::TailCall`), or leaves
+//!   for the run loop to start it.
 //! - Local calls: the machine pushes the call (same frame regions, same
 //!   8-frame limit and error), then native code `call`s the target; `exit`
 //!   asks the machine to pop, then `ret`s. At depth 0 (the host stack
@@ -73,8 +82,8 @@
 //!
 //! [`Session`]: crate::Session
 //!
-//! Not done yet: eliding checks the verifier has proven, keeping
-//! map-value accesses inline.
+//! Not done yet: eliding checks the verifier has proven (but in the lean
+//! body), helper calls without the crossing into Rust.
 
 #[cfg(target_arch = "x86_64")]
 mod blinding;
@@ -88,6 +97,7 @@ mod lean;
 #[cfg(target_arch = "x86_64")]
 mod memory;
 mod plan;
+mod tail;
 #[cfg(target_arch = "x86_64")]
 mod x64;
 
@@ -103,9 +113,11 @@ use crate::helpers::HelperOutcome;
 use crate::interpreter::{End, Flow, InputRegions, Interpreter, Machine, Stop, take_tail_call};
 use crate::layout::{REGION_SLOTS, RegionId};
 use crate::lower::Op;
+use crate::memory::Memory;
 use crate::region::Region;
 use crate::session::LazyMachine;
 use crate::state::Registers;
+use tail::{TailTable, TailWindow};
 use visor_isa::Reg;
 
 /// Why a program was not compiled; the interpreter still runs it.
@@ -298,10 +310,21 @@ pub(crate) struct JitContext {
     remaining: u64,
     /// The host stack pointer at entry, restored when leaving.
     entry_rsp: u64,
-    /// Where a native tail call goes: the target's chained entry.
+    /// Where a native tail call goes after leaving: the target's
+    /// chained entry.
     tail_entry: u64,
+    /// The program array native tail calls reach inline (see `tail`).
+    tail: TailWindow,
+    /// The run's tail calls so far (`RunMaps::tail_calls` while native
+    /// code runs).
+    tail_calls: u64,
+    /// The slot native code last tail-called into, or `tail::NO_PROGRAM`
+    /// once Rust has taken it.
+    tail_program: u64,
     /// The Rust side of the run (`JitRun`), for the service entry.
     run: *mut core::ffi::c_void,
+    /// What the tail window points into; not read by native code.
+    tails: Option<TailTable>,
 }
 
 // SAFETY: the context's pointers name bytes of the regions and maps of
@@ -444,6 +467,8 @@ struct Bodies {
     machine: std::sync::OnceLock<Option<exec::MachineCode>>,
     lean: Option<exec::LeanCode>,
     blinding: Blinding,
+    /// The helper index of the built-in `bpf_tail_call`.
+    tail_call: Option<u32>,
 }
 
 /// The machine body, as [`JitProgram::machine`] hands it out.
@@ -474,24 +499,26 @@ impl fmt::Debug for JitProgram {
 }
 
 #[cfg(target_arch = "x86_64")]
-fn compile_machine(code: &[Op], blinding: Blinding) -> Result<exec::MachineCode, JitError> {
-    let compiled = codegen::compile(code, exec::service_entry(), blinding)?;
-    exec::MachineCode::new(
-        &compiled.bytes,
-        compiled.fresh_entry,
-        compiled.chained_entry,
-    )
+fn compile_machine(
+    code: &[Op],
+    blinding: Blinding,
+    tail_call: Option<u32>,
+) -> Result<exec::MachineCode, JitError> {
+    let compiled = codegen::compile(code, exec::service_entry(), blinding, tail_call)?;
+    exec::MachineCode::new(&compiled.bytes, compiled.entries)
 }
 
 impl JitProgram {
     /// Compiles lowered `code`: its lean body if it is a leaf program,
     /// else its machine body (whose errors are the program's).
     /// `proof` says which accesses through pointers a leaf program's lean
-    /// body may make unchecked.
+    /// body may make unchecked; `tail_call` is the helper index of the
+    /// built-in `bpf_tail_call`, whose calls native code makes inline.
     pub(crate) fn compile(
         code: &[Op],
         blinding: Blinding,
         proof: Option<&BufferProof>,
+        tail_call: Option<u32>,
     ) -> Result<JitProgram, JitError> {
         #[cfg(target_arch = "x86_64")]
         {
@@ -500,19 +527,20 @@ impl JitProgram {
                 .transpose()?;
             let machine = std::sync::OnceLock::new();
             if lean.is_none() {
-                let _ = machine.set(Some(compile_machine(code, blinding)?));
+                let _ = machine.set(Some(compile_machine(code, blinding, tail_call)?));
             }
             Ok(JitProgram {
                 bodies: Bodies {
                     machine,
                     lean,
                     blinding,
+                    tail_call,
                 },
             })
         }
         #[cfg(not(target_arch = "x86_64"))]
         {
-            let _ = (code, blinding, proof);
+            let _ = (code, blinding, proof, tail_call);
             Err(JitError::UnsupportedHost {
                 arch: std::env::consts::ARCH,
             })
@@ -529,7 +557,7 @@ impl JitProgram {
         #[cfg(target_arch = "x86_64")]
         {
             let bodies = &self.bodies;
-            let compile = || compile_machine(code, bodies.blinding).ok();
+            let compile = || compile_machine(code, bodies.blinding, bodies.tail_call).ok();
             bodies.machine.get_or_init(compile).as_ref()
         }
         #[cfg(not(target_arch = "x86_64"))]
@@ -586,6 +614,7 @@ impl JitProgram {
         };
         registers_to_native(&mut ctx, machine);
         regions_to_native(&mut ctx, machine, fresh);
+        ctx.tails_at_entry(machine.memory);
         let end_pc = machine.code.len();
         let mut run = JitRun {
             machine: MachineSource::Ready(machine),
@@ -604,6 +633,7 @@ impl JitProgram {
             machine.regs[visor_isa::Reg::R0] = r0;
             machine.remaining = ctx.remaining;
         }
+        machine.memory.maps.tail_calls = ctx.run_tail_calls();
         machine.memory.native = Some(ctx);
         end
     }
@@ -652,8 +682,44 @@ impl JitContext {
             remaining: 0,
             entry_rsp: 0,
             tail_entry: 0,
+            tail: TailWindow::CLOSED,
+            tail_calls: 0,
+            tail_program: tail::NO_PROGRAM,
             run: core::ptr::null_mut(),
+            tails: None,
         }
+    }
+
+    /// The run's tail calls as native code counted them.
+    fn run_tail_calls(&self) -> u32 {
+        u32::try_from(self.tail_calls).unwrap_or(u32::MAX)
+    }
+
+    /// Opens the tail window if `memory` holds the maps its copy was
+    /// taken with; closes it otherwise.
+    fn open_tail_window(&mut self, memory: &Memory<'_>) {
+        self.tail = match &self.tails {
+            Some(table) => table.window(memory),
+            None => TailWindow::CLOSED,
+        };
+    }
+
+    /// Readies the tail window as a run enters native code, where no
+    /// native code runs: the copy of an array that changed since goes.
+    fn tails_at_entry(&mut self, memory: &Memory<'_>) {
+        if self.tails.as_ref().is_some_and(TailTable::is_stale) {
+            self.tails = None;
+        }
+        self.tail_program = tail::NO_PROGRAM;
+        self.open_tail_window(memory);
+    }
+
+    /// Readies a context to be kept for the thread's next fresh run,
+    /// which need not be of these programs: its copy of a program array
+    /// goes, so that it keeps no program alive.
+    pub(crate) fn park(&mut self) {
+        self.tails = None;
+        self.tail = TailWindow::CLOSED;
     }
 
     /// How the run that just left native code ended: as a service said,
@@ -711,6 +777,7 @@ impl NativeContext {
         ctx.table[RegionId::FRAME_0.index()] = start.frame;
         ctx.packet = start.regions.ld_abs;
         ctx.remaining = start.remaining;
+        ctx.tail_calls = 0;
         let end_pc = lazy.code_len();
         let mut run = JitRun {
             machine: MachineSource::Lazy(lazy),
@@ -734,7 +801,7 @@ impl NativeContext {
     }
 }
 
-/// Registers and budget from the machine into the context.
+/// Registers, budget and tail calls from the machine into the context.
 fn registers_to_native(ctx: &mut JitContext, machine: &Machine<'_, '_, '_>) {
     for (n, slot) in ctx.regs.iter_mut().enumerate().take(Reg::COUNT) {
         if let Some(reg) = u8::try_from(n).ok().and_then(Reg::new) {
@@ -742,6 +809,7 @@ fn registers_to_native(ctx: &mut JitContext, machine: &Machine<'_, '_, '_>) {
         }
     }
     ctx.remaining = machine.remaining;
+    ctx.tail_calls = u64::from(machine.memory.maps.tail_calls);
 }
 
 /// Brings the context's view of the machine's memory up to date: the
@@ -790,6 +858,9 @@ fn from_native(ctx: &JitContext, machine: &mut Machine<'_, '_, '_>) {
 /// What the service entry does for native code: `kind` at `pc`, on the
 /// machine of `run`.
 fn serve(ctx: &mut JitContext, run: &mut JitRun<'_, '_, '_, '_>, pc: u32, kind: u32) -> Status {
+    if ctx.tail_program != tail::NO_PROGRAM {
+        serve_tail_called(ctx, run);
+    }
     let outcome = &mut run.outcome;
     let mut chained = None;
     let status = match (&mut run.machine, &mut run.tail_called) {
@@ -817,6 +888,20 @@ fn serve(ctx: &mut JitContext, run: &mut JitRun<'_, '_, '_, '_>, pc: u32, kind: 
     status
 }
 
+/// Makes the program native code tail-called into inline the one
+/// services serve from now on.
+fn serve_tail_called(ctx: &mut JitContext, run: &mut JitRun<'_, '_, '_, '_>) {
+    let slot = core::mem::replace(&mut ctx.tail_program, tail::NO_PROGRAM);
+    let Some(program) = ctx.tails.as_ref().and_then(|t| t.program(slot)) else {
+        return;
+    };
+    let left = run.tail_called.take().map(|called| called.program);
+    run.tail_called = Some(TailCalled {
+        program: program.clone(),
+        _left: left,
+    });
+}
+
 /// Makes the tail call `machine`'s program just asked for native, when
 /// its target has native code: the run's maps become the target's, and
 /// `ctx` says where to jump. Returns the target, or `None` (nothing
@@ -828,7 +913,27 @@ fn chain_natively(
     let target = machine.memory.maps.tail_call.as_ref()?;
     let body = target.jit()?.machine(target.code())?;
     ctx.tail_entry = chained_entry(body);
-    take_tail_call(machine.memory)
+    // The run's first native tail call copies the array, so that the
+    // next ones are made inline.
+    if ctx.tails.is_none() {
+        let handle = machine.regs[Reg::R2];
+        ctx.tails = TailTable::take(machine.memory, handle, direct_entry);
+    }
+    let target = take_tail_call(machine.memory);
+    ctx.open_tail_window(machine.memory);
+    target
+}
+
+/// Where an inline tail call into `program` jumps, when it has a machine
+/// body.
+fn direct_entry(program: &Interpreter) -> Option<u64> {
+    let body = program.jit()?.machine(program.code())?;
+    #[cfg(target_arch = "x86_64")]
+    {
+        Some(body.direct_entry())
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    match *body {}
 }
 
 /// Where a native tail call into `body` jumps.
@@ -854,6 +959,8 @@ fn serve_machine(
 ) -> Status {
     let pc = pc as usize;
     let service = Service::from_u32(kind);
+    // Native code counted its inline tail calls.
+    machine.memory.maps.tail_calls = ctx.run_tail_calls();
     // A helper call reads r1 to r5 from the context; when the helper
     // returns a value, only r0 goes back.
     let helper = match (service, machine.code.get(pc)) {

@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use crate::helpers::{HelperError, HelperOutcome, Helpers};
+use crate::helpers::{Helper, HelperError, HelperOutcome, Helpers};
 use crate::layout::{MAX_RESERVATIONS, RegionId};
 use crate::maps::def::MapKind;
 use crate::maps::error::{Errno, MapError, UpdateMode};
@@ -98,7 +98,7 @@ impl Helpers {
     /// registered there.
     pub fn register_map_helpers(&mut self) {
         for (id, name, body) in MAP_HELPERS {
-            self.register(id, name, body);
+            self.insert(map_helper(id, name, body));
         }
     }
 
@@ -106,9 +106,18 @@ impl Helpers {
     pub(crate) fn register_missing_map_helpers(&mut self) {
         for (id, name, body) in MAP_HELPERS {
             if self.index_of(id).is_none() {
-                self.register(id, name, body);
+                self.insert(map_helper(id, name, body));
             }
         }
+    }
+}
+
+fn map_helper(id: u32, name: &str, body: HelperBody) -> Helper {
+    Helper {
+        id,
+        name: name.to_owned(),
+        call: Box::new(body),
+        tail_call: id == ids::TAIL_CALL,
     }
 }
 

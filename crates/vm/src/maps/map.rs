@@ -13,6 +13,7 @@ use crate::maps::hash::HashTable;
 use crate::maps::lock::{read, write};
 use crate::maps::lpm::LpmTrie;
 use crate::maps::perf::{DEFAULT_PERF_CAPACITY, PerfEventArray};
+use crate::maps::programs::ProgramArray;
 use crate::maps::queue::QueueStack;
 use crate::maps::ringbuf::RingBuf;
 use crate::maps::storage::ValueStore;
@@ -75,13 +76,10 @@ enum Body {
     Queue(QueueStack),
     RingBuf(RingBuf),
     Perf(PerfEventArray),
-    Programs(RwLock<Vec<ProgramSlot>>),
+    Programs(ProgramArray),
     MapArray(RwLock<Vec<Option<Arc<Map>>>>),
     MapHash(RwLock<BTreeMap<Box<[u8]>, Arc<Map>>>),
 }
-
-/// A `PROG_ARRAY` entry: the id lookups report, and the program.
-type ProgramSlot = Option<(u32, Arc<Interpreter>)>;
 
 /// What a program's lookup found.
 #[derive(Debug)]
@@ -116,7 +114,7 @@ impl Map {
             MapKind::Stack => Body::Queue(QueueStack::new(&def, true)),
             MapKind::RingBuf => Body::RingBuf(RingBuf::new(def.max_entries)),
             MapKind::PerfEventArray => Body::Perf(PerfEventArray::new(def.max_entries)),
-            MapKind::ProgArray => Body::Programs(RwLock::new(vec![None; def.max_entries as usize])),
+            MapKind::ProgArray => Body::Programs(ProgramArray::new(def.max_entries)),
             MapKind::ArrayOfMaps => {
                 Body::MapArray(RwLock::new(vec![None; def.max_entries as usize]))
             }
@@ -176,24 +174,29 @@ impl Map {
         let Body::Programs(slots) = &self.body else {
             return Err(self.wrong(MapKind::ProgArray));
         };
-        let mut slots = write(slots);
-        let slot = slots.get_mut(index as usize).ok_or(MapError::OutOfBounds {
-            index,
-            max_entries: self.def.max_entries,
-        })?;
-        *slot = Some((prog_id, program));
-        Ok(())
+        match slots.set(index, prog_id, program) {
+            true => Ok(()),
+            false => Err(MapError::OutOfBounds {
+                index,
+                max_entries: self.def.max_entries,
+            }),
+        }
     }
 
     /// The program at `index` of a `PROG_ARRAY`.
     pub fn program(&self, index: u32) -> Option<Arc<Interpreter>> {
-        let Body::Programs(slots) = &self.body else {
-            return None;
-        };
-        read(slots)
-            .get(index as usize)?
-            .as_ref()
-            .map(|(_, p)| p.clone())
+        match &self.body {
+            Body::Programs(slots) => slots.program(index),
+            _ => None,
+        }
+    }
+
+    /// The slots of a `PROG_ARRAY`, for native tail calls.
+    pub(crate) fn as_program_array(&self) -> Option<&ProgramArray> {
+        match &self.body {
+            Body::Programs(slots) => Some(slots),
+            _ => None,
+        }
     }
 
     /// Stores `inner` under `key` of a map-in-map (a 4-byte index for
@@ -409,9 +412,7 @@ impl MapOps for Map {
             Body::Hash(table) => table.lookup(key),
             Body::Array(table) => table.lookup(key),
             Body::Lpm(trie) => trie.lookup(key),
-            Body::Programs(slots) => read(slots)
-                .get(index_of(key) as usize)
-                .and_then(|slot| slot.as_ref().map(|(id, _)| id.to_le_bytes().to_vec())),
+            Body::Programs(slots) => slots.id(index_of(key)).map(|id| id.to_le_bytes().to_vec()),
             Body::MapArray(_) | Body::MapHash(_) => self
                 .inner(key)
                 .map(|inner| inner.id().to_le_bytes().to_vec()),
@@ -457,11 +458,10 @@ impl MapOps for Map {
             Body::Lpm(trie) => trie.delete(key),
             Body::Array(_) => Err(self.unsupported("delete", Errno::EINVAL)),
             Body::Perf(perf) => perf.close(index),
-            Body::Programs(slots) => {
-                let mut slots = write(slots);
-                let slot = slots.get_mut(index as usize).ok_or(past)?;
-                slot.take().map(|_| ()).ok_or(MapError::NotFound)
-            }
+            Body::Programs(slots) => match slots.clear(index).ok_or(past)? {
+                true => Ok(()),
+                false => Err(MapError::NotFound),
+            },
             Body::MapArray(slots) => {
                 let mut slots = write(slots);
                 let slot = slots.get_mut(index as usize).ok_or(past)?;

@@ -9,6 +9,8 @@
 //! - `storage`: value slots of atomic words with one guest window per
 //!   value; the memory model reaches map values through it.
 //! - `hash`, `array`, `lpm`, `queue`: the kinds' semantics.
+//! - `programs`: a `PROG_ARRAY`'s slots, with a generation for the
+//!   JIT's copies of them.
 //! - `ringbuf`, `perf`: [`RingBuf`] and [`PerfEventArray`] with their
 //!   consumer sides.
 //! - `run`: the maps state of one run (handles, reservations, CPU, tail
@@ -24,6 +26,7 @@ mod lock;
 mod lpm;
 mod map;
 mod perf;
+pub(crate) mod programs;
 mod queue;
 mod ringbuf;
 mod run;

@@ -47,6 +47,11 @@ impl RunMaps {
         held.len() == table.len() && held.iter().zip(table).all(|(a, b)| Arc::ptr_eq(a, b))
     }
 
+    /// The table, when there is one.
+    pub(crate) fn table(&self) -> Option<&Arc<ProgramMaps>> {
+        self.table.as_ref()
+    }
+
     /// The maps of the table, in order: map `n` is region `MAP_FIRST + n`.
     pub(crate) fn table_maps(&self) -> &[Arc<Map>] {
         self.table.as_deref().map_or(&[], ProgramMaps::as_slice)
