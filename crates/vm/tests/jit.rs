@@ -651,9 +651,9 @@ fn random_map_value_accesses_agree() {
 /// Programs in a tail-call chain: four programs in a program array,
 /// each mixing a register that tail calls carry, counting itself in a
 /// value it reaches directly, and tail-calling a random slot (two of six
-/// empty or out of range), some from inside a local call (an error),
-/// some after a helper emptied a slot of the array; their map tables
-/// list the same two maps in either order.
+/// empty or out of range), some from inside a local call or through no
+/// map (errors), some after a helper emptied a slot of the array; their
+/// map tables list the same two maps in either order.
 struct TailChain {
     programs: Vec<(visor_isa::Program, bool)>,
     budget: Option<u64>,
@@ -670,11 +670,16 @@ impl TailChain {
                 let progs_first = rng.chance(50);
                 let (progs, counter) = if progs_first { (0, 1) } else { (1, 0) };
                 let slot = rng.below(6) as i32;
+                // Now and then no map at all: the helper refuses it.
+                let array = match rng.chance(3) {
+                    true => (LoadImm::Imm64, u64::MAX),
+                    false => (LoadImm::MapIdx, progs),
+                };
                 let tail_call = [
                     Insn::LoadImm64 {
-                        kind: LoadImm::MapIdx,
+                        kind: array.0,
                         dst: R2,
-                        imm: progs,
+                        imm: array.1,
                     },
                     mov(R3, slot),
                     call_helper(12),

@@ -30,7 +30,7 @@ use crate::interpreter::Interpreter;
 use crate::maps::{Errno, Map, ProgramMaps};
 use crate::memory::Memory;
 
-/// `JitContext::tail_handle` of a closed window: never a map handle.
+/// The handle of a closed window: never a map handle.
 pub(crate) const NO_HANDLE: u64 = u64::MAX;
 /// The tail window as native code reads it (`JitContext::tail`).
 #[repr(C)]
@@ -51,14 +51,16 @@ pub(crate) struct TailWindow {
 }
 
 impl TailWindow {
-    /// Answers no handle. `live` points at `seen`'s twin that never
-    /// changes, so that native code needs no null check.
+    /// Sends every call to the helper: a program may put `NO_HANDLE` in
+    /// r2 (the helper refuses it), so the generations differ as well.
+    /// `live` points at a constant, so that native code needs no null
+    /// check.
     pub(crate) const CLOSED: TailWindow = TailWindow {
         handle: NO_HANDLE,
         entries: core::ptr::null(),
         len: 0,
         live: &CLOSED_GENERATION,
-        seen: CLOSED_GENERATION,
+        seen: CLOSED_GENERATION + 1,
     };
 }
 
@@ -236,6 +238,35 @@ mod tests {
         let _ = progs.delete(&1u32.to_le_bytes());
         let r0 = served.finished.unwrap().r0;
         (r0, counter.lookup(&0u32.to_le_bytes()).unwrap().unwrap())
+    }
+
+    /// r2 = `NO_HANDLE` while the window is closed (in a session, or
+    /// before a run's first native tail call) goes to the helper, which
+    /// refuses it: the review found it failed inline with `-ENOENT`.
+    #[test]
+    fn a_closed_window_answers_no_handle() {
+        let progs = Arc::new(Map::new(MapDef::new(MapKind::ProgArray, 4, 4, 2)).unwrap());
+        let maps: ProgramMaps = [progs].into_iter().collect();
+        let insns = vec![
+            mov(Reg::R2, -1),
+            mov(Reg::R3, 0),
+            Insn::Call(CallTarget::Helper(12)),
+            Insn::Exit,
+        ];
+        let program = Program::new(insns).unwrap();
+        let run = |native: bool| {
+            let vm = Interpreter::with_maps(&program, Helpers::new(), maps.clone()).unwrap();
+            let vm = if native { vm.with_jit().unwrap() } else { vm };
+            let served = vm.run_served(RunInput::memory(&mut []), Runs::Once);
+            served.finished.map(|f| f.r0).map_err(|e| e.to_string())
+        };
+        let interpreted = run(false);
+        assert!(
+            interpreted
+                .as_ref()
+                .is_err_and(|e| e.contains("not a map handle"))
+        );
+        assert_eq!(run(true), interpreted);
     }
 
     #[test]
