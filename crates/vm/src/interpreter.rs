@@ -2,7 +2,7 @@
 //! one run.
 
 use std::cell::Cell;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use visor_isa::{AtomicOp, PacketOffset, Program, Reg, Size, Source, Width};
 
@@ -35,10 +35,13 @@ pub struct Interpreter {
     /// Native code for the same ops, when [`Interpreter::with_jit`] made
     /// it: runs then execute it instead of the dispatch loop.
     jit: Option<JitProgram>,
-    /// For a leaf program over its input buffer, the accesses
-    /// visor-verifier proved inside the buffer (the JIT's lean body
-    /// leaves them unchecked).
-    buffer_proof: Option<BufferProof>,
+    /// The program as given, for the proof.
+    source: Program,
+    /// Taken when the JIT first compiles the program (only its lean
+    /// body uses it): for a leaf program over its input buffer, the
+    /// accesses visor-verifier proved inside the buffer, which the lean
+    /// body leaves unchecked.
+    buffer_proof: OnceLock<Option<BufferProof>>,
 }
 
 impl Interpreter {
@@ -75,7 +78,8 @@ impl Interpreter {
         )?;
         Ok(Interpreter {
             hot: code.iter().map(Decoded::of).collect(),
-            buffer_proof: BufferProof::of(program, &code),
+            source: program.clone(),
+            buffer_proof: OnceLock::new(),
             code,
             helpers,
             budget: None,
@@ -105,7 +109,8 @@ impl Interpreter {
     fn compile(&self, blinding: Blinding) -> Result<JitProgram, JitError> {
         let tail_call = self.helpers.tail_call_index();
         let tail_call = tail_call.and_then(|index| u32::try_from(index).ok());
-        JitProgram::compile(&self.code, blinding, self.buffer_proof.as_ref(), tail_call)
+        let proof = self.buffer_proof();
+        JitProgram::compile(&self.code, blinding, proof, tail_call)
     }
 
     /// [`Interpreter::compile_jit`], by value. Every immediate of the
@@ -124,10 +129,19 @@ impl Interpreter {
     }
 
     /// The slots whose loads and stores visor-verifier proved inside the
-    /// input buffer (r1 its address, r2 its length), for a leaf program;
-    /// the JIT's lean body runs them unchecked. Empty for other programs.
+    /// input buffer (r1 its address, r2 its length), for a leaf program
+    /// the JIT compiled; its lean body runs them unchecked. Empty for
+    /// other programs, and before the JIT compiles (the proof is made
+    /// then: runs in the interpreter do not need it).
     pub fn proven_buffer_slots(&self) -> &[usize] {
-        self.buffer_proof.as_ref().map_or(&[], BufferProof::slots)
+        let proof = self.buffer_proof.get().and_then(Option::as_ref);
+        proof.map_or(&[], BufferProof::slots)
+    }
+
+    /// The proof of the buffer accesses, made on first use.
+    fn buffer_proof(&self) -> Option<&BufferProof> {
+        let prove = || BufferProof::of(&self.source, &self.code);
+        self.buffer_proof.get_or_init(prove).as_ref()
     }
 
     /// Whether runs execute native code ([`Interpreter::with_jit`]).
