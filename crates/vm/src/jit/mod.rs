@@ -82,8 +82,8 @@
 //!
 //! [`Session`]: crate::Session
 //!
-//! Not done yet: eliding checks the verifier has proven (but in the lean
-//! body), helper calls without the crossing into Rust.
+//! Not done yet: eliding checks the verifier has proven outside the lean
+//! body, helper calls without the crossing into Rust.
 
 #[cfg(target_arch = "x86_64")]
 mod blinding;
