@@ -2,12 +2,18 @@
 //! both must give the same r0 or the same error, the same instruction
 //! count and the same memory afterwards, and neither may crash. Programs
 //! that end without a budget (no backward jump, no call) also run without
-//! one, which is when the JIT takes its lean body.
+//! one, which is when the JIT takes its lean body. Every program also runs
+//! with a program array holding itself as map 0 (in slots 0 and 2), so that
+//! its `bpf_tail_call`s (helper 12) go round, inline on the JIT.
 #![no_main]
+
+use std::sync::Arc;
 
 use libfuzzer_sys::fuzz_target;
 use visor_isa::{Insn, Program};
-use visor_vm::{HelperOutcome, Helpers, Interpreter, RunInput};
+use visor_vm::{
+    HelperOutcome, Helpers, Interpreter, Map, MapDef, MapKind, MapOps, ProgramMaps, RunInput,
+};
 
 fn helpers() -> Helpers {
     let mut helpers = Helpers::new();
@@ -61,6 +67,30 @@ fn observe_unbudgeted(vm: &Interpreter, mem: &[u8]) -> [(Result<u64, String>, Ve
     ]
 }
 
+/// What `observe` gives for `program` in a program array that holds it in
+/// slots 0 and 2, natively or not.
+fn observe_tail_calls(
+    program: &Program,
+    budget: Option<u64>,
+    native: bool,
+    mem: &[u8],
+) -> Option<(Result<u64, String>, Option<u64>, Vec<u8>)> {
+    let array = Arc::new(Map::new(MapDef::new(MapKind::ProgArray, 4, 4, 3)).ok()?);
+    let maps: ProgramMaps = [array.clone()].into_iter().collect();
+    let vm = Interpreter::with_maps(program, helpers(), maps).ok()?;
+    let vm = vm.with_budget(budget);
+    let vm = Arc::new(if native { vm.with_jit().ok()? } else { vm });
+    for slot in [0, 2] {
+        array.set_program(slot, slot + 1, vm.clone()).ok()?;
+    }
+    let observed = observe(&vm, mem);
+    for slot in [0u32, 2] {
+        // Breaks the cycle: the program holds the array holding it.
+        let _ = array.delete(&slot.to_le_bytes());
+    }
+    Some(observed)
+}
+
 fuzz_target!(|data: &[u8]| {
     // First byte: how many 8-byte slots of input memory follow; second:
     // the budget, in hundreds of instructions.
@@ -72,6 +102,15 @@ fuzz_target!(|data: &[u8]| {
     let Ok(program) = Program::decode(code) else {
         return;
     };
+    let budget = Some(u64::from(budget) * 100 + 1);
+    // First with the array: a program that names map 0 loads only so.
+    if let Some(interpreted) = observe_tail_calls(&program, budget, false, mem) {
+        assert_eq!(
+            observe_tail_calls(&program, budget, true, mem),
+            Some(interpreted),
+            "the JIT disagrees with the interpreter on tail calls"
+        );
+    }
     let Ok(vm) = Interpreter::new(&program, helpers()) else {
         return;
     };
@@ -86,7 +125,7 @@ fuzz_target!(|data: &[u8]| {
             );
         }
     }
-    let vm = vm.with_budget(Some(u64::from(budget) * 100 + 1));
+    let vm = vm.with_budget(budget);
     let interpreted = observe(&vm, mem);
     let Ok(jit) = vm.with_jit() else { return };
     assert_eq!(
