@@ -1359,7 +1359,7 @@ fn run_buffer(seed: u64) -> (bool, bool) {
     let checked = checked as usize;
     let engines = [
         ("interpreter", vm()),
-        ("blinded", vm().with_jit().expect("the JIT takes it")),
+        ("blinded", compiled),
         ("trusted", vm().with_trusted_jit().expect("verbatim too")),
     ];
     for len in [0, 1, checked.saturating_sub(1), checked, bytes.len()] {

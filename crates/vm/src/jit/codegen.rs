@@ -853,13 +853,12 @@ impl<'a> Codegen<'a> {
             self.asm.new_label(),
             self.asm.new_label(),
         );
-        let field = |offset| context_field(offset);
         let (array, index) = (host(Reg::R2), host(Reg::R3));
-        let entry_rsp = field(offset_of!(JitContext, entry_rsp));
+        let entry_rsp = context_field(offset_of!(JitContext, entry_rsp));
         self.asm
             .alu_rm(AluKind::Cmp, OperandSize::S64, Gpr::Rsp, entry_rsp);
         self.asm.jcc(Cond::Ne, helper);
-        let window = |offset| field(offset_of!(JitContext, tail) + offset);
+        let window = |offset| context_field(offset_of!(JitContext, tail) + offset);
         let handle = window(offset_of!(TailWindow, handle));
         self.asm
             .alu_rm(AluKind::Cmp, OperandSize::S64, array, handle);
@@ -875,7 +874,7 @@ impl<'a> Codegen<'a> {
         let len = window(offset_of!(TailWindow, len));
         self.asm.alu_rm(AluKind::Cmp, OperandSize::S64, index, len);
         self.asm.jcc(Cond::Ae, failed);
-        let calls = field(offset_of!(JitContext, tail_calls));
+        let calls = context_field(offset_of!(JitContext, tail_calls));
         self.asm
             .alu_mi(AluKind::Cmp, OperandSize::S64, calls, MAX_TAIL_CALLS as i32);
         self.asm.jcc(Cond::Ae, failed);
@@ -894,7 +893,7 @@ impl<'a> Codegen<'a> {
         self.asm.jcc(Cond::B, failed);
         self.asm.jcc(Cond::E, helper);
         self.asm.alu_mi(AluKind::Add, OperandSize::S64, calls, 1);
-        let slot = field(offset_of!(JitContext, tail_program));
+        let slot = context_field(offset_of!(JitContext, tail_program));
         self.asm.mov_mr(OperandSize::S64, slot, index);
         self.asm.jmp_r(Gpr::Rax);
         self.asm.bind(failed);

@@ -159,7 +159,7 @@ impl MachineCode {
         // chained or direct entry of another such body, with the same
         // stack and saved state: after leaving, into a body the `JitRun`
         // keeps alive until the run has left it (`TailCalled`); inline,
-        // into one of `ctx.tail_entries`, which point into bodies of
+        // into one of `ctx.tail.entries`, which point into bodies of
         // `ctx.tails`' programs, dropped only between runs.
         unsafe {
             let native: NativeFn =

@@ -814,10 +814,10 @@ fn registers_to_native(ctx: &mut JitContext, machine: &Machine<'_, '_, '_>) {
 
 /// Brings the context's view of the machine's memory up to date: the
 /// region table and packet when its layout changed (or `all`, for a
-/// context that saw none of it); the map windows, when the maps changed,
-/// go stale, so that the first access to a map value takes the slow path
-/// and [`windows_to_native`] (runs that touch no map value never pay for
-/// them).
+/// context that saw none of it). When the maps changed, the map windows
+/// go stale: the first access to a map value then takes the slow path,
+/// where [`windows_to_native`] takes them again, so runs that touch no
+/// map value never pay for them.
 fn regions_to_native(ctx: &mut JitContext, machine: &mut Machine<'_, '_, '_>, all: bool) {
     if all || machine.memory.layout_changed() {
         machine.memory.host_table(&mut ctx.table);
@@ -879,11 +879,7 @@ fn serve(ctx: &mut JitContext, run: &mut JitRun<'_, '_, '_, '_>, pc: u32, kind: 
         }
     };
     if let Some(program) = chained {
-        let left = run.tail_called.take().map(|called| called.program);
-        run.tail_called = Some(TailCalled {
-            program,
-            _left: left,
-        });
+        run.serve_from_now(program);
     }
     status
 }
@@ -892,14 +888,21 @@ fn serve(ctx: &mut JitContext, run: &mut JitRun<'_, '_, '_, '_>, pc: u32, kind: 
 /// services serve from now on.
 fn serve_tail_called(ctx: &mut JitContext, run: &mut JitRun<'_, '_, '_, '_>) {
     let slot = core::mem::replace(&mut ctx.tail_program, tail::NO_PROGRAM);
-    let Some(program) = ctx.tails.as_ref().and_then(|t| t.program(slot)) else {
-        return;
-    };
-    let left = run.tail_called.take().map(|called| called.program);
-    run.tail_called = Some(TailCalled {
-        program: program.clone(),
-        _left: left,
-    });
+    if let Some(program) = ctx.tails.as_ref().and_then(|t| t.program(slot)) {
+        run.serve_from_now(program.clone());
+    }
+}
+
+impl JitRun<'_, '_, '_, '_> {
+    /// Makes `program`, which native code tail-called into, the one
+    /// services serve; the one it left stays alive with it.
+    fn serve_from_now(&mut self, program: Arc<Interpreter>) {
+        let left = self.tail_called.take().map(|called| called.program);
+        self.tail_called = Some(TailCalled {
+            program,
+            _left: left,
+        });
+    }
 }
 
 /// Makes the tail call `machine`'s program just asked for native, when
@@ -917,7 +920,7 @@ fn chain_natively(
     // next ones are made inline.
     if ctx.tails.is_none() {
         let handle = machine.regs[Reg::R2];
-        ctx.tails = TailTable::take(machine.memory, handle, direct_entry);
+        ctx.tails = TailTable::take(machine.memory, handle);
     }
     let target = take_tail_call(machine.memory);
     ctx.open_tail_window(machine.memory);

@@ -30,8 +30,24 @@ use crate::interpreter::Interpreter;
 use crate::maps::{Errno, Map, ProgramMaps};
 use crate::memory::Memory;
 
+use super::direct_entry;
+
 /// The handle of a closed window: never a map handle.
 pub(crate) const NO_HANDLE: u64 = u64::MAX;
+/// `JitContext::tail_program` when no native tail call was made since
+/// Rust last looked.
+pub(crate) const NO_PROGRAM: u64 = u64::MAX;
+
+/// A slot's entry when it is empty: the call fails inline.
+pub(crate) const EMPTY_SLOT: u64 = 0;
+/// A slot's entry when its call must take the helper: its program has no
+/// machine body, or other maps. (No code is at address 0 or 1.)
+pub(crate) const SLOW_SLOT: u64 = 1;
+// Native code tells them from entries with one compare: below, equal.
+const _: () = assert!(EMPTY_SLOT < SLOW_SLOT);
+/// r0 after a failed tail call, as the helper returns it: `-ENOENT`.
+pub(crate) const ENOENT_RETURN: u64 = -(Errno::ENOENT.0 as i64) as u64;
+
 /// The tail window as native code reads it (`JitContext::tail`).
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
@@ -65,17 +81,6 @@ impl TailWindow {
 }
 
 static CLOSED_GENERATION: u64 = 0;
-/// `JitContext::tail_program` when no native tail call was made since
-/// Rust last looked.
-pub(crate) const NO_PROGRAM: u64 = u64::MAX;
-
-/// A slot's entry when it is empty: the call fails inline.
-pub(crate) const EMPTY_SLOT: u64 = 0;
-/// A slot's entry when its call must take the helper: its program has no
-/// machine body, or other maps. (No code is at address 0 or 1.)
-pub(crate) const SLOW_SLOT: u64 = 1;
-/// r0 after a failed tail call, as the helper returns it: `-ENOENT`.
-pub(crate) const ENOENT_RETURN: u64 = -(Errno::ENOENT.0 as i64) as u64;
 
 /// A program array's slots as one run's native tail calls reach them.
 #[derive(Debug)]
@@ -95,13 +100,8 @@ pub(crate) struct TailTable {
 
 impl TailTable {
     /// The slots of the program array `handle` names in `memory`'s maps,
-    /// with the entries of those targets native code may jump to;
-    /// `direct_entry` says where a target's body takes a jump.
-    pub(crate) fn take(
-        memory: &Memory<'_>,
-        handle: u64,
-        direct_entry: impl Fn(&Interpreter) -> Option<u64>,
-    ) -> Option<TailTable> {
+    /// with the entries of those targets native code may jump to.
+    pub(crate) fn take(memory: &Memory<'_>, handle: u64) -> Option<TailTable> {
         let (_, array) = memory.maps.by_handle(handle)?;
         let slots = array.as_program_array()?.programs();
         let maps = memory.maps.table()?;

@@ -1,7 +1,7 @@
 //! The slots of a `PROG_ARRAY`: programs `bpf_tail_call` reaches by
 //! index, and a generation that counts the changes to them, so that a
 //! run's native tail calls can keep a copy of the slots and still see
-//! every change userspace makes before the run starts (see `jit::tail`).
+//! every change as soon as it is made (see `jit::tail`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
