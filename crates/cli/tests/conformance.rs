@@ -74,7 +74,7 @@ fn every_conformance_test_passes_through_visor_exec() {
     files.sort();
     let mut failures = Vec::new();
     // The JIT exists on x86-64 only; elsewhere `--jit` must refuse.
-    let engines: &[&str] = if cfg!(target_arch = "x86_64") {
+    let engines: &[&str] = if visor_vm::jit::AVAILABLE {
         &["--interp", "--jit"]
     } else {
         &["--interp"]
@@ -96,6 +96,10 @@ fn every_conformance_test_passes_through_visor_exec() {
         failures.extend(failed);
     }
     assert_eq!(files.len(), 313, "the suite has 313 tests");
+    if !visor_vm::jit::AVAILABLE {
+        let refused = run_case(&files[0], "--jit").expect_err("--jit refuses without a JIT");
+        assert!(refused.contains("has no JIT"), "{refused}");
+    }
     assert!(
         failures.is_empty(),
         "failing tests:\n{}",

@@ -257,6 +257,7 @@ impl<'a> Memory<'a> {
     /// (`MapWindow::NONE` for maps without values); returns how many of
     /// `out` it filled. They stay right until [`Memory::maps_changed`] (a
     /// tail call to a program with other maps): a map's values never move.
+    #[cfg_attr(not(native_jit), allow(dead_code))] // for native code
     pub(crate) fn host_maps(&mut self, out: &mut [MapWindow]) -> usize {
         let maps = self.maps.table_maps();
         let mut filled = 0;

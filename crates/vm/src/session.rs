@@ -51,8 +51,9 @@ use visor_isa::Reg;
 ///
 /// // r0 = the first byte of the packet, which is read-only here.
 /// let program = assemble("r0 = *(u8 *)(r1 + 0)\nexit", Syntax::Llvm)?;
-/// let vm = Interpreter::new(&program, Helpers::new())?;
-/// let vm = vm.with_jit().unwrap_or_else(|e| panic!("{e}"));
+/// let mut vm = Interpreter::new(&program, Helpers::new())?;
+/// // Natively where there is a JIT; in the interpreter where there is none.
+/// assert_eq!(vm.compile_jit().is_ok(), visor_vm::jit::AVAILABLE);
 /// let mut session = Session::new(&vm);
 /// for packet in [[7u8, 0], [9, 1]] {
 ///     assert_eq!(session.run(RunInput::readonly(&packet))?, u64::from(packet[0]));
@@ -259,6 +260,7 @@ impl<'i, 'm> LazyMachine<'_, 'i, 'm> {
 
     /// Calls `serve` with the machine of this run. Registers and budget
     /// are for `serve` to copy in from native code.
+    #[cfg_attr(not(native_jit), allow(dead_code))] // for native code
     pub(crate) fn with_machine<R>(
         &mut self,
         serve: impl FnOnce(&mut Machine<'_, '_, '_>) -> R,

@@ -44,7 +44,7 @@ fn run(text: &str) -> Result<u64, VmError> {
         vm.map(|vm| vm.with_budget(Some(10_000_000)))
     };
     let interpreted = vm()?.run(&mut []);
-    if cfg!(target_arch = "x86_64") {
+    if visor_vm::jit::AVAILABLE {
         let jit = vm()?.with_jit().expect("the JIT takes it");
         let native = jit.run(&mut []).map_err(|e| e.to_string());
         assert_eq!(

@@ -70,7 +70,7 @@ fn both_engines(vm: Interpreter, input: &[u8]) -> Observed {
         interpreted,
         "interpreter session"
     );
-    if cfg!(target_arch = "x86_64") {
+    if visor_vm::jit::AVAILABLE {
         let mut jit = vm
             .with_jit()
             .expect("the JIT takes what the interpreter runs");
@@ -637,7 +637,7 @@ fn random_map_value_accesses_agree() {
             let mut helpers = Helpers::new();
             helpers.register_map_helpers();
             let vm = Interpreter::with_maps(&program, helpers, table).unwrap();
-            let vm = match jit && cfg!(target_arch = "x86_64") {
+            let vm = match jit && visor_vm::jit::AVAILABLE {
                 true => vm.with_jit().expect("the JIT compiles it"),
                 false => vm,
             };
@@ -772,7 +772,7 @@ impl TailChain {
 /// interpreter, with the same instruction count and the same counts.
 #[test]
 fn random_tail_call_chains_agree() {
-    if !cfg!(target_arch = "x86_64") {
+    if !visor_vm::jit::AVAILABLE {
         return;
     }
     let mut rng = Rng(0x7461_696c_6361_6c6c);
@@ -1096,7 +1096,7 @@ fn run_random(seed: u64) -> Observed {
         .with_budget(budget);
     let input = random_input(seed);
     let interpreted = observe(&vm, &input);
-    if cfg!(target_arch = "x86_64") {
+    if visor_vm::jit::AVAILABLE {
         let mut jit = vm.with_jit().expect("the JIT takes every random program");
         let native = observe(&jit, &input);
         assert_eq!(
@@ -1243,7 +1243,7 @@ fn run_leaf(seed: u64) {
     let input = || RunInput::readonly(&packet).with_length(wire_len);
     let vm = || Interpreter::new(&program(insns.clone()), test_helpers()).expect("it loads");
     let interpreted = vm().run_with(input()).map_err(|e| e.to_string());
-    if !cfg!(target_arch = "x86_64") {
+    if !visor_vm::jit::AVAILABLE {
         return;
     }
     let blinded = vm().with_jit().expect("the JIT takes it");
@@ -1348,9 +1348,6 @@ fn run_buffer(seed: u64) -> (bool, bool) {
             Insn::Load { src: INPUT, .. } | Insn::Store { dst: INPUT, .. }
         )
     });
-    if !cfg!(target_arch = "x86_64") {
-        return (accesses, false);
-    }
     // The JIT makes the proof when it compiles.
     assert!(interpreter.proven_buffer_slots().is_empty());
     let compiled = vm().with_jit().expect("the JIT takes it");
@@ -1404,6 +1401,9 @@ fn observe_plain(vm: &Interpreter, input: &[u8]) -> (Result<u64, String>, Vec<u8
 
 #[test]
 fn random_buffer_programs_agree_and_most_are_proven() {
+    if !visor_vm::jit::AVAILABLE {
+        return;
+    }
     let cases = diff_cases();
     let (mut accessing, mut proven) = (0, 0);
     for seed in 0..cases {

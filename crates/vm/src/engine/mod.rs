@@ -148,7 +148,7 @@ impl Loader {
     fn compiled(&self, name: &str, mut vm: Interpreter) -> Result<Interpreter, EngineError> {
         let compiled = match self.engine {
             RunEngine::Interpreter => return Ok(vm),
-            RunEngine::Auto if !cfg!(target_arch = "x86_64") => return Ok(vm),
+            RunEngine::Auto if !cfg!(native_jit) => return Ok(vm),
             RunEngine::Auto | RunEngine::Jit => vm.compile_jit(),
         };
         match compiled {

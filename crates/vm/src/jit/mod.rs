@@ -85,20 +85,25 @@
 //! Not done yet: eliding checks the verifier has proven outside the lean
 //! body, helper calls without the crossing into Rust.
 
-#[cfg(target_arch = "x86_64")]
+// Without native code (`jit::AVAILABLE` false), the Rust side of native
+// runs still compiles, so that it keeps type-checking on every host, but
+// nothing calls it.
+#![cfg_attr(not(native_jit), allow(dead_code))]
+
+#[cfg(native_jit)]
 mod blinding;
-#[cfg(target_arch = "x86_64")]
+#[cfg(native_jit)]
 mod codegen;
-#[cfg(target_arch = "x86_64")]
+#[cfg(native_jit)]
 #[allow(unsafe_code)] // executable memory and native entry; see the module
 mod exec;
-#[cfg(target_arch = "x86_64")]
+#[cfg(native_jit)]
 mod lean;
-#[cfg(target_arch = "x86_64")]
+#[cfg(native_jit)]
 mod memory;
 mod plan;
 mod tail;
-#[cfg(target_arch = "x86_64")]
+#[cfg(native_jit)]
 mod x64;
 
 use core::fmt;
@@ -120,11 +125,16 @@ use crate::state::Registers;
 use tail::{TailTable, TailWindow};
 use visor_isa::Reg;
 
+/// Whether this build compiles programs to native code: on x86-64 hosts
+/// (unless built with `VISOR_NO_JIT` set); elsewhere
+/// [`Interpreter::compile_jit`] answers [`JitError::UnsupportedHost`].
+pub const AVAILABLE: bool = cfg!(native_jit);
+
 /// Why a program was not compiled; the interpreter still runs it.
 #[derive(Debug, Error)]
 pub enum JitError {
-    /// The host is not x86-64.
-    #[error("no JIT for {arch} hosts; the interpreter runs the program")]
+    /// This build has no JIT ([`AVAILABLE`]).
+    #[error("this build of visor has no JIT for {arch}; the interpreter runs the program")]
     UnsupportedHost {
         /// The host architecture.
         arch: &'static str,
@@ -452,14 +462,14 @@ enum MachineSource<'a, 'i, 'r, 'm> {
 ///
 /// [`run_counted`]: crate::Interpreter::run_counted
 pub struct JitProgram {
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(native_jit)]
     bodies: Bodies,
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(not(native_jit))]
     never: core::convert::Infallible,
 }
 
 /// The native bodies of one program.
-#[cfg(target_arch = "x86_64")]
+#[cfg(native_jit)]
 struct Bodies {
     /// Set when compiling, or for a leaf program on first need; `None`
     /// inside when that later compilation failed (no executable memory):
@@ -472,15 +482,15 @@ struct Bodies {
 }
 
 /// The machine body, as [`JitProgram::machine`] hands it out.
-#[cfg(target_arch = "x86_64")]
+#[cfg(native_jit)]
 pub(crate) type MachineBody = exec::MachineCode;
 /// No host but x86-64 has native code.
-#[cfg(not(target_arch = "x86_64"))]
+#[cfg(not(native_jit))]
 pub(crate) type MachineBody = core::convert::Infallible;
 
 impl fmt::Debug for JitProgram {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        #[cfg(target_arch = "x86_64")]
+        #[cfg(native_jit)]
         {
             let bodies = &self.bodies;
             let machine = bodies
@@ -493,12 +503,15 @@ impl fmt::Debug for JitProgram {
                 .field("lean_bytes", &lean)
                 .finish()
         }
-        #[cfg(not(target_arch = "x86_64"))]
-        match self.never {}
+        #[cfg(not(native_jit))]
+        {
+            let _ = f;
+            match self.never {}
+        }
     }
 }
 
-#[cfg(target_arch = "x86_64")]
+#[cfg(native_jit)]
 fn compile_machine(
     code: &[Op],
     blinding: Blinding,
@@ -520,7 +533,7 @@ impl JitProgram {
         proof: Option<&BufferProof>,
         tail_call: Option<u32>,
     ) -> Result<JitProgram, JitError> {
-        #[cfg(target_arch = "x86_64")]
+        #[cfg(native_jit)]
         {
             let lean = codegen::compile_lean(code, blinding, proof)
                 .map(|(bytes, memory)| exec::LeanCode::new(&bytes, memory))
@@ -538,7 +551,7 @@ impl JitProgram {
                 },
             })
         }
-        #[cfg(not(target_arch = "x86_64"))]
+        #[cfg(not(native_jit))]
         {
             let _ = (code, blinding, proof, tail_call);
             Err(JitError::UnsupportedHost {
@@ -554,13 +567,13 @@ impl JitProgram {
     /// too: only executable memory can fail it.
     #[inline]
     pub(crate) fn machine(&self, code: &[Op]) -> Option<&MachineBody> {
-        #[cfg(target_arch = "x86_64")]
+        #[cfg(native_jit)]
         {
             let bodies = &self.bodies;
             let compile = || compile_machine(code, bodies.blinding, bodies.tail_call).ok();
             bodies.machine.get_or_init(compile).as_ref()
         }
-        #[cfg(not(target_arch = "x86_64"))]
+        #[cfg(not(native_jit))]
         {
             let _ = code;
             match self.never {}
@@ -571,11 +584,11 @@ impl JitProgram {
     /// is no lean body.
     #[inline]
     pub(crate) fn lean_memory(&self) -> Option<LeanMemory> {
-        #[cfg(target_arch = "x86_64")]
+        #[cfg(native_jit)]
         {
             self.bodies.lean.as_ref().map(exec::LeanCode::memory)
         }
-        #[cfg(not(target_arch = "x86_64"))]
+        #[cfg(not(native_jit))]
         {
             match self.never {}
         }
@@ -587,12 +600,12 @@ impl JitProgram {
     /// again on the full path).
     #[inline]
     pub(crate) fn run_lean(&self, r1: u64, r2: u64, memory: LeanInput<'_>) -> Option<u64> {
-        #[cfg(target_arch = "x86_64")]
+        #[cfg(native_jit)]
         {
             let exit = self.bodies.lean.as_ref()?.enter(r1, r2, memory);
             (exit.bailed == 0).then_some(exit.r0)
         }
-        #[cfg(not(target_arch = "x86_64"))]
+        #[cfg(not(native_jit))]
         {
             let _ = (r1, r2, memory);
             match self.never {}
@@ -647,7 +660,7 @@ fn enter(
     ctx: &mut JitContext,
     run: &mut JitRun<'_, '_, '_, '_>,
 ) -> Status {
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(native_jit)]
     {
         ctx.run = (&raw mut *run).cast();
         match body.enter(entry, ctx) {
@@ -655,7 +668,7 @@ fn enter(
             _ => Status::Leave,
         }
     }
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(not(native_jit))]
     {
         let _ = (entry, ctx, run);
         match *body {}
@@ -931,21 +944,21 @@ fn chain_natively(
 /// body.
 fn direct_entry(program: &Interpreter) -> Option<u64> {
     let body = program.jit()?.machine(program.code())?;
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(native_jit)]
     {
         Some(body.direct_entry())
     }
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(not(native_jit))]
     match *body {}
 }
 
 /// Where a native tail call into `body` jumps.
 fn chained_entry(body: &MachineBody) -> u64 {
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(native_jit)]
     {
         body.chained_entry()
     }
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(not(native_jit))]
     match *body {}
 }
 

@@ -44,7 +44,7 @@ impl BufferProof {
     /// running the verifier on programs that could not use a proof.
     pub(crate) fn of(program: &Program, code: &[Op]) -> Option<BufferProof> {
         // Only the JIT uses a proof.
-        if !cfg!(target_arch = "x86_64") {
+        if !cfg!(native_jit) {
             return None;
         }
         let candidate = LeanPlan::of(code, |_| true)?;

@@ -155,7 +155,7 @@ impl TailTable {
     }
 }
 
-#[cfg(all(test, target_arch = "x86_64"))]
+#[cfg(all(test, native_jit))]
 mod tests {
     use std::sync::Arc;
 

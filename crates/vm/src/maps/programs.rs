@@ -20,6 +20,7 @@ pub(crate) struct ProgramArray {
 }
 
 /// The programs of an array as they were at one generation.
+#[cfg_attr(not(native_jit), allow(dead_code))] // for native code
 pub(crate) struct ProgramsAt {
     pub(crate) generation: u64,
     pub(crate) programs: Vec<Option<Arc<Interpreter>>>,
@@ -66,6 +67,7 @@ impl ProgramArray {
     }
 
     /// Every slot's program, with the generation they are of.
+    #[cfg_attr(not(native_jit), allow(dead_code))] // for native code
     pub(crate) fn programs(&self) -> ProgramsAt {
         let slots = read(&self.slots);
         ProgramsAt {

@@ -48,6 +48,7 @@ impl RunMaps {
     }
 
     /// The table, when there is one.
+    #[cfg_attr(not(native_jit), allow(dead_code))] // for native code
     pub(crate) fn table(&self) -> Option<&Arc<ProgramMaps>> {
         self.table.as_ref()
     }

@@ -119,6 +119,7 @@ impl ValueStore {
     }
 
     /// What native code needs to reach these values inline.
+    #[cfg_attr(not(native_jit), allow(dead_code))] // for native code
     pub(crate) fn window(&self) -> crate::jit::MapWindow {
         // `new` keeps `shift` at most 31 (`HOST_LIMIT`), and `stride` below
         // `1 << shift`: the scale fits in 32 bits.
