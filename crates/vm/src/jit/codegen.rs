@@ -258,6 +258,8 @@ fn sized_assembler(code: &[Op]) -> Assembler {
 
 /// Whether each op ends a basic block: it jumps, or calls into Rust (so a
 /// helper or callback sees exactly the budget the interpreter would).
+/// The second slot of an `lddw` does not: its `lddw` skips it, and a jump
+/// into it (an error) splits the block there (see [`leaders`]).
 fn ends_block(op: &Op) -> bool {
     !matches!(
         op,
@@ -268,6 +270,7 @@ fn ends_block(op: &Op) -> bool {
             | Op::Store { .. }
             | Op::Atomic { .. }
             | Op::LoadImm64 { .. }
+            | Op::LoadImm64Tail
     )
 }
 
