@@ -129,20 +129,27 @@ impl<'a> Memory<'a> {
 
     /// Readies this memory for another run of the program whose `maps`
     /// it holds, after a run that ended: no local calls (a helper may end
-    /// a run from inside one), no reservations, frame 0 zeroed and deeper
-    /// frames zeroed again when entered, the program's own maps (a tail
-    /// call brought others), no tail calls taken yet.
-    pub(crate) fn restart(&mut self, maps: Option<&std::sync::Arc<crate::ProgramMaps>>) {
+    /// a run from inside one), no reservations, frame 0 zeroed when
+    /// `zero_frame` (a program that cannot read it need not pay for it)
+    /// and deeper frames zeroed again when entered, the program's own maps
+    /// (a tail call brought others), no tail calls taken yet.
+    pub(crate) fn restart(
+        &mut self,
+        maps: Option<&std::sync::Arc<crate::ProgramMaps>>,
+        zero_frame: bool,
+    ) {
         for frame in (1..=self.calls.depth()).rev() {
             self.leave_frame(frame);
         }
-        self.calls = CallStack::default();
+        self.calls.clear();
         // The run's end discarded its reservations; their bytes go too.
         for id in (0..MAX_RESERVATIONS).filter_map(RegionId::reservation) {
             self.unmap(id);
         }
         let frame = self.table[RegionId::FRAME_0.index()].as_mut();
-        if let Some(bytes) = frame.and_then(Region::bytes_mut) {
+        if let Some(bytes) = frame.and_then(Region::bytes_mut)
+            && zero_frame
+        {
             bytes.fill(0);
         }
         self.deepest_frame = 0;
@@ -715,7 +722,7 @@ mod tests {
         memory.enter_frame(frame.unwrap());
         let frame1 = RegionId::stack(1).unwrap().addr(0);
         memory.store(frame1, Size::B, 5).unwrap();
-        memory.restart(None);
+        memory.restart(None, true);
         assert!(memory.region(reservation).is_none());
         assert_eq!(memory.load(FRAME0_TOP - 8, Size::DW), Ok(0));
         assert_eq!(memory.calls.depth(), 0);

@@ -65,9 +65,8 @@ pub struct Session<'p> {
     stack: Box<Stack>,
     /// `Some` when the program has native code.
     native: Option<NativeContext>,
-    /// Whether runs must start on a zeroed frame 0: only a program that
-    /// names r10 can reach its stack, or one calling a helper, which may
-    /// be `bpf_tail_call` (whose target runs on frame 0).
+    /// Whether runs must start on a zeroed frame 0
+    /// ([`Interpreter::may_read_frame`]).
     zero_frame: bool,
 }
 
@@ -78,10 +77,7 @@ impl<'p> Session<'p> {
             program,
             stack: Box::new([[0; STACK_FRAME_SIZE]; MAX_FRAMES]),
             native: program.jit().map(|_| NativeContext::new()),
-            zero_frame: program
-                .code()
-                .iter()
-                .any(|op| op.mentions(Reg::R10) || matches!(op, Op::CallHelper { .. })),
+            zero_frame: program.may_read_frame(),
         }
     }
 

@@ -61,6 +61,12 @@ impl CallStack {
         Some(self.depth)
     }
 
+    /// Back to the main program. The saved frames stay as they are: each
+    /// is written when its frame is pushed before anything reads it.
+    pub(crate) fn clear(&mut self) {
+        self.depth = 0;
+    }
+
     /// The current call depth, 0 in the main program.
     pub(crate) fn depth(&self) -> usize {
         self.depth
