@@ -21,6 +21,9 @@
 //! alike and drops out. The kernel's figures are `BPF_PROG_TEST_RUN`'s
 //! own per-run average (the fastest of 11 calls) less the empty
 //! program's, its per-run overhead.
+//! The map-heavy program and the tail-call chain run in visor's engine
+//! and the kernel in turns too, each sample a call of 10,000 repeated
+//! runs (see `fastest_in_turns`).
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
@@ -290,28 +293,51 @@ impl VisorObject {
 }
 
 impl VisorObject {
-    /// ns per run as `run_repeated` measures it, the fastest of 11 calls
-    /// of [`OBJECT_REPEAT`] runs each (what `test_run_ns` does with the
-    /// kernel), and r0.
-    fn ns_per_run(&self, packet: &[u8]) -> (f64, u64) {
+    /// One sample: ns per run of a `run_repeated` call of
+    /// [`OBJECT_REPEAT`] runs, and the last run's r0.
+    fn sample(&self, packet: &[u8]) -> Result<(f64, u64), String> {
         let program = self.engine.program(self.program).expect("the program");
-        let (mut best, mut r0) = (f64::INFINITY, 0);
-        for _ in 0..11 {
-            let (outcome, mean) = program
-                .run_repeated(packet, 0, OBJECT_REPEAT.into())
-                .expect("it runs");
-            (best, r0) = (best.min(mean.as_nanos() as f64), outcome.r0);
-        }
-        (best, r0)
+        let (outcome, mean) = program
+            .run_repeated(packet, 0, OBJECT_REPEAT.into())
+            .map_err(|e| e.to_string())?;
+        Ok((mean.as_nanos() as f64, outcome.r0))
     }
 }
 
-/// Runs per measurement of [`OBJECT_PROGRAMS`], in visor and the kernel.
+/// Runs per sample of [`OBJECT_PROGRAMS`], in visor and the kernel.
 const OBJECT_REPEAT: u32 = 10_000;
 
-/// The kernel's figures for [`OBJECT_PROGRAMS`] (ns per run, net of the
-/// empty program's `kernel_empty`), each checked against `expected`.
-fn kernel_object_ns(elf: &[u8], name: &str, packet: &[u8], expected: u64) -> Result<f64, String> {
+/// One sample of an engine: ns per run and the last run's r0.
+type Sampler<'a> = Box<dyn FnMut() -> Result<(f64, u64), String> + 'a>;
+
+/// The fastest sample of each of `samplers` and its last r0, the
+/// samplers taking turns until each has given 11 samples and the turns
+/// took two seconds (at most 1,001 samples): `nothing` gets hundreds of
+/// samples, `hash_churn` (0.4 s a sample) its 11. A sampler that fails
+/// leaves the turns with its error.
+fn fastest_in_turns(mut samplers: Vec<Sampler<'_>>) -> Vec<Result<(f64, u64), String>> {
+    let mut best: Vec<Result<(f64, u64), String>> =
+        samplers.iter().map(|_| Ok((f64::INFINITY, 0))).collect();
+    let started = Instant::now();
+    for turn in 0..1001 {
+        if turn >= 11 && started.elapsed() > Duration::from_secs(2) {
+            break;
+        }
+        for (sampler, best) in samplers.iter_mut().zip(&mut best) {
+            let Ok((fastest, _)) = *best else { continue };
+            *best = sampler().map(|(ns, r0)| (fastest.min(ns), r0));
+        }
+    }
+    best
+}
+
+/// The kernel's sampler for `name` of the object in `elf`, its program
+/// array filled as visor's is.
+fn kernel_object_sampler<'a>(
+    elf: &[u8],
+    name: &str,
+    packet: &'a [u8],
+) -> Result<Sampler<'a>, String> {
     use std::os::fd::AsRawFd;
     use visor_kernel::{LoadOptions, LoadedObject, UpdateMode};
     let object = LoadedObject::load(elf, &LoadOptions::default()).map_err(|e| e.to_string())?;
@@ -326,20 +352,29 @@ fn kernel_object_ns(elf: &[u8], name: &str, packet: &[u8], expected: u64) -> Res
             .update(&n.to_le_bytes(), &fd.to_le_bytes(), UpdateMode::Any)
             .map_err(|e| e.to_string())?;
     }
-    let program = object
+    object
         .program(name)
         .ok_or_else(|| format!("{name} did not load"))?;
-    test_run_ns(program.fd(), packet, OBJECT_REPEAT, expected)
-        .map_err(|why| format!("{name}: {why}"))
+    let name = name.to_owned();
+    Ok(Box::new(move || {
+        let program = object.program(&name).expect("checked above");
+        let mut run = visor_kernel::TestRun::new(packet);
+        run.repeat = OBJECT_REPEAT;
+        let result = program.fd().test_run(&run).map_err(|e| e.to_string())?;
+        Ok((f64::from(result.duration_ns), u64::from(result.retval)))
+    }))
 }
 
 /// Rows for [`OBJECT_PROGRAMS`]: visor's interpreter and JIT (blinded)
-/// through the engine, and the kernel, each timing repeated runs on one
-/// context as `BPF_PROG_TEST_RUN` does; rbpf has neither maps nor tail
-/// calls. The last run's r0 (the hash map by then in its steady state)
-/// must be the same in every engine. `chosen` picks the programs.
+/// through the engine, and the kernel, taking turns sample by sample,
+/// each sample timing repeated runs on one context as
+/// `BPF_PROG_TEST_RUN` does; rbpf has neither maps nor tail calls. The
+/// last run's r0 (the hash map by then in its steady state) must be the
+/// same in every engine. The kernel's figures are net of its `nothing`
+/// when that was measured (in turns, as they were), else of
+/// `kernel_empty`. `chosen` picks the programs.
 fn object_rows(
-    kernel_empty: Option<f64>,
+    mut kernel_empty: Option<f64>,
     chosen: impl Fn(&str) -> bool,
 ) -> Result<Vec<String>, String> {
     use visor_vm::engine::RunEngine;
@@ -354,16 +389,34 @@ fn object_rows(
     let mut rows = Vec::new();
     for name in OBJECT_PROGRAMS.into_iter().filter(|name| chosen(name)) {
         let engines = [RunEngine::Interpreter, RunEngine::Jit];
-        let [(interp_ns, interp_r0), (jit_ns, jit_r0)] =
-            engines.map(|engine| VisorObject::load(&elf, name, engine).ns_per_run(&packet));
+        let [interp, jit] = engines.map(|engine| VisorObject::load(&elf, name, engine));
+        let mut samplers: Vec<Sampler<'_>> = vec![
+            Box::new(|| interp.sample(&packet)),
+            Box::new(|| jit.sample(&packet)),
+        ];
+        let kernel = kernel_object_sampler(&elf, name, &packet);
+        let kernel_error = kernel.as_ref().err().cloned();
+        samplers.extend(kernel.ok());
+        let mut fastest = fastest_in_turns(samplers).into_iter();
+        let mut next = || fastest.next().expect("a result per sampler");
+        let (interp_ns, interp_r0) = next().map_err(|e| format!("{name}: {e}"))?;
+        let (jit_ns, jit_r0) = next().map_err(|e| format!("{name}: {e}"))?;
         assert_eq!(
             interp_r0, jit_r0,
             "{name}: the interpreter and the JIT differ"
         );
-        let kernel = kernel_object_ns(&elf, name, &packet, interp_r0);
-        let kernel = kernel_cell(name, kernel, kernel_empty);
+        let kernel = match kernel_error {
+            Some(why) => Err(why),
+            None => next().and_then(|(ns, r0)| match r0 == interp_r0 {
+                true => Ok(ns),
+                false => Err(format!("returned {r0}, not {interp_r0}")),
+            }),
+        };
+        let kernel_nothing = kernel.as_ref().ok().filter(|_| name == "nothing");
+        let cell = kernel_cell(name, kernel.clone(), kernel_empty);
+        kernel_empty = kernel_nothing.copied().or(kernel_empty);
         rows.push(format!(
-            "| {name} | {} | {} | — | — | — | {kernel} |",
+            "| {name} | {} | {} | — | — | — | {cell} |",
             format_ns(interp_ns),
             format_ns(jit_ns)
         ));
