@@ -310,11 +310,12 @@ const OBJECT_REPEAT: u32 = 10_000;
 /// One sample of an engine: ns per run and the last run's r0.
 type Sampler<'a> = Box<dyn FnMut() -> Result<(f64, u64), String> + 'a>;
 
-/// The fastest sample of each of `samplers` and its last r0, the
-/// samplers taking turns until each has given 11 samples and the turns
-/// took two seconds (at most 1,001 samples): `nothing` gets hundreds of
-/// samples, `hash_churn` (0.4 s a sample) its 11. A sampler that fails
-/// leaves the turns with its error.
+/// The fastest sample of each of `samplers` and the r0 of its samples,
+/// the samplers taking turns until each has given 11 samples and the
+/// turns took two seconds (at most 1,001 samples): `nothing` gets
+/// hundreds of samples, `hash_churn` (0.4 s a sample) its 11. A sampler
+/// that fails, or whose r0 differs from its first sample's, leaves the
+/// turns with an error.
 fn fastest_in_turns(mut samplers: Vec<Sampler<'_>>) -> Vec<Result<(f64, u64), String>> {
     let mut best: Vec<Result<(f64, u64), String>> =
         samplers.iter().map(|_| Ok((f64::INFINITY, 0))).collect();
@@ -324,8 +325,13 @@ fn fastest_in_turns(mut samplers: Vec<Sampler<'_>>) -> Vec<Result<(f64, u64), St
             break;
         }
         for (sampler, best) in samplers.iter_mut().zip(&mut best) {
-            let Ok((fastest, _)) = *best else { continue };
-            *best = sampler().map(|(ns, r0)| (fastest.min(ns), r0));
+            let Ok((fastest, first_r0)) = *best else {
+                continue;
+            };
+            *best = sampler().and_then(|(ns, r0)| match turn == 0 || r0 == first_r0 {
+                true => Ok((fastest.min(ns), r0)),
+                false => Err(format!("returned {r0} after {first_r0}")),
+            });
         }
     }
     best

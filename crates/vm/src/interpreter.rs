@@ -326,13 +326,18 @@ impl Interpreter {
     }
 
     /// Whether a run may read frame 0 before writing it, so that runs must
-    /// start on a zeroed frame: only a program that names r10 can reach
-    /// its stack, or one calling a helper, which may be `bpf_tail_call`
-    /// (whose target runs on frame 0).
+    /// start on a zeroed frame: a program that names r10, one that loads
+    /// from memory (it may have built a frame address itself: programs
+    /// here are not verified), or one calling a helper, which may be
+    /// `bpf_tail_call` (whose target runs on frame 0).
     pub(crate) fn may_read_frame(&self) -> bool {
-        self.code
-            .iter()
-            .any(|op| op.mentions(Reg::R10) || matches!(op, Op::CallHelper { .. }))
+        self.code.iter().any(|op| {
+            op.mentions(Reg::R10)
+                || matches!(
+                    op,
+                    Op::Load { .. } | Op::Atomic { .. } | Op::CallHelper { .. }
+                )
+        })
     }
 
     /// The lowered code, for the JIT and sessions.
@@ -1137,4 +1142,46 @@ fn size_bits(size: Size) -> u32 {
 #[cold]
 fn memory_fault(pc: usize, fault: AccessFault) -> Stop {
     Stop::new(VmError::MemoryAccess { pc, fault })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Helpers, Session};
+    use visor_isa::asm::{Syntax, assemble};
+
+    /// Counts its runs in frame 0, reached by address rather than through
+    /// r10, on the JIT when `jit`.
+    fn frame_counter(jit: bool) -> Interpreter {
+        let frame = RegionId::FRAME_0.addr(0);
+        let source = format!(
+            "r1 = {frame:#x} ll\nr0 = *(u64 *)(r1 + 0x1f8)\nr2 = r0\nr2 += 1\n\
+             *(u64 *)(r1 + 0x1f8) = r2\nexit"
+        );
+        let program = assemble(&source, Syntax::Llvm).expect("it assembles");
+        let vm = Interpreter::new(&program, Helpers::new()).expect("it loads");
+        match jit {
+            true => vm.with_jit().expect("the JIT takes it"),
+            false => vm,
+        }
+    }
+
+    #[test]
+    fn every_run_finds_frame_0_zeroed() {
+        let engines: &[bool] = match crate::jit::AVAILABLE {
+            true => &[false, true],
+            false => &[false],
+        };
+        for &jit in engines {
+            let vm = frame_counter(jit);
+            let served = vm.run_served(RunInput::readonly(&[]), Runs::Timed(3));
+            let r0 = served.finished.map(|f| f.r0).map_err(|e| e.to_string());
+            assert_eq!(r0, Ok(0), "jit: {jit}");
+            let mut session = Session::new(&vm);
+            for _ in 0..3 {
+                let r0 = session.run(RunInput::readonly(&[]));
+                assert_eq!(r0.map_err(|e| e.to_string()), Ok(0), "jit: {jit}");
+            }
+        }
+    }
 }
