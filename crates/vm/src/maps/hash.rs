@@ -20,7 +20,7 @@
 //! evicts the entry with the oldest stamp to make room (the kernel's LRU
 //! is approximate and per-CPU; this one is exact and common).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -45,19 +45,44 @@ pub(crate) struct HashTable {
 
 #[derive(Debug)]
 struct Index {
-    /// The slot of each key.
-    by_key: HashMap<Box<[u8]>, u32, KeyHashing>,
+    /// The slot of each key, hashed and compared by the key in
+    /// `slot_keys`: no key is allocated on its own, so a lookup reads the
+    /// table and the key array, as the kernel's elements hold their keys.
+    by_key: hashbrown::HashTable<u32>,
+    hashing: KeyHashing,
     /// Every key, in byte order.
     ordered: BTreeSet<Box<[u8]>>,
-    /// The key in each slot, for eviction.
+    /// The key in each slot.
     slot_keys: SlotKeys,
     free: Vec<u32>,
 }
 
 impl Index {
+    /// The slot holding `key`.
+    fn slot(&self, key: &[u8]) -> Option<u32> {
+        let keys = &self.slot_keys;
+        let hash = self.hashing.hash_one(key);
+        self.by_key
+            .find(hash, |&slot| keys.get(slot) == key)
+            .copied()
+    }
+
+    /// Indexes `key`, which is not in the map, at `slot`.
+    fn insert(&mut self, key: &[u8], slot: u32) {
+        self.slot_keys.set(slot, key);
+        let (keys, hashing) = (&self.slot_keys, &self.hashing);
+        let rehash = |&slot: &u32| hashing.hash_one(keys.get(slot));
+        self.by_key
+            .insert_unique(hashing.hash_one(key), slot, rehash);
+        self.ordered.insert(key.into());
+    }
+
     /// Takes `key` out of both indexes and frees its slot.
     fn remove(&mut self, key: &[u8]) -> Option<()> {
-        let slot = self.by_key.remove(key)?;
+        let keys = &self.slot_keys;
+        let hash = self.hashing.hash_one(key);
+        let found = self.by_key.find_entry(hash, |&slot| keys.get(slot) == key);
+        let (slot, _) = found.ok()?.remove();
         self.ordered.remove(key);
         self.free.push(slot);
         Some(())
@@ -118,6 +143,27 @@ impl KeyHasher {
     }
 }
 
+/// The last bytes of a key (fewer than 8) as one little-endian word, put
+/// together from loads of 4, 2 and 1 bytes. Copying them into a zeroed
+/// array and loading that as 8 bytes would wait for the copy's narrower
+/// stores to reach the cache (they cannot be forwarded to a wider load):
+/// for the 4-byte keys most maps have, that stall was most of the hash.
+fn tail_word(rest: &[u8]) -> u64 {
+    let (mut word, mut at) = (0u64, 0);
+    if let Some(four) = rest.first_chunk::<4>() {
+        word = u64::from(u32::from_le_bytes(*four));
+        at = 4;
+    }
+    if let Some(two) = rest[at..].first_chunk::<2>() {
+        word |= u64::from(u16::from_le_bytes(*two)) << (8 * at);
+        at += 2;
+    }
+    if let Some(&one) = rest.get(at) {
+        word |= u64::from(one) << (8 * at);
+    }
+    word
+}
+
 impl Hasher for KeyHasher {
     fn write(&mut self, bytes: &[u8]) {
         let mut chunks = bytes.chunks_exact(8);
@@ -126,10 +172,8 @@ impl Hasher for KeyHasher {
             word.copy_from_slice(chunk);
             self.mix(u64::from_le_bytes(word));
         }
-        let mut tail = [0; 8];
         let rest = chunks.remainder();
-        tail[..rest.len()].copy_from_slice(rest);
-        self.mix(u64::from_le_bytes(tail) ^ ((rest.len() as u64) << 59));
+        self.mix(tail_word(rest) ^ ((rest.len() as u64) << 59));
     }
 
     fn write_usize(&mut self, n: usize) {
@@ -167,7 +211,8 @@ impl HashTable {
             lru,
             values,
             index: RwLock::new(Index {
-                by_key: HashMap::with_capacity_and_hasher(slots, KeyHashing::random()),
+                by_key: hashbrown::HashTable::with_capacity(slots),
+                hashing: KeyHashing::random(),
                 ordered: BTreeSet::new(),
                 slot_keys: SlotKeys {
                     bytes: vec![0; slots * def.key_size as usize].into(),
@@ -198,7 +243,7 @@ impl HashTable {
 
     /// The element of `key`'s value on `cpu`, for a program's pointer.
     pub(crate) fn find(&self, key: &[u8], cpu: usize) -> Option<usize> {
-        let slot = *read(&self.index).by_key.get(key)?;
+        let slot = read(&self.index).slot(key)?;
         self.touch(slot);
         Some(self.element(slot, cpu.min(self.ncpus - 1)))
     }
@@ -206,7 +251,7 @@ impl HashTable {
     /// The value as userspace sees it: per-CPU kinds give every CPU's
     /// value, each padded to 8 bytes.
     pub(crate) fn lookup(&self, key: &[u8]) -> Option<Vec<u8>> {
-        let slot = *read(&self.index).by_key.get(key)?;
+        let slot = read(&self.index).slot(key)?;
         self.touch(slot);
         Some(self.user_value(slot))
     }
@@ -240,7 +285,8 @@ impl HashTable {
         };
         let mut guard = write(&self.index);
         let index = &mut *guard;
-        if let Some(at) = index.by_key.get_mut(key) {
+        let (hash, keys) = (index.hashing.hash_one(key), &index.slot_keys);
+        if let Some(at) = index.by_key.find_mut(hash, |&slot| keys.get(slot) == key) {
             mode.check(true)?;
             let old = *at;
             if let (true, Some(cpu)) = (self.percpu, cpu) {
@@ -249,6 +295,8 @@ impl HashTable {
                 self.touch(old);
                 return Ok(());
             }
+            // A new slot, as the kernel's new element: a program holding
+            // the old value's address keeps reading the old value.
             let slot = index.free.pop().ok_or(full)?;
             self.fill(slot, value, cpu, Some(old));
             index.slot_keys.set(slot, key);
@@ -266,9 +314,7 @@ impl HashTable {
         }
         let slot = index.free.pop().ok_or(full)?;
         self.fill(slot, value, cpu, None);
-        index.slot_keys.set(slot, key);
-        index.by_key.insert(key.into(), slot);
-        index.ordered.insert(key.into());
+        index.insert(key, slot);
         self.touch(slot);
         Ok(())
     }
@@ -303,7 +349,7 @@ impl HashTable {
     }
 
     fn evict_oldest(&self, index: &mut Index) {
-        let oldest = index.by_key.values().copied().min_by_key(|&slot| {
+        let oldest = index.by_key.iter().copied().min_by_key(|&slot| {
             self.stamps
                 .get(slot as usize)
                 .map(|s| s.load(Ordering::Relaxed))
@@ -322,7 +368,7 @@ impl HashTable {
     /// `key` is `None` or not in the map.
     pub(crate) fn next_key(&self, key: Option<&[u8]>) -> Option<Vec<u8>> {
         let index = read(&self.index);
-        let present = key.filter(|k| index.by_key.contains_key(*k));
+        let present = key.filter(|k| index.slot(k).is_some());
         let next = match present {
             Some(key) => index
                 .ordered
@@ -336,5 +382,24 @@ impl HashTable {
     /// Entries in the map.
     pub(crate) fn len(&self) -> usize {
         read(&self.index).by_key.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tail_words_are_the_bytes_zero_padded() {
+        let bytes = [0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77];
+        for len in 0..=bytes.len() {
+            let mut padded = [0; 8];
+            padded[..len].copy_from_slice(&bytes[..len]);
+            assert_eq!(
+                tail_word(&bytes[..len]),
+                u64::from_le_bytes(padded),
+                "{len} bytes"
+            );
+        }
     }
 }
