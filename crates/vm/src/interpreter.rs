@@ -309,9 +309,7 @@ impl Interpreter {
                 // (`Machine::callback`), never out of the program's.
                 Ok(End::Exit(r0) | End::Returned(r0)) => break Ok(r0),
                 Ok(End::TailCall) => {
-                    // Only a tail call reads the registers back: an exit
-                    // wrote r0 alone, and copying them all would load what
-                    // that store has not yet written back.
+                    // The target starts from the caller's registers.
                     regs = machine.regs;
                     (tail_called, pc) = (take_tail_call(memory), 0);
                 }
@@ -326,18 +324,18 @@ impl Interpreter {
     }
 
     /// Whether a run may read frame 0 before writing it, so that runs must
-    /// start on a zeroed frame: a program that names r10, one that loads
-    /// from memory (it may have built a frame address itself: programs
-    /// here are not verified), or one calling a helper, which may be
-    /// `bpf_tail_call` (whose target runs on frame 0).
+    /// start on a zeroed frame: a program that loads from memory (through
+    /// r10, or an address it made itself: programs here are not verified),
+    /// or one calling a helper, which may read it or be `bpf_tail_call`
+    /// (whose target runs on frame 0). Naming r10 alone reads nothing.
     pub(crate) fn may_read_frame(&self) -> bool {
-        self.code.iter().any(|op| {
-            op.mentions(Reg::R10)
-                || matches!(
-                    op,
-                    Op::Load { .. } | Op::Atomic { .. } | Op::CallHelper { .. }
-                )
-        })
+        let reads = |op: &Op| {
+            matches!(
+                op,
+                Op::Load { .. } | Op::Atomic { .. } | Op::CallHelper { .. }
+            )
+        };
+        self.code.iter().any(reads)
     }
 
     /// The lowered code, for the JIT and sessions.

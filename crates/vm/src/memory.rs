@@ -147,9 +147,7 @@ impl<'a> Memory<'a> {
             self.unmap(id);
         }
         let frame = self.table[RegionId::FRAME_0.index()].as_mut();
-        if let Some(bytes) = frame.and_then(Region::bytes_mut)
-            && zero_frame
-        {
+        if zero_frame && let Some(bytes) = frame.and_then(Region::bytes_mut) {
             bytes.fill(0);
         }
         self.deepest_frame = 0;

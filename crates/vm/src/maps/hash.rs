@@ -60,11 +60,8 @@ struct Index {
 impl Index {
     /// The slot holding `key`.
     fn slot(&self, key: &[u8]) -> Option<u32> {
-        let keys = &self.slot_keys;
         let hash = self.hashing.hash_one(key);
-        self.by_key
-            .find(hash, |&slot| keys.get(slot) == key)
-            .copied()
+        self.by_key.find(hash, self.slot_keys.holding(key)).copied()
     }
 
     /// Indexes `key`, which is not in the map, at `slot`.
@@ -79,9 +76,8 @@ impl Index {
 
     /// Takes `key` out of both indexes and frees its slot.
     fn remove(&mut self, key: &[u8]) -> Option<()> {
-        let keys = &self.slot_keys;
         let hash = self.hashing.hash_one(key);
-        let found = self.by_key.find_entry(hash, |&slot| keys.get(slot) == key);
+        let found = self.by_key.find_entry(hash, self.slot_keys.holding(key));
         let (slot, _) = found.ok()?.remove();
         self.ordered.remove(key);
         self.free.push(slot);
@@ -100,6 +96,11 @@ impl SlotKeys {
     fn get(&self, slot: u32) -> &[u8] {
         let at = slot as usize * self.key_size;
         &self.bytes[at..at + self.key_size]
+    }
+
+    /// Whether a slot of the index holds `key`, for its probes.
+    fn holding<'k>(&'k self, key: &'k [u8]) -> impl Fn(&u32) -> bool + 'k {
+        move |&slot| self.get(slot) == key
     }
 
     fn set(&mut self, slot: u32, key: &[u8]) {
@@ -285,8 +286,8 @@ impl HashTable {
         };
         let mut guard = write(&self.index);
         let index = &mut *guard;
-        let (hash, keys) = (index.hashing.hash_one(key), &index.slot_keys);
-        if let Some(at) = index.by_key.find_mut(hash, |&slot| keys.get(slot) == key) {
+        let (hash, holding) = (index.hashing.hash_one(key), index.slot_keys.holding(key));
+        if let Some(at) = index.by_key.find_mut(hash, holding) {
             mode.check(true)?;
             let old = *at;
             if let (true, Some(cpu)) = (self.percpu, cpu) {
